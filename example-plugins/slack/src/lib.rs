@@ -1,0 +1,714 @@
+//! `slack`: turns booking events into a Slack incoming-webhook message — a `text` summary plus
+//! Block Kit `blocks` — in Danish or English, with times in the clinic's time zone and no client
+//! contact details unless the config asks for them.
+
+use std::str::FromStr;
+
+use chrono::{DateTime, Datelike, FixedOffset, Timelike};
+use chrono_tz::Tz;
+use krog_sdk::{Booking, Error, Event, EventType, Location, Outcome, Plugin, Status, Value};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// The Slack formatter.
+pub struct Slack;
+
+/// Language of the message.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Locale {
+    /// Danish.
+    #[default]
+    Da,
+    /// English.
+    En,
+}
+
+/// Config of the `slack` plugin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct SlackConfig {
+    /// Language of labels, weekdays and months: `da` (Danish, the default) or `en` (English).
+    pub locale: Locale,
+    /// IANA time zone the booking times are shown in, e.g. `Europe/Copenhagen` (the default)
+    /// or `Europe/Oslo`.
+    pub timezone: String,
+    /// Show the client's e-mail address and phone number. Off by default: the message names the
+    /// client but carries no contact details.
+    pub include_client_contact: bool,
+    /// Show the booking's free-text notes. Off by default, as notes may hold sensitive details.
+    pub include_notes: bool,
+}
+
+impl Default for SlackConfig {
+    fn default() -> Self {
+        SlackConfig {
+            locale: Locale::Da,
+            timezone: "Europe/Copenhagen".to_string(),
+            include_client_contact: false,
+            include_notes: false,
+        }
+    }
+}
+
+impl Plugin for Slack {
+    type Config = SlackConfig;
+    const NAME: &str = "slack";
+    const VERSION: &str = env!("CARGO_PKG_VERSION");
+    const DESCRIPTION: &str =
+        "Posts bookings to a Slack channel through an incoming webhook (Danish or English).";
+
+    fn transform(event: &Event, config: SlackConfig) -> Result<Outcome, Error> {
+        let tz = Tz::from_str(config.timezone.trim()).map_err(|_| {
+            Error::msg(format!(
+                "invalid config at `timezone`: unknown time zone {:?} (use an IANA name such as \"Europe/Copenhagen\")",
+                config.timezone
+            ))
+        })?;
+        let message = Message {
+            words: Words::of(config.locale),
+            tz,
+            config: &config,
+        }
+        .render(event);
+        Outcome::json(&message)
+    }
+}
+
+krog_sdk::export!(Slack);
+
+/// All the words of one language.
+struct Words {
+    locale: Locale,
+    created: &'static str,
+    updated: &'static str,
+    deleted: &'static str,
+    other_event: &'static str,
+    when: &'static str,
+    service: &'static str,
+    therapist: &'static str,
+    client: &'static str,
+    location: &'static str,
+    price: &'static str,
+    status: &'static str,
+    notes: &'static str,
+    changes: &'static str,
+    end: &'static str,
+    start: &'static str,
+    with: &'static str,
+    minutes: &'static str,
+    times_in: &'static str,
+    online: &'static str,
+    at: &'static str,
+    weekdays: [&'static str; 7],
+    months: [&'static str; 12],
+}
+
+const DA: Words = Words {
+    locale: Locale::Da,
+    created: "Ny booking",
+    updated: "Booking ændret",
+    deleted: "Booking aflyst",
+    other_event: "Booking-hændelse",
+    when: "Tid",
+    service: "Ydelse",
+    therapist: "Behandler",
+    client: "Klient",
+    location: "Sted",
+    price: "Pris",
+    status: "Status",
+    notes: "Noter",
+    changes: "Ændringer",
+    start: "Start",
+    end: "Slut",
+    with: "med",
+    minutes: "min.",
+    times_in: "Tider i",
+    online: "Online",
+    at: "kl.",
+    weekdays: [
+        "mandag", "tirsdag", "onsdag", "torsdag", "fredag", "lørdag", "søndag",
+    ],
+    months: [
+        "januar",
+        "februar",
+        "marts",
+        "april",
+        "maj",
+        "juni",
+        "juli",
+        "august",
+        "september",
+        "oktober",
+        "november",
+        "december",
+    ],
+};
+
+const EN: Words = Words {
+    locale: Locale::En,
+    created: "New booking",
+    updated: "Booking changed",
+    deleted: "Booking cancelled",
+    other_event: "Booking event",
+    when: "When",
+    service: "Service",
+    therapist: "Therapist",
+    client: "Client",
+    location: "Location",
+    price: "Price",
+    status: "Status",
+    notes: "Notes",
+    changes: "Changes",
+    start: "Start",
+    end: "End",
+    with: "with",
+    minutes: "min",
+    times_in: "Times in",
+    online: "Online",
+    at: "at",
+    weekdays: [
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+    ],
+    months: [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ],
+};
+
+impl Words {
+    fn of(locale: Locale) -> &'static Words {
+        match locale {
+            Locale::Da => &DA,
+            Locale::En => &EN,
+        }
+    }
+
+    fn status(&self, status: &Status) -> String {
+        let (da, en) = match status {
+            Status::Confirmed => ("Bekræftet", "Confirmed"),
+            Status::Pending => ("Afventer", "Pending"),
+            Status::Cancelled => ("Aflyst", "Cancelled"),
+            Status::Completed => ("Gennemført", "Completed"),
+            Status::NoShow => ("Udeblevet", "No-show"),
+            Status::Other(s) => return s.clone(),
+        };
+        match self.locale {
+            Locale::Da => da.to_string(),
+            Locale::En => en.to_string(),
+        }
+    }
+
+    /// The label of a changed field, localized where known.
+    fn field(&self, name: &str) -> String {
+        let label = match name {
+            "start" => self.start,
+            "end" => self.end,
+            "status" => self.status,
+            "service" => self.service,
+            "therapist" => self.therapist,
+            "client" => self.client,
+            "location" => self.location,
+            "notes" => self.notes,
+            "price" => self.price,
+            _ => return name.to_string(),
+        };
+        label.to_string()
+    }
+
+    /// `torsdag 3. december 2026` / `Thursday 3 December 2026`.
+    fn date(&self, t: &DateTime<Tz>) -> String {
+        let weekday = self.weekdays[t.weekday().num_days_from_monday() as usize];
+        let month = self.months[t.month0() as usize];
+        match self.locale {
+            Locale::Da => format!("{weekday} {}. {month} {}", t.day(), t.year()),
+            Locale::En => format!("{weekday} {} {month} {}", t.day(), t.year()),
+        }
+    }
+
+    /// `torsdag 3. december 2026 kl. 14:00`.
+    fn date_time(&self, t: &DateTime<Tz>) -> String {
+        format!("{} {} {}", self.date(t), self.at, clock(t))
+    }
+
+    /// Amount in minor units: `950,00 kr.` (da, DKK), `DKK 950.00` (en).
+    fn price(&self, amount: i64, currency: &str) -> String {
+        let decimals = match currency.to_ascii_uppercase().as_str() {
+            "ISK" | "JPY" | "KRW" | "CLP" | "VND" => 0,
+            _ => 2,
+        };
+        let (decimal, group) = match self.locale {
+            Locale::Da => (',', '.'),
+            Locale::En => ('.', ','),
+        };
+        let number = format_minor(amount, decimals, decimal, group);
+        match (self.locale, currency.to_ascii_uppercase().as_str()) {
+            (Locale::Da, "DKK") => format!("{number} kr."),
+            (Locale::Da, _) => format!("{number} {currency}"),
+            (Locale::En, _) => format!("{currency} {number}").trim().to_string(),
+        }
+    }
+}
+
+fn clock(t: &DateTime<Tz>) -> String {
+    format!("{:02}:{:02}", t.hour(), t.minute())
+}
+
+/// Formats an amount in minor units with `decimals` decimals and grouped thousands.
+fn format_minor(amount: i64, decimals: u32, decimal: char, group: char) -> String {
+    let sign = if amount < 0 { "-" } else { "" };
+    let abs = amount.unsigned_abs();
+    let unit = 10u64.pow(decimals);
+    let (whole, frac) = (abs / unit, abs % unit);
+    let digits = whole.to_string();
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(group);
+        }
+        grouped.push(c);
+    }
+    if decimals == 0 {
+        format!("{sign}{grouped}")
+    } else {
+        format!(
+            "{sign}{grouped}{decimal}{frac:0width$}",
+            width = decimals as usize
+        )
+    }
+}
+
+/// Escapes text for Slack `mrkdwn` (`&`, `<`, `>`).
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn parse_time(text: &str, tz: Tz) -> Option<DateTime<Tz>> {
+    DateTime::<FixedOffset>::parse_from_rfc3339(text)
+        .ok()
+        .map(|t| t.with_timezone(&tz))
+}
+
+struct Message<'a> {
+    words: &'static Words,
+    tz: Tz,
+    config: &'a SlackConfig,
+}
+
+impl Message<'_> {
+    fn render(&self, event: &Event) -> Value {
+        let w = self.words;
+        let b = &event.booking;
+        let title = match &event.event_type {
+            EventType::BookingCreated => w.created.to_string(),
+            EventType::BookingUpdated => w.updated.to_string(),
+            EventType::BookingDeleted => w.deleted.to_string(),
+            EventType::Other(t) => format!("{}: {t}", w.other_event),
+        };
+        let when = self.when(b);
+
+        let mut blocks = vec![json!({
+            "type": "header",
+            "text": {"type": "plain_text", "text": title, "emoji": true},
+        })];
+
+        let mut fields = Vec::new();
+        let mut field = |label: &str, value: String| {
+            if !value.trim().is_empty() {
+                fields.push(json!({"type": "mrkdwn", "text": format!("*{label}*\n{value}")}));
+            }
+        };
+        field(w.when, escape(&when));
+        if let Some(service) = &b.service {
+            let mut text = escape(service.name.as_deref().unwrap_or_default());
+            if let Some(minutes) = service.duration_minutes {
+                text = format!("{text} ({minutes} {})", w.minutes);
+            }
+            field(w.service, text);
+        }
+        field(w.therapist, escape(b.therapist_name()));
+        field(w.client, self.client(b));
+        if let Some(location) = &b.location {
+            field(w.location, self.location(location));
+        }
+        if let Some((amount, currency)) = b
+            .service
+            .as_ref()
+            .and_then(|s| s.price.as_ref())
+            .and_then(|p| Some((p.amount?, p.currency.as_deref().unwrap_or(""))))
+        {
+            field(w.price, escape(&w.price(amount, currency)));
+        }
+        if let Some(status) = &b.status {
+            field(w.status, escape(&w.status(status)));
+        }
+        if !fields.is_empty() {
+            // Slack allows at most 10 fields per section.
+            fields.truncate(10);
+            blocks.push(json!({"type": "section", "fields": fields}));
+        }
+
+        if let Some(changes) = self.changes(b) {
+            blocks.push(json!({
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": format!("*{}*\n{changes}", w.changes)},
+            }));
+        }
+
+        if self.config.include_notes
+            && let Some(notes) = b.notes.as_deref().filter(|n| !n.trim().is_empty())
+        {
+            blocks.push(json!({
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": format!("*{}*\n{}", w.notes, escape(notes))},
+            }));
+        }
+
+        let mut context = Vec::new();
+        if !b.id.is_empty() {
+            context.push(format!("Booking `{}`", escape(&b.id)));
+        }
+        context.push(format!("{} {}", w.times_in, self.tz.name()));
+        blocks.push(json!({
+            "type": "context",
+            "elements": [{"type": "mrkdwn", "text": context.join(" · ")}],
+        }));
+
+        let mut summary = title;
+        let service = b.service_name();
+        if !service.is_empty() {
+            summary = format!("{summary}: {service}");
+            let therapist = b.therapist_name();
+            if !therapist.is_empty() {
+                summary = format!("{summary} {} {therapist}", w.with);
+            }
+        }
+        if !when.is_empty() {
+            summary = format!("{summary}, {when}");
+        }
+        json!({"text": escape(&summary), "blocks": blocks})
+    }
+
+    /// `torsdag 3. december 2026, 14:00–14:50`.
+    fn when(&self, b: &Booking) -> String {
+        let w = self.words;
+        let start = b.start.as_deref().map(|s| (s, parse_time(s, self.tz)));
+        let end = b.end.as_deref().map(|s| (s, parse_time(s, self.tz)));
+        match (start, end) {
+            (Some((_, Some(s))), Some((_, Some(e)))) if s.date_naive() == e.date_naive() => {
+                format!("{}, {}–{}", w.date(&s), clock(&s), clock(&e))
+            }
+            (Some((_, Some(s))), Some((_, Some(e)))) => {
+                format!("{} – {}", w.date_time(&s), w.date_time(&e))
+            }
+            (Some((_, Some(s))), _) => w.date_time(&s),
+            (Some((raw, None)), _) => raw.to_string(),
+            (None, _) => String::new(),
+        }
+    }
+
+    fn client(&self, b: &Booking) -> String {
+        let Some(client) = &b.client else {
+            return String::new();
+        };
+        let mut lines = vec![escape(client.name.as_deref().unwrap_or_default())];
+        if self.config.include_client_contact {
+            lines.extend(client.email.as_deref().map(escape));
+            lines.extend(client.phone.as_deref().map(escape));
+        }
+        lines.retain(|l| !l.is_empty());
+        lines.join("\n")
+    }
+
+    fn location(&self, location: &Location) -> String {
+        match location {
+            Location::Online { url, .. } => match url {
+                Some(url) => format!("{}: {}", self.words.online, escape(url)),
+                None => self.words.online.to_string(),
+            },
+            Location::Address { .. } => escape(&location.display()),
+        }
+    }
+
+    /// One line per changed field: `• Start: … → …`.
+    fn changes(&self, b: &Booking) -> Option<String> {
+        let changes = b.changes.as_ref().filter(|c| !c.is_empty())?;
+        let lines: Vec<String> = changes
+            .iter()
+            .filter(|(name, _)| self.config.include_client_contact || !is_contact(name))
+            .filter(|(name, _)| self.config.include_notes || name.as_str() != "notes")
+            .map(|(name, change)| {
+                format!(
+                    "• {}: {} → {}",
+                    escape(&self.words.field(name)),
+                    escape(&self.value(name, &change.from)),
+                    escape(&self.value(name, &change.to)),
+                )
+            })
+            .collect();
+        (!lines.is_empty()).then(|| lines.join("\n"))
+    }
+
+    /// A changed value, readable: times formatted, statuses translated, objects by name.
+    fn value(&self, field: &str, value: &Value) -> String {
+        match value {
+            Value::Null => "–".to_string(),
+            Value::String(s) if field == "status" => self.words.status(&Status::from(s.as_str())),
+            Value::String(s) => match parse_time(s, self.tz) {
+                Some(t) => self.words.date_time(&t),
+                None => s.clone(),
+            },
+            Value::Object(_) if field == "location" => {
+                match serde_json::from_value::<Location>(value.clone()) {
+                    Ok(location) => self.location(&location),
+                    Err(_) => String::new(),
+                }
+            }
+            Value::Object(map) => {
+                let mut parts: Vec<String> = map
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .into_iter()
+                    .collect();
+                // Names of therapists, services, …; contact details of a client only when asked.
+                if field == "client" && self.config.include_client_contact {
+                    for key in ["email", "phone"] {
+                        parts.extend(map.get(key).and_then(Value::as_str).map(str::to_string));
+                    }
+                }
+                if parts.is_empty() {
+                    map.get("id")
+                        .and_then(Value::as_str)
+                        .unwrap_or("…")
+                        .to_string()
+                } else {
+                    parts.join(", ")
+                }
+            }
+            Value::Bool(b) => b.to_string(),
+            Value::Number(n) => n.to_string(),
+            Value::Array(items) => items
+                .iter()
+                .map(|v| self.value(field, v))
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
+}
+
+/// Whether a changed field name is a contact detail (e.g. `client.email`, `phone`).
+fn is_contact(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower.contains("email") || lower.contains("phone")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use krog_sdk::RawEvent;
+
+    const CREATED: &str = include_str!("../../../fixtures/booking-created.json");
+    const UPDATED: &str = include_str!("../../../fixtures/booking-updated.json");
+    const DELETED: &str = include_str!("../../../fixtures/booking-deleted.json");
+    const ONLINE: &str = include_str!("../../../fixtures/booking-created-online.json");
+
+    fn raw(envelope: &str) -> RawEvent {
+        RawEvent::from_envelope(envelope, "t_test").unwrap()
+    }
+
+    fn message(envelope: &str, config: &str) -> Value {
+        krog_sdk::run::<Slack>(&raw(envelope), config)
+            .unwrap()
+            .body_json()
+            .unwrap()
+    }
+
+    fn header(message: &Value) -> &str {
+        message["blocks"][0]["text"]["text"].as_str().unwrap()
+    }
+
+    #[test]
+    fn a_new_booking_is_announced_in_danish_with_copenhagen_times() {
+        let out = krog_sdk::run::<Slack>(&raw(CREATED), "").unwrap();
+        assert_eq!(out.content_type(), Some("application/json"));
+        let m = out.body_json().unwrap();
+        assert_eq!(header(&m), "Ny booking");
+        let text = m["text"].as_str().unwrap();
+        assert_eq!(
+            text,
+            "Ny booking: Parterapi med Mette Søndergaard, torsdag 3. december 2026, 14:00–14:50"
+        );
+        let body = m.to_string();
+        assert!(body.contains("950,00 kr."), "{body}");
+        assert!(body.contains("Klinik Nørrebro, Nørrebrogade 52"), "{body}");
+        assert!(body.contains("Bekræftet"), "{body}");
+        assert!(body.contains("Tider i Europe/Copenhagen"), "{body}");
+        assert_eq!(m["blocks"][1]["type"], "section");
+        assert_eq!(
+            m["blocks"].as_array().unwrap().last().unwrap()["type"],
+            "context"
+        );
+    }
+
+    #[test]
+    fn the_english_locale_translates_labels_weekdays_and_months() {
+        let m = message(CREATED, r#"{"locale": "en"}"#);
+        assert_eq!(header(&m), "New booking");
+        assert_eq!(
+            m["text"],
+            "New booking: Parterapi with Mette Søndergaard, Thursday 3 December 2026, 14:00–14:50"
+        );
+        let body = m.to_string();
+        assert!(body.contains("DKK 950.00"), "{body}");
+        assert!(body.contains("*Therapist*"), "{body}");
+        assert!(!body.contains("torsdag"), "{body}");
+    }
+
+    #[test]
+    fn an_updated_booking_lists_what_changed() {
+        let m = message(UPDATED, "");
+        assert_eq!(header(&m), "Booking ændret");
+        let changes = m["blocks"][2]["text"]["text"].as_str().unwrap();
+        assert_eq!(
+            changes,
+            "*Ændringer*\n\
+             • Slut: torsdag 3. december 2026 kl. 14:50 → fredag 4. december 2026 kl. 10:50\n\
+             • Start: torsdag 3. december 2026 kl. 14:00 → fredag 4. december 2026 kl. 10:00"
+        );
+        let en = message(UPDATED, r#"{"locale":"en"}"#);
+        assert_eq!(header(&en), "Booking changed");
+        assert!(en.to_string().contains(
+            "• Start: Thursday 3 December 2026 at 14:00 → Friday 4 December 2026 at 10:00"
+        ));
+    }
+
+    #[test]
+    fn a_deleted_booking_is_announced_as_cancelled() {
+        assert_eq!(header(&message(DELETED, "")), "Booking aflyst");
+        assert_eq!(
+            header(&message(DELETED, r#"{"locale":"en"}"#)),
+            "Booking cancelled"
+        );
+    }
+
+    #[test]
+    fn client_contact_details_and_notes_are_absent_by_default() {
+        for fixture in [CREATED, UPDATED, DELETED] {
+            let out = krog_sdk::run::<Slack>(&raw(fixture), "").unwrap();
+            let body = String::from_utf8(out.body().unwrap().to_vec()).unwrap();
+            assert!(body.contains("Jens Ødegård"), "{body}");
+            assert!(!body.contains("jens.odegaard@example.com"), "{body}");
+            assert!(!body.contains("+45 20 12 34 56"), "{body}");
+            assert!(!body.contains("Første samtale"), "{body}");
+            assert!(!body.contains("Aflyst af klienten"), "{body}");
+        }
+    }
+
+    #[test]
+    fn client_contact_details_appear_when_asked_for() {
+        let body = message(
+            CREATED,
+            r#"{"include_client_contact": true, "include_notes": true}"#,
+        )
+        .to_string();
+        assert!(body.contains("jens.odegaard@example.com"), "{body}");
+        assert!(body.contains("+45 20 12 34 56"), "{body}");
+        assert!(body.contains("Første samtale"), "{body}");
+    }
+
+    #[test]
+    fn an_online_booking_shows_the_meeting_link() {
+        let m = message(ONLINE, "");
+        let body = m.to_string();
+        assert!(
+            body.contains("Online: https://meet.example.com/r/9f3a"),
+            "{body}"
+        );
+        assert!(body.contains("700,00 kr."), "{body}");
+        assert!(body.contains("Afventer"), "{body}");
+    }
+
+    #[test]
+    fn times_are_shown_in_the_configured_time_zone() {
+        let m = message(CREATED, r#"{"locale":"en","timezone":"America/New_York"}"#);
+        assert!(
+            m["text"]
+                .as_str()
+                .unwrap()
+                .ends_with("Thursday 3 December 2026, 08:00–08:50"),
+            "{m}"
+        );
+        assert!(m.to_string().contains("Times in America/New_York"));
+    }
+
+    #[test]
+    fn an_unknown_time_zone_or_locale_is_a_config_error() {
+        let err =
+            krog_sdk::run::<Slack>(&raw(CREATED), r#"{"timezone":"Mars/Olympus"}"#).unwrap_err();
+        assert!(
+            err.contains("`timezone`") && err.contains("Mars/Olympus"),
+            "{err}"
+        );
+        let err = krog_sdk::run::<Slack>(&raw(CREATED), r#"{"locale":"fr"}"#).unwrap_err();
+        assert!(err.contains("`locale`"), "{err}");
+    }
+
+    #[test]
+    fn prices_are_formatted_from_minor_units() {
+        assert_eq!(DA.price(95000, "DKK"), "950,00 kr.");
+        assert_eq!(DA.price(123456789, "DKK"), "1.234.567,89 kr.");
+        assert_eq!(DA.price(5, "EUR"), "0,05 EUR");
+        assert_eq!(EN.price(95000, "DKK"), "DKK 950.00");
+        assert_eq!(EN.price(-150000, "USD"), "USD -1,500.00");
+        assert_eq!(EN.price(5000, "ISK"), "ISK 5,000");
+    }
+
+    #[test]
+    fn slack_markup_in_booking_text_is_escaped() {
+        let envelope = r#"{"type":"booking.created","data":{"id":"bk_1","service":{"name":"<!channel> & co"}}}"#;
+        let body = message(envelope, "").to_string();
+        assert!(body.contains("&lt;!channel&gt; &amp; co"), "{body}");
+        assert!(!body.contains("<!channel>"), "{body}");
+    }
+
+    #[test]
+    fn a_sparse_booking_still_renders() {
+        let m = message(r#"{"type":"booking.created","data":{}}"#, "");
+        assert_eq!(m["text"], "Ny booking");
+    }
+
+    #[test]
+    fn info_describes_the_config() {
+        let info = krog_sdk::info::<Slack>();
+        assert_eq!(info.name, "slack");
+        let schema: Value = serde_json::from_str(&info.config_schema).unwrap();
+        let props = &schema["properties"];
+        assert!(props["locale"].is_object());
+        assert!(
+            props["include_client_contact"]["description"]
+                .as_str()
+                .unwrap()
+                .contains("contact")
+        );
+    }
+}

@@ -1,0 +1,1126 @@
+//! krog's WebAssembly sandbox: validates, compiles, caches and runs transform plugins.
+//!
+//! Layers, in the style of Spin and Extism:
+//!
+//! 1. ONE [`wasmtime::Engine`] per [`Runtime`]: pooling instance allocator, copy-on-write memory
+//!    initialisation, fuel metering and epoch interruption, with a background thread ticking the
+//!    epoch every [`EPOCH_TICK`].
+//! 2. Compiled components and their `InstancePre` (imports resolved and type-checked once),
+//!    memoised in memory by the sha256 of the wasm bytes, and the precompiled artifact on disk in
+//!    `cache_dir/<sha256>.cwasm` when a cache dir is configured, so a restart does not recompile.
+//! 3. A fresh [`wasmtime::Store`] per call, with fuel, an epoch deadline, a memory cap and bounded
+//!    captured stdout/stderr. A store is never reused, so a trapped instance is never re-entered.
+//!
+//! WASI 0.2 is linked with no capabilities at all: no preopened directories, no environment, no
+//! arguments, no sockets. Clocks and random numbers work.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde::Serialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{
+    Config, Engine, Enabled, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
+    StoreLimits, StoreLimitsBuilder, Trap,
+};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+pub mod catalog;
+pub mod command;
+mod pipe;
+
+use pipe::CappedPipe;
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../../plugin-sdk/wit",
+        world: "transformer",
+    });
+}
+
+use bindings::krog::plugin::types as wit;
+
+/// How often the background thread advances the engine's epoch. Timeouts are precise to about
+/// one tick (they fire between `timeout` and `timeout + EPOCH_TICK`).
+pub const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Instance slots in the pooling allocator: the most plugin calls that can run at once.
+const POOL_SLOTS: u32 = 512;
+
+/// Per-call limits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Fuel (roughly one unit per wasm instruction) per call, instantiation included.
+    pub fuel: u64,
+    /// Wall-clock deadline per call, instantiation included (enforced with epochs).
+    pub timeout: Duration,
+    /// The most linear memory an instance may grow to.
+    pub memory_bytes: usize,
+    /// The largest body a plugin may deliver.
+    pub max_output_bytes: usize,
+    /// Log lines kept per call (the `log` import, then stdout, then stderr).
+    pub max_log_lines: usize,
+    /// Bytes kept per log line.
+    pub max_log_line_bytes: usize,
+    /// The largest module accepted at load.
+    pub max_module_bytes: usize,
+}
+
+impl Default for Limits {
+    /// - `fuel`: 200 million. The Slack formatter burns about 0.1 million per event (see
+    ///   BENCH_NOTES.md), so a normal plugin has three orders of magnitude to spare; an endless
+    ///   loop burns it in roughly 40-80 ms on this hardware, i.e. before the 100 ms timeout,
+    ///   which makes `out_of_fuel` the deterministic outcome of a CPU-bound runaway and `timeout`
+    ///   the backstop for time spent outside fuel accounting.
+    /// - `timeout` 100 ms, `memory_bytes` 64 MiB, `max_output_bytes` 1 MiB, logs 64 lines ×
+    ///   1 KiB, `max_module_bytes` 32 MiB.
+    fn default() -> Self {
+        Limits {
+            fuel: 200_000_000,
+            timeout: Duration::from_millis(100),
+            memory_bytes: 64 << 20,
+            max_output_bytes: 1 << 20,
+            max_log_lines: 64,
+            max_log_line_bytes: 1024,
+            max_module_bytes: 32 << 20,
+        }
+    }
+}
+
+/// How to build a [`Runtime`].
+#[derive(Clone, Debug, Default)]
+pub struct RuntimeConfig {
+    pub limits: Limits,
+    /// Where precompiled artifacts (`<sha256>.cwasm`) are kept across restarts. `None`: memory only.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// Counters about compilation and the disk cache.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RuntimeStats {
+    /// Components compiled from wasm (the expensive path).
+    pub compiled: u64,
+    /// Components loaded from a precompiled artifact on disk.
+    pub loaded_from_disk: u64,
+    /// Artifacts on disk found corrupt or incompatible, and recompiled.
+    pub artifacts_rejected: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    compiled: AtomicU64,
+    loaded_from_disk: AtomicU64,
+    artifacts_rejected: AtomicU64,
+}
+
+/// The sandbox. Cheap to clone; all clones share one engine and one module cache.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    linker: Linker<State>,
+    limits: Limits,
+    cache_dir: Option<PathBuf>,
+    modules: Mutex<HashMap<String, Module>>,
+    counters: Counters,
+    epoch_ticks: u64,
+    _ticker: Ticker,
+}
+
+struct Ticker {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A validated, compiled plugin, ready to instantiate. Cheap to clone.
+#[derive(Clone)]
+pub struct Module {
+    inner: Arc<ModuleInner>,
+}
+
+struct ModuleInner {
+    sha256: String,
+    size: usize,
+    pre: bindings::TransformerPre<State>,
+}
+
+impl Module {
+    /// Lowercase hex sha256 of the wasm bytes.
+    pub fn sha256(&self) -> &str {
+        &self.inner.sha256
+    }
+
+    /// Size of the wasm bytes.
+    pub fn size(&self) -> usize {
+        self.inner.size
+    }
+}
+
+impl fmt::Debug for Module {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Module")
+            .field("sha256", &self.inner.sha256)
+            .field("size", &self.inner.size)
+            .finish()
+    }
+}
+
+/// One event, as handed to a plugin.
+#[derive(Clone, Debug)]
+pub struct EventInput {
+    pub id: String,
+    pub event_type: String,
+    pub timestamp: String,
+    pub tenant: String,
+    /// The booking object as JSON text.
+    pub data: String,
+}
+
+/// What a plugin says about itself.
+#[derive(Clone, Debug, Serialize)]
+pub struct PluginInfo {
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    /// The JSON Schema of its config (`{}` when the plugin's text is not valid JSON).
+    pub config_schema: serde_json::Value,
+}
+
+/// What a plugin decided for one event (validated).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    Skip {
+        reason: String,
+    },
+    Deliver {
+        content_type: String,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
+}
+
+/// One line of a call's log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LogLine {
+    /// `debug`, `info`, `warn`, `error` (the `log` import), `stdout` or `stderr`.
+    pub level: String,
+    pub message: String,
+}
+
+/// A successful call.
+#[derive(Debug)]
+pub struct Execution {
+    pub outcome: Outcome,
+    pub logs: Vec<LogLine>,
+    /// Wall time of the call, instantiation included.
+    pub duration: Duration,
+    pub fuel_consumed: u64,
+}
+
+/// A failed load or call. Always a plugin's fault, never the host's.
+#[derive(Debug, thiserror::Error)]
+#[error("{kind}: {message}")]
+pub struct PluginFailure {
+    pub kind: FailureKind,
+    /// What went wrong, for humans.
+    pub message: String,
+    pub logs: Vec<LogLine>,
+    pub duration: Duration,
+    pub fuel_consumed: u64,
+}
+
+impl PluginFailure {
+    fn new(kind: FailureKind, message: impl Into<String>) -> Self {
+        PluginFailure {
+            kind,
+            message: message.into(),
+            logs: Vec::new(),
+            duration: Duration::ZERO,
+            fuel_consumed: 0,
+        }
+    }
+}
+
+/// Why a plugin failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The wall-clock deadline passed.
+    Timeout,
+    /// The fuel ran out.
+    OutOfFuel,
+    /// Linear memory growth beyond the memory limit.
+    MemoryLimit,
+    /// Any other trap: a panic, a stack overflow, `unreachable`, out-of-bounds access…
+    Trap,
+    /// The body or headers are over their limits.
+    OutputTooLarge,
+    /// A header the host sets itself (`webhook-*`, `host`, `content-length`, hop-by-hop…).
+    ReservedHeader,
+    /// A header name or value that is not valid HTTP, or an empty content type.
+    InvalidOutput,
+    /// The plugin returned `err(..)`.
+    PluginError,
+    /// Not a component, not the `transformer` world, or imports krog does not provide.
+    InvalidModule,
+    /// Over `max_module_bytes`.
+    ModuleTooLarge,
+}
+
+impl FailureKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Timeout => "timeout",
+            FailureKind::OutOfFuel => "out_of_fuel",
+            FailureKind::MemoryLimit => "memory_limit",
+            FailureKind::Trap => "trap",
+            FailureKind::OutputTooLarge => "output_too_large",
+            FailureKind::ReservedHeader => "reserved_header",
+            FailureKind::InvalidOutput => "invalid_output",
+            FailureKind::PluginError => "plugin_error",
+            FailureKind::InvalidModule => "invalid_module",
+            FailureKind::ModuleTooLarge => "module_too_large",
+        }
+    }
+}
+
+impl fmt::Display for FailureKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-store state
+
+struct State {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+    log: LogSink,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl wit::Host for State {}
+
+impl bindings::TransformerImports for State {
+    fn log(&mut self, level: wit::LogLevel, message: String) {
+        let level = match level {
+            wit::LogLevel::Debug => "debug",
+            wit::LogLevel::Info => "info",
+            wit::LogLevel::Warn => "warn",
+            wit::LogLevel::Error => "error",
+        };
+        self.log.push(level, &message);
+    }
+}
+
+/// Bounded log: at most `max_lines` lines of at most `max_line_bytes` bytes; the rest is counted
+/// and reported by one final `… N lines dropped` line.
+struct LogSink {
+    lines: Vec<LogLine>,
+    dropped: usize,
+    max_lines: usize,
+    max_line_bytes: usize,
+}
+
+impl LogSink {
+    fn new(limits: &Limits) -> Self {
+        LogSink {
+            lines: Vec::new(),
+            dropped: 0,
+            max_lines: limits.max_log_lines,
+            max_line_bytes: limits.max_log_line_bytes,
+        }
+    }
+
+    fn push(&mut self, level: &str, message: &str) {
+        if self.lines.len() >= self.max_lines {
+            self.dropped += 1;
+            return;
+        }
+        self.lines.push(LogLine {
+            level: level.to_string(),
+            message: truncate(message, self.max_line_bytes),
+        });
+    }
+
+    /// Split captured output into lines and log them.
+    fn push_output(&mut self, level: &str, bytes: &[u8], discarded: usize) {
+        let text = String::from_utf8_lossy(bytes);
+        for line in text.lines() {
+            self.push(level, line);
+        }
+        if discarded > 0 {
+            self.push(level, &format!("… {discarded} more bytes of {level} discarded"));
+        }
+    }
+
+    fn finish(mut self) -> Vec<LogLine> {
+        if self.dropped > 0 {
+            self.lines.push(LogLine {
+                level: "warn".to_string(),
+                message: format!("… {} lines dropped", self.dropped),
+            });
+        }
+        self.lines
+    }
+}
+
+/// Cut `s` to at most `max` bytes on a char boundary, marking the cut with `…`.
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max.saturating_sub('…'.len_utf8());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+// ---------------------------------------------------------------------------------------------
+// The runtime
+
+impl Runtime {
+    /// Build the engine, the linker and the epoch thread.
+    pub fn new(config: RuntimeConfig) -> anyhow::Result<Runtime> {
+        let limits = config.limits;
+        anyhow::ensure!(limits.timeout > Duration::ZERO, "the plugin timeout must be positive");
+        anyhow::ensure!(limits.memory_bytes > 0, "the plugin memory limit must be positive");
+        let engine = build_engine(&limits)?;
+
+        let mut linker: Linker<State> = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| anyhow::anyhow!("linking WASI: {e:?}"))?;
+        bindings::Transformer::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
+            .map_err(|e| anyhow::anyhow!("linking the krog world: {e:?}"))?;
+
+        if let Some(dir) = &config.cache_dir {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                anyhow::anyhow!("creating the module cache dir {}: {e}", dir.display())
+            })?;
+        }
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let stop = stop.clone();
+            let engine = engine.weak();
+            std::thread::Builder::new()
+                .name("krog-wasm-epoch".to_string())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::park_timeout(EPOCH_TICK);
+                        match engine.upgrade() {
+                            Some(engine) => engine.increment_epoch(),
+                            None => break,
+                        }
+                    }
+                })?
+        };
+
+        let tick = EPOCH_TICK.as_nanos();
+        let epoch_ticks = u64::try_from(limits.timeout.as_nanos().div_ceil(tick) + 1)
+            .unwrap_or(u64::MAX);
+
+        Ok(Runtime {
+            inner: Arc::new(Inner {
+                engine,
+                linker,
+                limits,
+                cache_dir: config.cache_dir,
+                modules: Mutex::new(HashMap::new()),
+                counters: Counters::default(),
+                epoch_ticks,
+                _ticker: Ticker {
+                    stop,
+                    thread: Some(thread),
+                },
+            }),
+        })
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// Compilation and disk-cache counters.
+    pub fn stats(&self) -> RuntimeStats {
+        let c = &self.inner.counters;
+        RuntimeStats {
+            compiled: c.compiled.load(Ordering::Relaxed),
+            loaded_from_disk: c.loaded_from_disk.load(Ordering::Relaxed),
+            artifacts_rejected: c.artifacts_rejected.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Validate + compile (or load the cached artifact); memoised by sha256.
+    pub fn load(&self, wasm: &[u8]) -> Result<Module, PluginFailure> {
+        let limits = &self.inner.limits;
+        if wasm.len() > limits.max_module_bytes {
+            return Err(PluginFailure::new(
+                FailureKind::ModuleTooLarge,
+                format!(
+                    "the module is {} bytes; the limit is {} bytes",
+                    wasm.len(),
+                    limits.max_module_bytes
+                ),
+            ));
+        }
+        let sha256 = hex::encode(Sha256::digest(wasm));
+        if let Some(module) = self.get(&sha256) {
+            return Ok(module);
+        }
+        check_header(wasm)?;
+        let component = self.compile(wasm, &sha256)?;
+        let pre = self.validate(&component)?;
+        let module = Module {
+            inner: Arc::new(ModuleInner {
+                sha256: sha256.clone(),
+                size: wasm.len(),
+                pre,
+            }),
+        };
+        let mut modules = self.inner.modules.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(modules.entry(sha256).or_insert(module).clone())
+    }
+
+    /// A module already loaded, by lowercase hex sha256.
+    pub fn get(&self, sha256: &str) -> Option<Module> {
+        let modules = self.inner.modules.lock().unwrap_or_else(|e| e.into_inner());
+        modules.get(sha256).cloned()
+    }
+
+    /// Compile `wasm`, going through the disk cache when there is one.
+    fn compile(&self, wasm: &[u8], sha256: &str) -> Result<Component, PluginFailure> {
+        let engine = &self.inner.engine;
+        let Some(dir) = &self.inner.cache_dir else {
+            self.inner.counters.compiled.fetch_add(1, Ordering::Relaxed);
+            return Component::new(engine, wasm).map_err(invalid_module);
+        };
+        let path = dir.join(format!("{sha256}.cwasm"));
+        if let Ok(bytes) = std::fs::read(&path) {
+            match self.deserialize(&bytes) {
+                Ok(component) => {
+                    self.inner
+                        .counters
+                        .loaded_from_disk
+                        .fetch_add(1, Ordering::Relaxed);
+                    return Ok(component);
+                }
+                Err(why) => {
+                    self.inner
+                        .counters
+                        .artifacts_rejected
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(path = %path.display(), "recompiling a cached module: {why}");
+                }
+            }
+        }
+        self.inner.counters.compiled.fetch_add(1, Ordering::Relaxed);
+        let artifact = engine.precompile_component(wasm).map_err(invalid_module)?;
+        if let Err(e) = write_artifact(&path, &artifact) {
+            tracing::warn!(path = %path.display(), "could not cache a compiled module: {e}");
+        }
+        self.deserialize_trusted(&artifact)
+            .map_err(|e| PluginFailure::new(FailureKind::InvalidModule, e))
+    }
+
+    /// Check the checksum trailer of an artifact file, then deserialize it.
+    fn deserialize(&self, file: &[u8]) -> Result<Component, String> {
+        let Some(split) = file.len().checked_sub(32) else {
+            return Err("the artifact is truncated".to_string());
+        };
+        let (artifact, trailer) = file.split_at(split);
+        if Sha256::digest(artifact).as_slice() != trailer {
+            return Err("the artifact's checksum does not match".to_string());
+        }
+        self.deserialize_trusted(artifact)
+    }
+
+    #[allow(unsafe_code)]
+    fn deserialize_trusted(&self, artifact: &[u8]) -> Result<Component, String> {
+        // SAFETY: `Component::deserialize` runs native code from the artifact, so it must come
+        // from `Engine::precompile_component` of a compatible engine. Every artifact we pass here
+        // is one we produced ourselves: either just now in memory, or read back from our own
+        // cache directory, named by the sha256 of the wasm and verified against the sha256
+        // trailer written with it (so a torn or corrupted file is rejected before this call).
+        // Engine/version/config mismatches are detected by wasmtime itself and reported as errors.
+        unsafe { Component::deserialize(&self.inner.engine, artifact) }
+            .map_err(|e| format!("{e:?}"))
+    }
+
+    /// Check the component implements the `transformer` world with nothing but WASI 0.2 + `log`.
+    fn validate(
+        &self,
+        component: &Component,
+    ) -> Result<bindings::TransformerPre<State>, PluginFailure> {
+        let engine = &self.inner.engine;
+        let ty = component.component_type();
+        for (name, _) in ty.imports(engine) {
+            let allowed = name == "log"
+                || name == "krog:plugin/types@0.1.0"
+                || (name.starts_with("wasi:") && name.contains("@0.2."));
+            if !allowed {
+                return Err(PluginFailure::new(
+                    FailureKind::InvalidModule,
+                    format!(
+                        "the component imports `{name}`, which krog does not provide; a plugin \
+                         may import only the world's `log` function and WASI 0.2 interfaces"
+                    ),
+                ));
+            }
+        }
+        let exports: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
+        for needed in ["info", "transform"] {
+            if !exports.contains(&needed) {
+                let mut found = exports.clone();
+                found.sort_unstable();
+                return Err(PluginFailure::new(
+                    FailureKind::InvalidModule,
+                    format!(
+                        "the component does not export `{needed}`, so it does not implement \
+                         krog's `krog:plugin/transformer` world (it exports: {}); build it against \
+                         plugin-sdk/wit",
+                        if found.is_empty() {
+                            "nothing".to_string()
+                        } else {
+                            found.join(", ")
+                        }
+                    ),
+                ));
+            }
+        }
+        let pre = self
+            .inner
+            .linker
+            .instantiate_pre(component)
+            .map_err(|e| wrong_world(&e))?;
+        bindings::TransformerPre::new(pre).map_err(|e| wrong_world(&e))
+    }
+
+    /// Ask the plugin about itself (runs `info` in a fresh sandbox with the usual limits).
+    pub fn info(&self, module: &Module) -> Result<PluginInfo, PluginFailure> {
+        let (info, ..) = self.call(module, |bindings, store| {
+            bindings.call_info(store).map(Ok::<_, String>)
+        })?;
+        let config_schema = serde_json::from_str(&info.config_schema)
+            .unwrap_or_else(|_| json!({}));
+        Ok(PluginInfo {
+            name: info.name,
+            version: info.version,
+            description: info.description,
+            config_schema,
+        })
+    }
+
+    /// Run the plugin's `transform` on one event in a fresh instance, and validate its output.
+    pub fn transform(
+        &self,
+        module: &Module,
+        event: &EventInput,
+        config: &str,
+    ) -> Result<Execution, PluginFailure> {
+        let wit_event = wit::Event {
+            id: event.id.clone(),
+            event_type: event.event_type.clone(),
+            timestamp: event.timestamp.clone(),
+            tenant: event.tenant.clone(),
+            data: event.data.clone(),
+        };
+        let (outcome, logs, duration, fuel_consumed) = self.call(module, |bindings, store| {
+            bindings.call_transform(store, &wit_event, config)
+        })?;
+        match check_outcome(outcome, &self.inner.limits) {
+            Ok(outcome) => Ok(Execution {
+                outcome,
+                logs,
+                duration,
+                fuel_consumed,
+            }),
+            Err((kind, message)) => Err(PluginFailure {
+                kind,
+                message,
+                logs,
+                duration,
+                fuel_consumed,
+            }),
+        }
+    }
+
+    /// Instantiate `module` in a fresh store and run `f`, classifying every failure.
+    #[allow(clippy::type_complexity)]
+    fn call<R>(
+        &self,
+        module: &Module,
+        f: impl FnOnce(
+            &bindings::Transformer,
+            &mut Store<State>,
+        ) -> wasmtime::Result<Result<R, String>>,
+    ) -> Result<(R, Vec<LogLine>, Duration, u64), PluginFailure> {
+        let limits = &self.inner.limits;
+        let start = Instant::now();
+        let stdout = CappedPipe::new(limits.max_log_lines * limits.max_log_line_bytes);
+        let stderr = CappedPipe::new(limits.max_log_lines * limits.max_log_line_bytes);
+        let wasi = WasiCtx::builder()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let state = State {
+            wasi,
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(limits.memory_bytes)
+                .trap_on_grow_failure(true)
+                .instances(64)
+                .memories(16)
+                .tables(64)
+                .table_elements(100_000)
+                .build(),
+            log: LogSink::new(limits),
+        };
+        let mut store = Store::new(&self.inner.engine, state);
+        store.limiter(|s| &mut s.limits);
+        // Fuel and epochs are enabled on the engine, so these cannot fail.
+        let _ = store.set_fuel(limits.fuel);
+        store.set_epoch_deadline(self.inner.epoch_ticks);
+        store.epoch_deadline_trap();
+
+        let result = module
+            .inner
+            .pre
+            .instantiate(&mut store)
+            .and_then(|bindings| f(&bindings, &mut store));
+
+        let fuel_consumed = limits.fuel - store.get_fuel().unwrap_or(0);
+        let State { mut log, .. } = store.into_data();
+        let (out, out_discarded) = stdout.take();
+        let (err, err_discarded) = stderr.take();
+        log.push_output("stdout", &out, out_discarded);
+        log.push_output("stderr", &err, err_discarded);
+        let logs = log.finish();
+        let duration = start.elapsed();
+
+        let failure = |kind, message| PluginFailure {
+            kind,
+            message,
+            logs: logs.clone(),
+            duration,
+            fuel_consumed,
+        };
+        match result {
+            Ok(Ok(value)) => Ok((value, logs, duration, fuel_consumed)),
+            Ok(Err(message)) => Err(failure(FailureKind::PluginError, message)),
+            Err(error) => {
+                let (kind, message) = classify(&error, limits, &err, duration);
+                Err(failure(kind, message))
+            }
+        }
+    }
+}
+
+fn build_engine(limits: &Limits) -> anyhow::Result<Engine> {
+    let mut config = Config::new();
+    config
+        .consume_fuel(true)
+        .epoch_interruption(true)
+        .memory_init_cow(true)
+        .wasm_component_model(true)
+        .parallel_compilation(true);
+
+    // Round the memory limit up to whole wasm pages; the store limiter enforces the exact value.
+    let page = 64 * 1024;
+    let max_memory = limits.memory_bytes.div_ceil(page) * page;
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(POOL_SLOTS)
+        .total_core_instances(POOL_SLOTS * 4)
+        .total_memories(POOL_SLOTS * 2)
+        .total_tables(POOL_SLOTS * 4)
+        .max_memory_size(max_memory)
+        // Reset a used slot by scanning for resident pages and memset-ing them (Linux ≥ 6.7),
+        // keeping them mapped, rather than madvise + page faults on the next use.
+        .linear_memory_keep_resident(4 << 20)
+        .table_keep_resident(64 << 10)
+        .pagemap_scan(Enabled::Auto);
+    let mut pooled = config.clone();
+    pooled.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    match Engine::new(&pooled) {
+        Ok(engine) => Ok(engine),
+        Err(e) => {
+            tracing::warn!("pooling allocator unavailable ({e}); using on-demand allocation");
+            Engine::new(&config).map_err(|e| anyhow::anyhow!("creating the wasm engine: {e:?}"))
+        }
+    }
+}
+
+/// Tell garbage and core modules apart from components before compiling.
+fn check_header(wasm: &[u8]) -> Result<(), PluginFailure> {
+    if wasm.len() < 8 || &wasm[..4] != b"\0asm" {
+        return Err(PluginFailure::new(
+            FailureKind::InvalidModule,
+            "not a WebAssembly binary (it does not start with the `\\0asm` magic bytes)",
+        ));
+    }
+    // Core modules have layer 0 (version 1); components have layer 1.
+    if wasm[6..8] == [0, 0] {
+        return Err(PluginFailure::new(
+            FailureKind::InvalidModule,
+            "this is a core WebAssembly module, not a component; build it with \
+             `cargo build --target wasm32-wasip2`",
+        ));
+    }
+    Ok(())
+}
+
+fn invalid_module(error: wasmtime::Error) -> PluginFailure {
+    PluginFailure::new(
+        FailureKind::InvalidModule,
+        format!("the component does not compile: {}", error_chain(&error)),
+    )
+}
+
+fn wrong_world(error: &wasmtime::Error) -> PluginFailure {
+    PluginFailure::new(
+        FailureKind::InvalidModule,
+        format!(
+            "the component does not match krog's `krog:plugin/transformer` world: {}",
+            error_chain(error)
+        ),
+    )
+}
+
+/// `outer: inner: root` on one line.
+fn error_chain(error: &wasmtime::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ")
+}
+
+fn classify(
+    error: &wasmtime::Error,
+    limits: &Limits,
+    stderr: &[u8],
+    duration: Duration,
+) -> (FailureKind, String) {
+    let chain = format!("{error:?}");
+    if chain.contains("forcing trap when growing memory")
+        || chain.contains("forcing a memory growth failure")
+    {
+        return (
+            FailureKind::MemoryLimit,
+            format!(
+                "the plugin tried to use more than the {} MiB memory limit",
+                limits.memory_bytes as f64 / (1024.0 * 1024.0)
+            ),
+        );
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => (
+            FailureKind::OutOfFuel,
+            format!(
+                "the plugin used all its fuel ({} units) after {} ms; is it looping?",
+                limits.fuel,
+                duration.as_millis()
+            ),
+        ),
+        Some(Trap::Interrupt) => (
+            FailureKind::Timeout,
+            format!(
+                "the plugin ran past its {} ms time limit",
+                limits.timeout.as_millis()
+            ),
+        ),
+        Some(Trap::StackOverflow) => (
+            FailureKind::Trap,
+            "the plugin overflowed its stack (too deep recursion?)".to_string(),
+        ),
+        Some(trap) => {
+            let message = match panic_message(stderr) {
+                Some(panic) => format!("the plugin panicked: {panic} ({trap})"),
+                None => format!("the plugin trapped: {trap}"),
+            };
+            (FailureKind::Trap, message)
+        }
+        None => {
+            let message = match panic_message(stderr) {
+                Some(panic) => format!("the plugin panicked: {panic} ({})", error_chain(error)),
+                None => format!("the plugin failed: {}", error_chain(error)),
+            };
+            (FailureKind::Trap, message)
+        }
+    }
+}
+
+/// Find a Rust panic in captured stderr:
+/// `thread '<unnamed>' panicked at src/lib.rs:1:2:\n<message>\nnote: …`.
+fn panic_message(stderr: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(stderr);
+    let start = text.find("panicked at ")?;
+    let rest = &text[start + "panicked at ".len()..];
+    let (location, message) = match rest.split_once('\n') {
+        Some((location, message)) => (location.trim_end_matches(':'), message),
+        None => (rest.trim_end_matches(':'), ""),
+    };
+    let message: Vec<&str> = message
+        .lines()
+        .take_while(|l| !l.starts_with("note: ") && !l.starts_with("stack backtrace"))
+        .collect();
+    let message = message.join("\n");
+    let message = truncate(message.trim(), 1024);
+    if message.is_empty() {
+        Some(format!("at {location}"))
+    } else {
+        Some(format!("{message} (at {location})"))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output validation
+
+/// Most extra headers a plugin may set.
+pub const MAX_HEADERS: usize = 64;
+/// Most bytes of all extra header names and values together.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// Longest skip reason kept (longer ones are truncated).
+pub const MAX_REASON_BYTES: usize = 1024;
+
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+];
+
+fn check_outcome(outcome: wit::Outcome, limits: &Limits) -> Result<Outcome, (FailureKind, String)> {
+    let request = match outcome {
+        wit::Outcome::Skip(reason) => {
+            return Ok(Outcome::Skip {
+                reason: truncate(&reason, MAX_REASON_BYTES),
+            });
+        }
+        wit::Outcome::Deliver(request) => request,
+    };
+    if request.body.len() > limits.max_output_bytes {
+        return Err((
+            FailureKind::OutputTooLarge,
+            format!(
+                "the body is {} bytes; the limit is {} bytes",
+                request.body.len(),
+                limits.max_output_bytes
+            ),
+        ));
+    }
+    if request.headers.len() > MAX_HEADERS {
+        return Err((
+            FailureKind::OutputTooLarge,
+            format!(
+                "the plugin set {} headers; the limit is {MAX_HEADERS}",
+                request.headers.len()
+            ),
+        ));
+    }
+    let header_bytes: usize = request
+        .headers
+        .iter()
+        .map(|(k, v)| k.len() + v.len())
+        .sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return Err((
+            FailureKind::OutputTooLarge,
+            format!("the headers take {header_bytes} bytes; the limit is {MAX_HEADER_BYTES}"),
+        ));
+    }
+    let content_type = request.content_type.trim();
+    if content_type.is_empty() {
+        return Err((
+            FailureKind::InvalidOutput,
+            "the content type is empty".to_string(),
+        ));
+    }
+    if content_type.len() > 256 || !valid_header_value(content_type) {
+        return Err((
+            FailureKind::InvalidOutput,
+            format!("the content type {content_type:?} is not a valid header value"),
+        ));
+    }
+    for (name, value) in &request.headers {
+        if name.is_empty() || !name.bytes().all(is_tchar) {
+            return Err((
+                FailureKind::InvalidOutput,
+                format!("{name:?} is not a valid header name"),
+            ));
+        }
+        let lower = name.to_ascii_lowercase();
+        if lower.starts_with("webhook-")
+            || lower.starts_with("proxy-")
+            || lower == "host"
+            || lower == "content-length"
+            || HOP_BY_HOP.contains(&lower.as_str())
+        {
+            return Err((
+                FailureKind::ReservedHeader,
+                format!(
+                    "the plugin may not set the `{name}` header: krog sets the signature \
+                     (`webhook-*`), `host`, `content-length` and hop-by-hop headers itself"
+                ),
+            ));
+        }
+        if lower == "content-type" {
+            return Err((
+                FailureKind::ReservedHeader,
+                "the plugin may not set `content-type` as a header; use the request's \
+                 content-type field"
+                    .to_string(),
+            ));
+        }
+        if !valid_header_value(value) {
+            return Err((
+                FailureKind::InvalidOutput,
+                format!("the value of the `{name}` header is not a valid header value"),
+            ));
+        }
+    }
+    Ok(Outcome::Deliver {
+        content_type: content_type.to_string(),
+        headers: request.headers,
+        body: request.body,
+    })
+}
+
+/// RFC 9110 `tchar`.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Visible characters, spaces and tabs; no control characters (so no CR/LF injection).
+fn valid_header_value(value: &str) -> bool {
+    value
+        .chars()
+        .all(|c| c == '\t' || (c >= ' ' && c != '\u{7f}'))
+}
+
+fn write_artifact(path: &Path, artifact: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("module"),
+        std::process::id()
+    ));
+    let result = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(artifact)?;
+        file.write_all(&Sha256::digest(artifact))?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+// ---------------------------------------------------------------------------------------------
+// The dry-run object
+
+/// The `krog plugin run --json` object, shared by the CLI and the HTTP dry run.
+///
+/// Success: `{"outcome": "deliver", "content_type", "headers": [[name, value], …], "body"` (when
+/// the body is UTF-8) or `"body_base64"` (otherwise)`, "logs", "duration_us", "fuel_consumed"}`,
+/// or `{"outcome": "skip", "reason", "logs", "duration_us", "fuel_consumed"}`. Headers are a
+/// list of pairs, so order and repeated names survive.
+///
+/// Failure: `{"outcome": "error", "error": {"kind", "message"}, "logs", "duration_us",
+/// "fuel_consumed"}`.
+pub fn dry_run_json(result: &Result<Execution, PluginFailure>) -> serde_json::Value {
+    match result {
+        Ok(execution) => {
+            let mut object = match &execution.outcome {
+                Outcome::Skip { reason } => json!({"outcome": "skip", "reason": reason}),
+                Outcome::Deliver {
+                    content_type,
+                    headers,
+                    body,
+                } => {
+                    let mut object = json!({
+                        "outcome": "deliver",
+                        "content_type": content_type,
+                        "headers": headers.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
+                    });
+                    match std::str::from_utf8(body) {
+                        Ok(text) => object["body"] = json!(text),
+                        Err(_) => {
+                            object["body_base64"] =
+                                json!(base64::engine::general_purpose::STANDARD.encode(body))
+                        }
+                    }
+                    object
+                }
+            };
+            object["logs"] = json!(execution.logs);
+            object["duration_us"] = json!(duration_us(execution.duration));
+            object["fuel_consumed"] = json!(execution.fuel_consumed);
+            object
+        }
+        Err(failure) => json!({
+            "outcome": "error",
+            "error": {"kind": failure.kind, "message": failure.message},
+            "logs": failure.logs,
+            "duration_us": duration_us(failure.duration),
+            "fuel_consumed": failure.fuel_consumed,
+        }),
+    }
+}
+
+fn duration_us(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Paths of the test plugins, for this crate's tests. Not part of the API.
+#[doc(hidden)]
+pub mod test_plugins {
+    /// `test-plugins/hostile`, behaviour chosen by the config string.
+    pub const HOSTILE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hostile.wasm"));
+    /// `test-plugins/wrong-world`, a component of another world.
+    pub const WRONG_WORLD: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/wrong-world.wasm"));
+}

@@ -1,0 +1,125 @@
+//! Log capping, stdout/stderr capture, the disk cache and the dry-run JSON.
+
+mod common;
+
+use common::{event, hostile, runtime};
+use krog_runtime::{Outcome, Runtime, RuntimeConfig, dry_run_json, test_plugins};
+
+#[test]
+fn a_log_flood_is_capped_with_a_dropped_lines_marker_and_still_delivers() {
+    let runtime = runtime();
+    let execution = runtime
+        .transform(&hostile(runtime), &event(), "log-flood")
+        .expect("a log flood is not an error");
+    let limits = runtime.limits();
+    assert_eq!(execution.logs.len(), limits.max_log_lines + 1);
+    assert_eq!(execution.logs[0].message, "line 0");
+    assert_eq!(execution.logs[0].level, "info");
+    let last = execution.logs.last().unwrap();
+    assert_eq!(
+        last.message,
+        format!("… {} lines dropped", 10_000 - limits.max_log_lines)
+    );
+    assert!(matches!(execution.outcome, Outcome::Deliver { .. }));
+}
+
+#[test]
+fn stdout_and_stderr_are_captured_into_the_log() {
+    let runtime = runtime();
+    let execution = runtime
+        .transform(&hostile(runtime), &event(), "print")
+        .unwrap();
+    let lines: Vec<(&str, &str)> = execution
+        .logs
+        .iter()
+        .map(|l| (l.level.as_str(), l.message.as_str()))
+        .collect();
+    assert_eq!(
+        lines,
+        vec![
+            ("stdout", "hello from stdout"),
+            ("stderr", "hello from stderr")
+        ]
+    );
+}
+
+#[test]
+fn the_dry_run_json_has_the_documented_shape() {
+    let runtime = runtime();
+    let module = hostile(runtime);
+    let ok = runtime.transform(&module, &event(), "ok");
+    let value = dry_run_json(&ok);
+    assert_eq!(value["outcome"], "deliver");
+    assert_eq!(value["content_type"], "text/plain");
+    assert_eq!(value["headers"], serde_json::json!([["x-hostile", "ok"]]));
+    assert_eq!(value["body"], "ok booking.created acme");
+    assert_eq!(value["logs"][0]["message"], "handling evt_test");
+    assert!(value["fuel_consumed"].as_u64().unwrap() > 0);
+    assert!(value["duration_us"].is_u64());
+
+    let err = runtime.transform(&module, &event(), "err");
+    let value = dry_run_json(&err);
+    assert_eq!(value["outcome"], "error");
+    assert_eq!(value["error"]["kind"], "plugin_error");
+    assert_eq!(value["error"]["message"], "the plugin said no");
+}
+
+fn cached_runtime(dir: &std::path::Path) -> Runtime {
+    Runtime::new(RuntimeConfig {
+        limits: Default::default(),
+        cache_dir: Some(dir.to_path_buf()),
+    })
+    .unwrap()
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("krog-runtime-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[test]
+fn a_second_runtime_with_the_same_cache_dir_loads_without_compiling() {
+    let dir = temp_dir("cache");
+    let first = cached_runtime(&dir);
+    let module = first.load(test_plugins::HOSTILE).unwrap();
+    assert_eq!(first.stats().compiled, 1);
+    assert!(dir.join(format!("{}.cwasm", module.sha256())).is_file());
+    drop(first);
+
+    let second = cached_runtime(&dir);
+    let module = second.load(test_plugins::HOSTILE).unwrap();
+    assert_eq!(second.stats().compiled, 0);
+    assert_eq!(second.stats().loaded_from_disk, 1);
+    assert!(second.transform(&module, &event(), "ok").is_ok());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_corrupted_cached_artifact_is_recompiled() {
+    let dir = temp_dir("corrupt");
+    let first = cached_runtime(&dir);
+    let sha = first.load(test_plugins::HOSTILE).unwrap().sha256().to_string();
+    drop(first);
+    let path = dir.join(format!("{sha}.cwasm"));
+    let mut bytes = std::fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&path, &bytes).unwrap();
+
+    let second = cached_runtime(&dir);
+    let module = second.load(test_plugins::HOSTILE).unwrap();
+    assert_eq!(second.stats().artifacts_rejected, 1);
+    assert_eq!(second.stats().compiled, 1);
+    assert!(second.transform(&module, &event(), "ok").is_ok());
+
+    // The rewritten artifact is good again.
+    std::fs::write(&path, b"garbage").unwrap();
+    let third = cached_runtime(&dir);
+    third.load(test_plugins::HOSTILE).unwrap();
+    assert_eq!(third.stats().artifacts_rejected, 1);
+    let fourth = cached_runtime(&dir);
+    fourth.load(test_plugins::HOSTILE).unwrap();
+    assert_eq!(fourth.stats().loaded_from_disk, 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,126 @@
+//! API keys: generated here, shown once, stored as SHA-256 hashes. An admin key can do
+//! everything; a tenant key sees only its own tenant, and anything else answers 404 so that a
+//! key cannot probe which tenants exist.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::db::{Db, new_id, now_ms};
+use crate::error::{Error, Result};
+use crate::state::AppState;
+
+/// Who is calling.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Caller {
+    /// An admin key: every route, every tenant.
+    Admin,
+    /// A tenant key: only this tenant's routes.
+    Tenant(String),
+}
+
+impl Caller {
+    /// Fails unless the caller is an admin.
+    pub fn require_admin(&self) -> Result<()> {
+        match self {
+            Caller::Admin => Ok(()),
+            Caller::Tenant(_) => Err(Error::Forbidden),
+        }
+    }
+
+    /// Fails with 404 unless the caller may act for `tenant` and the tenant exists.
+    pub async fn require_tenant(&self, db: &Db, tenant: &str) -> Result<()> {
+        if let Caller::Tenant(own) = self
+            && own != tenant
+        {
+            return Err(Error::NotFound(format!("tenant {tenant}")));
+        }
+        let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM tenants WHERE id = $1")
+            .bind(tenant)
+            .fetch_optional(db.pool())
+            .await?;
+        match exists {
+            Some(_) => Ok(()),
+            None => Err(Error::NotFound(format!("tenant {tenant}"))),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(Error::Unauthorized)?;
+        let key = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(str::trim)
+            .ok_or(Error::Unauthorized)?;
+        let row: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT tenant_id FROM api_keys WHERE key_hash = $1")
+                .bind(hash_key(key))
+                .fetch_optional(state.db.pool())
+                .await?;
+        match row {
+            Some((None,)) => Ok(Caller::Admin),
+            Some((Some(tenant),)) => Ok(Caller::Tenant(tenant)),
+            None => Err(Error::Unauthorized),
+        }
+    }
+}
+
+/// A new random key: `krog_` + 32 random bytes in hex.
+pub fn generate_key() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("krog_{}", hex::encode(bytes))
+}
+
+/// Keys are long and random, so one round of SHA-256 is enough to make a leaked database
+/// useless for calling the API (no password stretching needed).
+pub fn hash_key(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// Stores a key for a tenant (`None`: admin) and returns its id.
+pub async fn store_key(db: &Db, tenant: Option<&str>, key: &str) -> Result<String> {
+    let id = new_id("key");
+    sqlx::query("INSERT INTO api_keys (id, tenant_id, key_hash, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(&id)
+        .bind(tenant)
+        .bind(hash_key(key))
+        .bind(now_ms())
+        .execute(db.pool())
+        .await?;
+    Ok(id)
+}
+
+/// Makes sure an admin key exists: the configured one (idempotent), or on a database with no
+/// admin key at all a new one, returned so that start-up prints it once.
+pub async fn ensure_admin_key(db: &Db, configured: Option<&str>) -> anyhow::Result<Option<String>> {
+    if let Some(key) = configured {
+        let known: Option<(String,)> = sqlx::query_as("SELECT id FROM api_keys WHERE key_hash = $1")
+            .bind(hash_key(key))
+            .fetch_optional(db.pool())
+            .await?;
+        if known.is_none() {
+            store_key(db, None, key).await?;
+        }
+        return Ok(None);
+    }
+    let (admins,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM api_keys WHERE tenant_id IS NULL")
+            .fetch_one(db.pool())
+            .await?;
+    if admins > 0 {
+        return Ok(None);
+    }
+    let key = generate_key();
+    store_key(db, None, &key).await?;
+    Ok(Some(key))
+}

@@ -1,0 +1,292 @@
+//! Configuration: defaults, an optional TOML file, then `KROG_*` environment variables, in
+//! that order of precedence (the environment wins). Every setting is listed in the README.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Deserialize;
+
+use crate::runtime::Limits;
+
+/// Everything the service needs to start.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Where the HTTP API listens; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// `sqlite:…` or `postgres://…`.
+    pub database_url: String,
+    /// An admin key to accept (stored hashed). Without it a first start prints a new one.
+    pub admin_key: Option<String>,
+    /// Delays before the 2nd, 3rd, … attempt; its length + 1 is the number of attempts.
+    pub retry_schedule: Vec<Duration>,
+    /// Permit loopback, private and other special destination addresses (development, tests).
+    pub allow_private_destinations: bool,
+    /// Permit plain `http://` subscription URLs.
+    pub allow_http: bool,
+    /// The largest request body the API accepts (events, subscriptions). Module uploads use
+    /// the plugin module size limit instead.
+    pub max_body_bytes: usize,
+    /// Time allowed for a subscriber to answer.
+    pub delivery_timeout: Duration,
+    /// Deliveries in flight at once.
+    pub workers: usize,
+    /// Deliveries waiting for a worker before ingest waits (back-pressure).
+    pub queue_capacity: usize,
+    /// How long a claimed delivery belongs to this node before another may take it.
+    pub claim_lease: Duration,
+    /// Longest sleep of the scheduler between looks at the database for due work.
+    pub poll_interval: Duration,
+    /// How long a rotated-out secret keeps signing.
+    pub secret_overlap: Duration,
+    /// Compiled plugin artifacts (content addressed). Default: `krog-cache` next to a SQLite
+    /// database, or the system cache directory for PostgreSQL.
+    pub cache_dir: Option<PathBuf>,
+    /// SQLite `synchronous`: FULL (default; a 202 survives power loss) or NORMAL (survives a
+    /// killed process, faster).
+    pub sqlite_synchronous: String,
+    /// Per-call plugin limits.
+    pub limits: Limits,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: "sqlite:krog.db".into(),
+            admin_key: None,
+            retry_schedule: parse_schedule("5s,5m,30m,2h,5h,10h,10h").expect("valid default"),
+            allow_private_destinations: false,
+            allow_http: false,
+            max_body_bytes: 1024 * 1024,
+            delivery_timeout: Duration::from_secs(15),
+            workers: 64,
+            queue_capacity: 4096,
+            claim_lease: Duration::from_secs(60),
+            poll_interval: Duration::from_secs(1),
+            secret_overlap: Duration::from_secs(24 * 3600),
+            cache_dir: None,
+            sqlite_synchronous: "FULL".into(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// The TOML file's shape: the environment variable names without `KROG_`, in lower case.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    database_url: Option<String>,
+    admin_key: Option<String>,
+    retry_schedule: Option<String>,
+    allow_private_destinations: Option<bool>,
+    allow_http: Option<bool>,
+    max_body_bytes: Option<usize>,
+    delivery_timeout: Option<String>,
+    workers: Option<usize>,
+    queue_capacity: Option<usize>,
+    claim_lease: Option<String>,
+    poll_interval: Option<String>,
+    secret_overlap: Option<String>,
+    cache_dir: Option<PathBuf>,
+    sqlite_synchronous: Option<String>,
+    plugin_fuel: Option<u64>,
+    plugin_timeout: Option<String>,
+    plugin_memory_bytes: Option<usize>,
+    plugin_max_output_bytes: Option<usize>,
+    plugin_max_log_lines: Option<usize>,
+    plugin_max_module_bytes: Option<usize>,
+}
+
+impl Config {
+    /// Reads the optional TOML file (`KROG_CONFIG` or the given path), then the environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+        let path = file
+            .map(Path::to_path_buf)
+            .or_else(|| std::env::var_os("KROG_CONFIG").map(PathBuf::from));
+        let from_file = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading config file {}", path.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("parsing config file {}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let mut config = Config::default();
+        config.apply(from_file, |name| std::env::var(format!("KROG_{name}")).ok())?;
+        Ok(config)
+    }
+
+    fn apply(
+        &mut self,
+        file: FileConfig,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<()> {
+        // The environment wins over the file; each value is parsed with the setting's name in
+        // the error so a typo points at itself.
+        let pick = |name: &str, from_file: Option<String>| env(name).or(from_file);
+        if let Some(v) = pick("LISTEN", file.listen) {
+            self.listen = v.parse().with_context(|| format!("KROG_LISTEN={v:?}"))?;
+        }
+        if let Some(v) = pick("DATABASE_URL", file.database_url) {
+            self.database_url = v;
+        }
+        if let Some(v) = pick("ADMIN_KEY", file.admin_key) {
+            self.admin_key = Some(v).filter(|k| !k.is_empty());
+        }
+        if let Some(v) = pick("RETRY_SCHEDULE", file.retry_schedule) {
+            self.retry_schedule = parse_schedule(&v)?;
+        }
+        let bool_of = |name: &str, from_file: Option<bool>| -> anyhow::Result<Option<bool>> {
+            match env(name) {
+                Some(v) => parse_bool(&v).map(Some).with_context(|| format!("KROG_{name}")),
+                None => Ok(from_file),
+            }
+        };
+        if let Some(v) = bool_of("ALLOW_PRIVATE_DESTINATIONS", file.allow_private_destinations)? {
+            self.allow_private_destinations = v;
+        }
+        if let Some(v) = bool_of("ALLOW_HTTP", file.allow_http)? {
+            self.allow_http = v;
+        }
+        let number = |name: &str, from_file: Option<usize>| -> anyhow::Result<Option<usize>> {
+            match env(name) {
+                Some(v) => Ok(Some(v.parse().with_context(|| format!("KROG_{name}={v:?}"))?)),
+                None => Ok(from_file),
+            }
+        };
+        let duration = |name: &str, from_file: Option<String>| -> anyhow::Result<Option<Duration>> {
+            pick(name, from_file)
+                .map(|v| parse_duration(&v).with_context(|| format!("KROG_{name}={v:?}")))
+                .transpose()
+        };
+        if let Some(v) = number("MAX_BODY_BYTES", file.max_body_bytes)? {
+            self.max_body_bytes = v;
+        }
+        if let Some(v) = duration("DELIVERY_TIMEOUT", file.delivery_timeout)? {
+            self.delivery_timeout = v;
+        }
+        if let Some(v) = number("WORKERS", file.workers)? {
+            self.workers = v.max(1);
+        }
+        if let Some(v) = number("QUEUE_CAPACITY", file.queue_capacity)? {
+            self.queue_capacity = v.max(1);
+        }
+        if let Some(v) = duration("CLAIM_LEASE", file.claim_lease)? {
+            self.claim_lease = v;
+        }
+        if let Some(v) = duration("POLL_INTERVAL", file.poll_interval)? {
+            self.poll_interval = v;
+        }
+        if let Some(v) = duration("SECRET_OVERLAP", file.secret_overlap)? {
+            self.secret_overlap = v;
+        }
+        if let Some(v) = pick("CACHE_DIR", file.cache_dir.map(|p| p.display().to_string())) {
+            self.cache_dir = Some(PathBuf::from(v));
+        }
+        if let Some(v) = pick("SQLITE_SYNCHRONOUS", file.sqlite_synchronous) {
+            self.sqlite_synchronous = v;
+        }
+        if let Some(v) = number("PLUGIN_FUEL", file.plugin_fuel.map(|f| f as usize))? {
+            self.limits.fuel = v as u64;
+        }
+        if let Some(v) = duration("PLUGIN_TIMEOUT", file.plugin_timeout)? {
+            self.limits.timeout = v;
+        }
+        if let Some(v) = number("PLUGIN_MEMORY_BYTES", file.plugin_memory_bytes)? {
+            self.limits.memory_bytes = v;
+        }
+        if let Some(v) = number("PLUGIN_MAX_OUTPUT_BYTES", file.plugin_max_output_bytes)? {
+            self.limits.max_output_bytes = v;
+        }
+        if let Some(v) = number("PLUGIN_MAX_LOG_LINES", file.plugin_max_log_lines)? {
+            self.limits.max_log_lines = v;
+        }
+        if let Some(v) = number("PLUGIN_MAX_MODULE_BYTES", file.plugin_max_module_bytes)? {
+            self.limits.max_module_bytes = v;
+        }
+        Ok(())
+    }
+
+    /// Where compiled plugin artifacts are kept.
+    pub fn resolved_cache_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.cache_dir {
+            return dir.clone();
+        }
+        let sqlite_file = self
+            .database_url
+            .strip_prefix("sqlite://")
+            .or_else(|| self.database_url.strip_prefix("sqlite:"))
+            .map(|rest| rest.split('?').next().unwrap_or(rest))
+            .filter(|path| !path.is_empty() && !path.contains(":memory:"));
+        match sqlite_file {
+            Some(file) => Path::new(file)
+                .parent()
+                .map(|p| p.join("krog-cache"))
+                .unwrap_or_else(|| PathBuf::from("krog-cache")),
+            None => std::env::temp_dir().join("krog-cache"),
+        }
+    }
+}
+
+/// Parses `5s,5m,30m,2h` (also `250ms`) into durations.
+pub fn parse_schedule(text: &str) -> anyhow::Result<Vec<Duration>> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| parse_duration(s).with_context(|| format!("retry schedule entry {s:?}")))
+        .collect()
+}
+
+fn parse_duration(text: &str) -> anyhow::Result<Duration> {
+    Ok(humantime::parse_duration(text.trim())?)
+}
+
+fn parse_bool(text: &str) -> anyhow::Result<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        other => anyhow::bail!("expected true or false, got {other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_environment_overrides_the_file() {
+        let mut config = Config::default();
+        let file = FileConfig {
+            retry_schedule: Some("1s".into()),
+            workers: Some(3),
+            ..FileConfig::default()
+        };
+        config
+            .apply(file, |name| (name == "RETRY_SCHEDULE").then(|| "10ms,2s".into()))
+            .unwrap();
+        assert_eq!(config.retry_schedule, [Duration::from_millis(10), Duration::from_secs(2)]);
+        assert_eq!(config.workers, 3);
+    }
+
+    #[test]
+    fn a_bad_value_names_its_setting() {
+        let mut config = Config::default();
+        let err = config
+            .apply(FileConfig::default(), |name| (name == "WORKERS").then(|| "many".into()))
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("KROG_WORKERS"), "{err:#}");
+    }
+
+    #[test]
+    fn the_cache_sits_next_to_the_sqlite_file() {
+        let config = Config {
+            database_url: "sqlite:/var/lib/krog/krog.db?mode=rwc".into(),
+            ..Config::default()
+        };
+        assert_eq!(config.resolved_cache_dir(), PathBuf::from("/var/lib/krog/krog-cache"));
+    }
+}

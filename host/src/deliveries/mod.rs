@@ -1,0 +1,277 @@
+//! The delivery log: every delivery with its attempts and the request that was sent, and
+//! replay (one delivery, or every failed one since a time). The work itself is in
+//! [`attempt`].
+
+pub mod attempt;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Caller;
+use crate::db::{now_ms, rfc3339};
+use crate::error::{Error, Result};
+use crate::extract::{Json, Path, Query};
+use crate::pagination::Page;
+use crate::state::AppState;
+
+/// The delivery-log routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/tenants/{tenant}/deliveries", get(list))
+        .route("/v1/tenants/{tenant}/deliveries/retry", post(retry_failed))
+        .route("/v1/tenants/{tenant}/deliveries/{id}", get(read))
+        .route("/v1/tenants/{tenant}/deliveries/{id}/retry", post(retry_one))
+}
+
+/// One attempt as the API shows it.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct Attempt {
+    #[serde(serialize_with = "as_rfc3339")]
+    at: i64,
+    duration_ms: i64,
+    status_code: Option<i64>,
+    error: Option<String>,
+    /// What kind of failure: `http_status`, `timeout`, `connect`, a plugin failure kind …
+    #[sqlx(rename = "error_kind")]
+    kind: Option<String>,
+    response: Option<String>,
+}
+
+fn as_rfc3339<S: serde::Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&rfc3339(*ms))
+}
+
+/// The request krog sent (or would send) for a delivery.
+#[derive(Debug, Serialize)]
+pub struct SentRequest {
+    content_type: String,
+    headers: Vec<(String, String)>,
+    /// The body as text when it is UTF-8 …
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<String>,
+    /// … else base64.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body_base64: Option<String>,
+}
+
+/// A delivery as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct Delivery {
+    id: String,
+    event_id: String,
+    subscription_id: String,
+    status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    skip_reason: Option<String>,
+    attempts: Vec<Attempt>,
+    next_attempt_at: Option<String>,
+    created_at: String,
+    updated_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request: Option<SentRequest>,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: String,
+    event_id: String,
+    subscription_id: String,
+    status: String,
+    skip_reason: Option<String>,
+    next_attempt_at: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+const COLUMNS: &str = "id, event_id, subscription_id, status, skip_reason, next_attempt_at, created_at, updated_at";
+
+impl Row {
+    fn into_delivery(self, attempts: Vec<Attempt>, request: Option<SentRequest>) -> Delivery {
+        Delivery {
+            next_attempt_at: self.next_attempt_at.filter(|_| self.status == "pending").map(rfc3339),
+            id: self.id,
+            event_id: self.event_id,
+            subscription_id: self.subscription_id,
+            status: self.status,
+            skip_reason: self.skip_reason,
+            attempts,
+            created_at: rfc3339(self.created_at),
+            updated_at: rfc3339(self.updated_at),
+            request,
+        }
+    }
+}
+
+/// `?subscription_id=&status=&event_id=&limit=&after=`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Filter {
+    subscription_id: Option<String>,
+    status: Option<String>,
+    event_id: Option<String>,
+    limit: Option<i64>,
+    after: Option<String>,
+}
+
+const STATUSES: [&str; 4] = ["pending", "succeeded", "skipped", "failed"];
+
+async fn list(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    Query(filter): Query<Filter>,
+) -> Result<axum::Json<Page<Delivery>>> {
+    caller.require_tenant(&state.db, &tenant).await?;
+    if let Some(status) = &filter.status
+        && !STATUSES.contains(&status.as_str())
+    {
+        return Err(Error::Validation(format!(
+            "unknown status {status:?}; expected one of {}",
+            STATUSES.join(", ")
+        )));
+    }
+    let limit = filter.limit.unwrap_or(50).clamp(1, 200);
+    // Newest first; optional filters are written so that one statement serves every mix.
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM deliveries WHERE tenant_id = $1 \
+         AND ($2 = '' OR subscription_id = $2) AND ($3 = '' OR status = $3) \
+         AND ($4 = '' OR event_id = $4) AND ($5 = '' OR id < $5) ORDER BY id DESC LIMIT $6"
+    ))
+    .bind(&tenant)
+    .bind(filter.subscription_id.as_deref().unwrap_or(""))
+    .bind(filter.status.as_deref().unwrap_or(""))
+    .bind(filter.event_id.as_deref().unwrap_or(""))
+    .bind(filter.after.as_deref().unwrap_or(""))
+    .bind(limit + 1)
+    .fetch_all(state.db.pool())
+    .await?;
+    let mut deliveries = Vec::with_capacity(rows.len());
+    for row in rows {
+        let attempts = attempts_of(&state, &row.id).await?;
+        deliveries.push(row.into_delivery(attempts, None));
+    }
+    Ok(axum::Json(Page::new(deliveries, limit, |d| d.id.clone())))
+}
+
+async fn attempts_of(state: &AppState, id: &str) -> Result<Vec<Attempt>> {
+    Ok(sqlx::query_as(
+        "SELECT at, duration_ms, status_code, error, error_kind, response FROM attempts \
+         WHERE delivery_id = $1 ORDER BY at, id",
+    )
+    .bind(id)
+    .fetch_all(state.db.pool())
+    .await?)
+}
+
+async fn read(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path((tenant, id)): Path<(String, String)>,
+) -> Result<axum::Json<Delivery>> {
+    caller.require_tenant(&state.db, &tenant).await?;
+    let row: Row = sqlx::query_as(&format!("SELECT {COLUMNS} FROM deliveries WHERE tenant_id = $1 AND id = $2"))
+        .bind(&tenant)
+        .bind(&id)
+        .fetch_optional(state.db.pool())
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("delivery {id}")))?;
+    let (content_type, headers, body): (Option<String>, Option<String>, Option<Vec<u8>>) = sqlx::query_as(
+        "SELECT request_content_type, request_headers, request_body FROM deliveries WHERE id = $1",
+    )
+    .bind(&id)
+    .fetch_one(state.db.pool())
+    .await?;
+    let request = content_type.map(|content_type| {
+        let body = body.unwrap_or_default();
+        let (text, base64) = match String::from_utf8(body) {
+            Ok(text) => (Some(text), None),
+            Err(e) => (None, Some(base64::engine::general_purpose::STANDARD.encode(e.into_bytes()))),
+        };
+        SentRequest {
+            content_type,
+            headers: headers.and_then(|h| serde_json::from_str(&h).ok()).unwrap_or_default(),
+            body: text,
+            body_base64: base64,
+        }
+    });
+    let attempts = attempts_of(&state, &id).await?;
+    Ok(axum::Json(row.into_delivery(attempts, request)))
+}
+
+/// Sets settled deliveries back to pending, claimed by this node, and queues them.
+async fn requeue(state: &AppState, ids: Vec<String>) -> Result<()> {
+    let now = now_ms();
+    let lease_until = now + state.config.claim_lease.as_millis() as i64;
+    let mut tx = state.db.begin_write().await?;
+    for id in &ids {
+        sqlx::query(
+            "UPDATE deliveries SET status = 'pending', next_attempt_at = $1, claimed_until = $2, \
+             claimed_by = $3, skip_reason = NULL, updated_at = $1 WHERE id = $4",
+        )
+        .bind(now)
+        .bind(lease_until)
+        .bind(state.queue.node_id())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    state.queue.push(ids).await;
+    Ok(())
+}
+
+async fn retry_one(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path((tenant, id)): Path<(String, String)>,
+) -> Result<(StatusCode, axum::Json<serde_json::Value>)> {
+    caller.require_tenant(&state.db, &tenant).await?;
+    let (status,): (String,) = sqlx::query_as("SELECT status FROM deliveries WHERE tenant_id = $1 AND id = $2")
+        .bind(&tenant)
+        .bind(&id)
+        .fetch_optional(state.db.pool())
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("delivery {id}")))?;
+    if status == "pending" {
+        return Err(Error::Conflict(format!("delivery {id} is already pending")));
+    }
+    requeue(&state, vec![id.clone()]).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(serde_json::json!({ "id": id, "status": "pending" }))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RetryFailed {
+    /// RFC 3339: deliveries that failed at or after this time.
+    since: String,
+    subscription_id: Option<String>,
+}
+
+async fn retry_failed(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    Json(request): Json<RetryFailed>,
+) -> Result<(StatusCode, axum::Json<serde_json::Value>)> {
+    caller.require_tenant(&state.db, &tenant).await?;
+    let since = chrono::DateTime::parse_from_rfc3339(&request.since)
+        .map_err(|e| Error::Validation(format!("since {:?} is not RFC 3339: {e}", request.since)))?
+        .timestamp_millis();
+    let ids: Vec<(String,)> = sqlx::query_as(
+        "SELECT id FROM deliveries WHERE tenant_id = $1 AND status = 'failed' AND updated_at >= $2 \
+         AND ($3 = '' OR subscription_id = $3) ORDER BY id",
+    )
+    .bind(&tenant)
+    .bind(since)
+    .bind(request.subscription_id.as_deref().unwrap_or(""))
+    .fetch_all(state.db.pool())
+    .await?;
+    let ids: Vec<String> = ids.into_iter().map(|(id,)| id).collect();
+    let count = ids.len();
+    requeue(&state, ids).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(serde_json::json!({ "retried": count }))))
+}

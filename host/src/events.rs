@@ -1,0 +1,204 @@
+//! Ingest: the booking system posts an event; in one transaction krog stores it and one
+//! delivery per matching subscription, answers 202, and hands the deliveries to the workers.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::post;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::auth::Caller;
+use crate::db::{new_id, now_ms};
+use crate::error::{Error, Result};
+use crate::extract::{Json, Path};
+use crate::state::AppState;
+
+/// The ingest route.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/tenants/{tenant}/events", post(ingest))
+}
+
+/// The three booking events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+pub enum EventType {
+    /// A booking was made.
+    #[serde(rename = "booking.created")]
+    Created,
+    /// A booking changed (time, status, service …).
+    #[serde(rename = "booking.updated")]
+    Updated,
+    /// A booking was removed.
+    #[serde(rename = "booking.deleted")]
+    Deleted,
+}
+
+impl EventType {
+    /// All of them, for validation messages.
+    pub const ALL: [&'static str; 3] = ["booking.created", "booking.updated", "booking.deleted"];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Created => "booking.created",
+            EventType::Updated => "booking.updated",
+            EventType::Deleted => "booking.deleted",
+        }
+    }
+}
+
+/// An event as the booking system sends it.
+#[derive(Debug, Deserialize)]
+pub struct Incoming {
+    id: Option<String>,
+    #[serde(rename = "type")]
+    event_type: EventType,
+    timestamp: Option<String>,
+    /// Kept as the exact bytes received, so unknown fields and their order pass on untouched.
+    data: Box<RawValue>,
+}
+
+/// A validated event, ready to store.
+#[derive(Debug)]
+pub struct Event {
+    /// Unique per tenant.
+    pub id: String,
+    /// Which booking event.
+    pub event_type: &'static str,
+    /// RFC 3339.
+    pub timestamp: String,
+    /// The booking JSON object, as received.
+    pub data: String,
+}
+
+impl Incoming {
+    /// Validates the envelope; `_tenant` is for messages.
+    pub fn into_event(self, _tenant: &str) -> Result<Event> {
+        let id = match self.id {
+            Some(id) => {
+                if id.is_empty() || id.len() > 255 || id.chars().any(|c| c.is_control() || c.is_whitespace()) {
+                    return Err(Error::Validation(
+                        "id must be 1 to 255 characters without spaces or control characters".into(),
+                    ));
+                }
+                id
+            }
+            None => new_id("evt"),
+        };
+        let timestamp = match self.timestamp {
+            Some(ts) => {
+                chrono::DateTime::parse_from_rfc3339(&ts).map_err(|e| {
+                    Error::Validation(format!("timestamp {ts:?} is not RFC 3339: {e}"))
+                })?;
+                ts
+            }
+            None => chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        };
+        if !self.data.get().trim_start().starts_with('{') {
+            return Err(Error::Validation("data must be a JSON object (the booking)".into()));
+        }
+        Ok(Event { id, event_type: self.event_type.as_str(), timestamp, data: self.data.get().to_owned() })
+    }
+}
+
+/// The answer to an ingest.
+#[derive(Debug, Serialize)]
+pub struct Accepted {
+    /// The event id (given or assigned).
+    pub id: String,
+    /// How many deliveries it fanned out to.
+    pub deliveries: i64,
+    /// True when this id was seen before: nothing new was created.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate: bool,
+}
+
+async fn ingest(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    Json(incoming): Json<Incoming>,
+) -> Result<(StatusCode, axum::Json<Accepted>)> {
+    caller.require_tenant(&state.db, &tenant).await?;
+    let event = incoming.into_event(&tenant)?;
+    let accepted = accept(&state, &tenant, &event, None).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(accepted)))
+}
+
+/// Stores the event and its deliveries in one transaction — to every enabled subscription
+/// whose event types match, or only to `only` — then queues the deliveries.
+pub async fn accept(state: &AppState, tenant: &str, event: &Event, only: Option<&str>) -> Result<Accepted> {
+    let now = now_ms();
+    let subscriptions: Vec<(String, String)> = match only {
+        Some(id) => sqlx::query_as("SELECT id, event_types FROM subscriptions WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant)
+            .bind(id),
+        None => sqlx::query_as("SELECT id, event_types FROM subscriptions WHERE tenant_id = $1 AND enabled = 1")
+            .bind(tenant),
+    }
+    .fetch_all(state.db.pool())
+    .await?;
+    let targets: Vec<String> = subscriptions
+        .into_iter()
+        .filter(|(_, types)| {
+            // A test send (`only`) goes to its subscription whatever it listens to.
+            only.is_some()
+                || serde_json::from_str::<Vec<String>>(types)
+                .map(|types| types.iter().any(|t| t == event.event_type))
+                .unwrap_or(false)
+        })
+        .map(|(id, _)| id)
+        .collect();
+
+    let queue = &state.queue;
+    let lease_until = now + state.config.claim_lease.as_millis() as i64;
+    let mut tx = state.db.begin_write().await?;
+    let inserted = sqlx::query(
+        "INSERT INTO events (tenant_id, id, event_type, timestamp, data, deliveries, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id, id) DO NOTHING",
+    )
+    .bind(tenant)
+    .bind(&event.id)
+    .bind(event.event_type)
+    .bind(&event.timestamp)
+    .bind(&event.data)
+    .bind(targets.len() as i64)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        tx.rollback().await?;
+        let (deliveries,): (i64,) =
+            sqlx::query_as("SELECT deliveries FROM events WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant)
+                .bind(&event.id)
+                .fetch_one(state.db.pool())
+                .await?;
+        return Ok(Accepted { id: event.id.clone(), deliveries, duplicate: true });
+    }
+    let mut ids = Vec::with_capacity(targets.len());
+    for subscription in &targets {
+        let id = new_id("dlv");
+        // Claimed by this node from the start: the workers get it through the channel at
+        // once, and only if this node dies does the lease expire for another to take it.
+        sqlx::query(
+            "INSERT INTO deliveries (id, tenant_id, event_id, subscription_id, status, attempt_count, \
+             next_attempt_at, claimed_until, claimed_by, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6, $7, $5, $5)",
+        )
+        .bind(&id)
+        .bind(tenant)
+        .bind(&event.id)
+        .bind(subscription)
+        .bind(now)
+        .bind(lease_until)
+        .bind(queue.node_id())
+        .execute(&mut *tx)
+        .await?;
+        ids.push(id);
+    }
+    tx.commit().await?;
+    metrics::counter!("krog_events_accepted_total").increment(1);
+    queue.push(ids).await;
+    Ok(Accepted { id: event.id.clone(), deliveries: targets.len() as i64, duplicate: false })
+}

@@ -1,0 +1,33 @@
+//! krog: booking events from a booking system, delivered to the URLs its customers choose,
+//! in real time, signed per Standard Webhooks, and optionally reshaped first by a sandboxed
+//! WebAssembly plugin per subscription.
+//!
+//! Start with [`Application::build`]; the HTTP API is one router per noun of the domain
+//! ([`tenants`], [`events`], [`subscriptions`], [`deliveries`], [`modules`]) merged in
+//! [`startup::router`]. The [`queue`] feeds delivery [`deliveries::attempt`]s to workers; the
+//! [`runtime`] runs plugins; [`signing`] signs.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod deliveries;
+pub mod destinations;
+pub mod error;
+pub mod events;
+pub mod extract;
+pub mod modules;
+pub mod openapi;
+pub mod pagination;
+pub mod queue;
+pub mod signing;
+pub mod startup;
+pub mod state;
+pub mod subscriptions;
+pub mod telemetry;
+pub mod tenants;
+
+/// The WebAssembly sandbox (the `krog-runtime` crate).
+pub use krog_runtime as runtime;
+
+pub use config::Config;
+pub use startup::Application;

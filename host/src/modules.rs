@@ -1,0 +1,479 @@
+//! Plugin modules: the shared catalog (admin uploads, the built-in formatters) and each
+//! tenant's own modules. Every accepted upload is a new version, content addressed by sha256;
+//! the bytes live in the database so that every node can compile them, and the compiled
+//! artifacts live in the runtime's local cache.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post, put};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::auth::Caller;
+use crate::db::{Db, now_ms, rfc3339};
+use crate::error::{Error, Result};
+use crate::events::Incoming;
+use crate::extract::{Json, Path};
+use crate::runtime::{self, EventInput, FailureKind, Module, PluginFailure, PluginInfo, Runtime};
+use crate::state::AppState;
+
+/// The module routes: the catalog and tenants' own.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/modules", get(list_catalog))
+        .route("/v1/modules/{name}", put(upload_catalog).get(versions_catalog))
+        .route("/v1/modules/{name}/run", post(run_catalog))
+        .route("/v1/modules/{name}/versions/{version}", get(version_catalog).delete(delete_catalog))
+        .route("/v1/modules/{name}/versions/{version}/wasm", get(wasm_catalog))
+        .route("/v1/modules/{name}/versions/{version}/run", post(run_catalog_version))
+        .route("/v1/tenants/{tenant}/modules", get(list_tenant))
+        .route("/v1/tenants/{tenant}/modules/{name}", put(upload_tenant).get(versions_tenant))
+        .route("/v1/tenants/{tenant}/modules/{name}/run", post(run_tenant))
+        .route(
+            "/v1/tenants/{tenant}/modules/{name}/versions/{version}",
+            get(version_tenant).delete(delete_tenant),
+        )
+        .route("/v1/tenants/{tenant}/modules/{name}/versions/{version}/wasm", get(wasm_tenant))
+        .route("/v1/tenants/{tenant}/modules/{name}/versions/{version}/run", post(run_tenant_version))
+        // Uploads are capped by the plugin module limit, read in `upload`, not the JSON cap.
+        .layer(DefaultBodyLimit::disable())
+}
+
+/// The owner of the shared catalog in `module_versions.owner`.
+const CATALOG: &str = "";
+
+/// Which module a subscription or request means: the catalog's or a tenant's, and maybe a
+/// pinned version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModuleRef {
+    /// `""` for the catalog, else the tenant id.
+    pub owner: String,
+    /// The module name.
+    pub name: String,
+    /// A pinned version; `None` means the latest at the time of use.
+    pub version: Option<i64>,
+}
+
+impl ModuleRef {
+    /// Parses a subscription's `module` (`slack` or `tenant:<name>`) for `tenant`.
+    pub fn parse(module: &str, tenant: &str, version: Option<i64>) -> Result<ModuleRef> {
+        let (owner, name) = match module.strip_prefix("tenant:") {
+            Some(name) => (tenant.to_owned(), name),
+            None => (CATALOG.to_owned(), module),
+        };
+        if !is_module_name(name) {
+            return Err(Error::Validation(format!(
+                "module {module:?} must be a catalog name like \"slack\" or \"tenant:<name>\", names being 1 to 64 of a-z, 0-9 and -"
+            )));
+        }
+        Ok(ModuleRef { owner, name: name.to_owned(), version })
+    }
+
+    fn describe(&self) -> String {
+        let name = if self.owner.is_empty() {
+            self.name.clone()
+        } else {
+            format!("tenant:{}", self.name)
+        };
+        match self.version {
+            Some(v) => format!("module {name} version {v}"),
+            None => format!("module {name}"),
+        }
+    }
+}
+
+/// One stored version of a module, as the API shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ModuleVersion {
+    /// The module name.
+    pub name: String,
+    /// 1, 2, 3 … per module.
+    pub version: i64,
+    /// Hex SHA-256 of the component bytes.
+    pub sha256: String,
+    /// Size of the component in bytes.
+    pub size: i64,
+    /// What the plugin says about itself.
+    pub info: serde_json::Value,
+    /// The krog release that shipped it, for built-in formatters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub builtin: Option<String>,
+    /// Upload time.
+    pub created_at: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct VersionRow {
+    name: String,
+    version: i64,
+    sha256: String,
+    size: i64,
+    info: String,
+    builtin: Option<String>,
+    created_at: i64,
+}
+
+impl From<VersionRow> for ModuleVersion {
+    fn from(row: VersionRow) -> Self {
+        ModuleVersion {
+            name: row.name,
+            version: row.version,
+            sha256: row.sha256,
+            size: row.size,
+            info: serde_json::from_str(&row.info).unwrap_or(serde_json::Value::Null),
+            builtin: row.builtin,
+            created_at: rfc3339(row.created_at),
+        }
+    }
+}
+
+const VERSION_COLUMNS: &str = "name, version, sha256, size, info, builtin, created_at";
+
+/// Finds the version a reference means (pinned, or the latest).
+pub async fn find_version(db: &Db, module: &ModuleRef) -> Result<ModuleVersion> {
+    // Version 0 never exists, so `$3 = 0` means "the latest".
+    let sql = format!(
+        "SELECT {VERSION_COLUMNS} FROM module_versions WHERE owner = $1 AND name = $2 \
+         AND ($3 = 0 OR version = $3) ORDER BY version DESC LIMIT 1"
+    );
+    let row: Option<VersionRow> = sqlx::query_as(&sql)
+        .bind(&module.owner)
+        .bind(&module.name)
+        .bind(module.version.unwrap_or(0))
+        .fetch_optional(db.pool())
+        .await?;
+    row.map(Into::into).ok_or_else(|| Error::NotFound(module.describe()))
+}
+
+/// The compiled module for a stored version: from the runtime's memory, else compiled (or
+/// read from the artifact cache) from the bytes in the database.
+pub async fn compiled(db: &Db, runtime: &Runtime, sha256: &str) -> Result<Module> {
+    if let Some(module) = runtime.get(sha256) {
+        return Ok(module);
+    }
+    let (wasm,): (Vec<u8>,) = sqlx::query_as("SELECT wasm FROM module_blobs WHERE sha256 = $1")
+        .bind(sha256)
+        .fetch_optional(db.pool())
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("module bytes {sha256}")))?;
+    let runtime = runtime.clone();
+    let module = tokio::task::spawn_blocking(move || runtime.load(&wasm))
+        .await
+        .map_err(|e| Error::Internal(e.into()))??;
+    Ok(module)
+}
+
+/// Stores `wasm` as the next version of `owner`/`name` after validating and compiling it;
+/// identical bytes to an existing version return that version instead.
+pub async fn store(
+    db: &Db,
+    runtime: &Runtime,
+    owner: &str,
+    name: &str,
+    wasm: Vec<u8>,
+    builtin: Option<&str>,
+) -> Result<(ModuleVersion, bool)> {
+    let sha256 = hex::encode(Sha256::digest(&wasm));
+    let existing: Option<VersionRow> = sqlx::query_as(&format!(
+        "SELECT {VERSION_COLUMNS} FROM module_versions WHERE owner = $1 AND name = $2 AND sha256 = $3 \
+         ORDER BY version DESC LIMIT 1"
+    ))
+    .bind(owner)
+    .bind(name)
+    .bind(&sha256)
+    .fetch_optional(db.pool())
+    .await?;
+    if let Some(row) = existing {
+        return Ok((row.into(), false));
+    }
+    let info = {
+        let runtime = runtime.clone();
+        let wasm = wasm.clone();
+        tokio::task::spawn_blocking(move || -> Result<PluginInfo, PluginFailure> {
+            let module = runtime.load(&wasm)?;
+            runtime.info(&module)
+        })
+        .await
+        .map_err(|e| Error::Internal(e.into()))??
+    };
+    let info_json = serde_json::to_string(&info).map_err(|e| Error::Internal(e.into()))?;
+    let now = now_ms();
+    let mut tx = db.begin_write().await?;
+    let have_blob: Option<(String,)> =
+        sqlx::query_as("SELECT sha256 FROM module_blobs WHERE sha256 = $1")
+            .bind(&sha256)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if have_blob.is_none() {
+        sqlx::query("INSERT INTO module_blobs (sha256, wasm) VALUES ($1, $2)")
+            .bind(&sha256)
+            .bind(&wasm)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let (latest,): (Option<i64>,) =
+        sqlx::query_as("SELECT MAX(version) FROM module_versions WHERE owner = $1 AND name = $2")
+            .bind(owner)
+            .bind(name)
+            .fetch_one(&mut *tx)
+            .await?;
+    let version = latest.unwrap_or(0) + 1;
+    sqlx::query(
+        "INSERT INTO module_versions (owner, name, version, sha256, size, info, builtin, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(owner)
+    .bind(name)
+    .bind(version)
+    .bind(&sha256)
+    .bind(wasm.len() as i64)
+    .bind(&info_json)
+    .bind(builtin)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let stored = ModuleVersion {
+        name: name.to_owned(),
+        version,
+        sha256,
+        size: wasm.len() as i64,
+        info: serde_json::to_value(&info).unwrap_or_default(),
+        builtin: builtin.map(str::to_owned),
+        created_at: rfc3339(now),
+    };
+    Ok((stored, true))
+}
+
+/// Puts the built-in formatters into the catalog: a new version when this krog ships bytes
+/// the catalog does not have yet; versions tenants pinned stay as they are.
+pub async fn install_builtins(db: &Db, runtime: &Runtime) -> anyhow::Result<()> {
+    for builtin in runtime::catalog::builtins() {
+        let (version, created) = store(
+            db,
+            runtime,
+            CATALOG,
+            builtin.name,
+            builtin.wasm.to_vec(),
+            Some(env!("CARGO_PKG_VERSION")),
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("installing built-in module {}: {e}", builtin.name))?;
+        if created {
+            tracing::info!(module = builtin.name, version = version.version, "installed built-in module");
+        }
+    }
+    Ok(())
+}
+
+/// Compiles every stored module ahead of the first delivery, from the artifact cache when it
+/// has them, so that a restart is ready at once.
+pub async fn warm(db: &Db, runtime: &Runtime) -> anyhow::Result<usize> {
+    let hashes: Vec<(String,)> = sqlx::query_as("SELECT sha256 FROM module_blobs").fetch_all(db.pool()).await?;
+    let mut count = 0;
+    for (sha256,) in hashes {
+        match compiled(db, runtime, &sha256).await {
+            Ok(_) => count += 1,
+            Err(e) => tracing::warn!(sha256, error = %e, "a stored module does not load"),
+        }
+    }
+    Ok(count)
+}
+
+fn is_module_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+fn owner_of(tenant: Option<&str>) -> &str {
+    tenant.unwrap_or(CATALOG)
+}
+
+async fn authorize(state: &AppState, caller: &Caller, tenant: Option<&str>, write: bool) -> Result<()> {
+    match tenant {
+        Some(tenant) => caller.require_tenant(&state.db, tenant).await,
+        None if write => caller.require_admin(),
+        None => Ok(()),
+    }
+}
+
+async fn upload(state: AppState, caller: Caller, tenant: Option<String>, name: String, req: Request) -> Result<impl IntoResponse> {
+    authorize(&state, &caller, tenant.as_deref(), true).await?;
+    if !is_module_name(&name) {
+        return Err(Error::Validation(format!(
+            "module name {name:?} must be 1 to 64 of a-z, 0-9 and -"
+        )));
+    }
+    let limit = state.runtime.limits().max_module_bytes;
+    let bytes: Bytes = axum::body::to_bytes(req.into_body(), limit).await.map_err(|_| PluginFailure {
+        kind: FailureKind::ModuleTooLarge,
+        message: format!("the module is larger than the limit of {limit} bytes (KROG_PLUGIN_MAX_MODULE_BYTES)"),
+        logs: Vec::new(),
+        duration: std::time::Duration::ZERO,
+        fuel_consumed: 0,
+    })?;
+    if bytes.is_empty() {
+        return Err(Error::Validation("the body must be the component's bytes (application/wasm)".into()));
+    }
+    let (version, created) = store(&state.db, &state.runtime, owner_of(tenant.as_deref()), &name, bytes.to_vec(), None).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, axum::Json(version)))
+}
+
+async fn list(state: AppState, caller: Caller, tenant: Option<String>) -> Result<impl IntoResponse> {
+    authorize(&state, &caller, tenant.as_deref(), false).await?;
+    // The latest version of each module.
+    let rows: Vec<VersionRow> = sqlx::query_as(&format!(
+        "SELECT {VERSION_COLUMNS} FROM module_versions m WHERE owner = $1 AND version = \
+         (SELECT MAX(version) FROM module_versions l WHERE l.owner = m.owner AND l.name = m.name) \
+         ORDER BY name"
+    ))
+    .bind(owner_of(tenant.as_deref()))
+    .fetch_all(state.db.pool())
+    .await?;
+    let data: Vec<ModuleVersion> = rows.into_iter().map(Into::into).collect();
+    Ok(axum::Json(serde_json::json!({ "data": data, "next_cursor": null })))
+}
+
+async fn versions(state: AppState, caller: Caller, tenant: Option<String>, name: String) -> Result<impl IntoResponse> {
+    authorize(&state, &caller, tenant.as_deref(), false).await?;
+    let rows: Vec<VersionRow> = sqlx::query_as(&format!(
+        "SELECT {VERSION_COLUMNS} FROM module_versions WHERE owner = $1 AND name = $2 ORDER BY version"
+    ))
+    .bind(owner_of(tenant.as_deref()))
+    .bind(&name)
+    .fetch_all(state.db.pool())
+    .await?;
+    if rows.is_empty() {
+        return Err(Error::NotFound(format!("module {name}")));
+    }
+    let data: Vec<ModuleVersion> = rows.into_iter().map(Into::into).collect();
+    Ok(axum::Json(serde_json::json!({ "data": data, "next_cursor": null })))
+}
+
+fn reference(tenant: Option<&str>, name: String, version: Option<i64>) -> ModuleRef {
+    ModuleRef { owner: owner_of(tenant).to_owned(), name, version }
+}
+
+async fn one_version(state: AppState, caller: Caller, tenant: Option<String>, name: String, version: i64) -> Result<impl IntoResponse> {
+    authorize(&state, &caller, tenant.as_deref(), false).await?;
+    let found = find_version(&state.db, &reference(tenant.as_deref(), name, Some(version))).await?;
+    Ok(axum::Json(found))
+}
+
+async fn download(state: AppState, caller: Caller, tenant: Option<String>, name: String, version: i64) -> Result<impl IntoResponse> {
+    authorize(&state, &caller, tenant.as_deref(), false).await?;
+    let found = find_version(&state.db, &reference(tenant.as_deref(), name, Some(version))).await?;
+    let (wasm,): (Vec<u8>,) = sqlx::query_as("SELECT wasm FROM module_blobs WHERE sha256 = $1")
+        .bind(&found.sha256)
+        .fetch_one(state.db.pool())
+        .await?;
+    Ok(([(header::CONTENT_TYPE, "application/wasm")], wasm))
+}
+
+async fn delete_version(state: AppState, caller: Caller, tenant: Option<String>, name: String, version: i64) -> Result<impl IntoResponse> {
+    authorize(&state, &caller, tenant.as_deref(), true).await?;
+    let module = reference(tenant.as_deref(), name, Some(version));
+    find_version(&state.db, &module).await?;
+    let pinned = crate::subscriptions::pinning(&state.db, &module).await?;
+    if !pinned.is_empty() {
+        return Err(Error::Conflict(format!(
+            "{} is pinned by subscription(s) {}; unpin them first",
+            module.describe(),
+            pinned.join(", ")
+        )));
+    }
+    sqlx::query("DELETE FROM module_versions WHERE owner = $1 AND name = $2 AND version = $3")
+        .bind(&module.owner)
+        .bind(&module.name)
+        .bind(version)
+        .execute(state.db.pool())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A dry run's input: the event as the booking system would send it, and the config.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DryRun {
+    event: Incoming,
+    #[serde(default)]
+    config: serde_json::Value,
+}
+
+async fn dry_run(state: AppState, caller: Caller, tenant: Option<String>, name: String, version: Option<i64>, run: DryRun) -> Result<impl IntoResponse> {
+    authorize(&state, &caller, tenant.as_deref(), false).await?;
+    let found = find_version(&state.db, &reference(tenant.as_deref(), name, version)).await?;
+    let module = compiled(&state.db, &state.runtime, &found.sha256).await?;
+    let event = run.event.into_event(tenant.as_deref().unwrap_or("dry-run"))?;
+    let input = EventInput {
+        id: event.id,
+        event_type: event.event_type.to_owned(),
+        timestamp: event.timestamp,
+        tenant: tenant.unwrap_or_else(|| "dry-run".into()),
+        data: event.data,
+    };
+    let config = match run.config {
+        serde_json::Value::Null => "{}".to_owned(),
+        other => other.to_string(),
+    };
+    let runtime = state.runtime.clone();
+    let result = tokio::task::spawn_blocking(move || runtime.transform(&module, &input, &config))
+        .await
+        .map_err(|e| Error::Internal(e.into()))?;
+    Ok(axum::Json(runtime::dry_run_json(&result)))
+}
+
+// Thin handlers: the catalog's routes have no tenant, the tenant routes have one.
+
+async fn list_catalog(caller: Caller, State(state): State<AppState>) -> Result<impl IntoResponse> {
+    list(state, caller, None).await
+}
+async fn list_tenant(caller: Caller, State(state): State<AppState>, Path(tenant): Path<String>) -> Result<impl IntoResponse> {
+    list(state, caller, Some(tenant)).await
+}
+async fn upload_catalog(caller: Caller, State(state): State<AppState>, Path(name): Path<String>, req: Request) -> Result<impl IntoResponse> {
+    upload(state, caller, None, name, req).await
+}
+async fn upload_tenant(caller: Caller, State(state): State<AppState>, Path((tenant, name)): Path<(String, String)>, req: Request) -> Result<impl IntoResponse> {
+    upload(state, caller, Some(tenant), name, req).await
+}
+async fn versions_catalog(caller: Caller, State(state): State<AppState>, Path(name): Path<String>) -> Result<impl IntoResponse> {
+    versions(state, caller, None, name).await
+}
+async fn versions_tenant(caller: Caller, State(state): State<AppState>, Path((tenant, name)): Path<(String, String)>) -> Result<impl IntoResponse> {
+    versions(state, caller, Some(tenant), name).await
+}
+async fn version_catalog(caller: Caller, State(state): State<AppState>, Path((name, version)): Path<(String, i64)>) -> Result<impl IntoResponse> {
+    one_version(state, caller, None, name, version).await
+}
+async fn version_tenant(caller: Caller, State(state): State<AppState>, Path((tenant, name, version)): Path<(String, String, i64)>) -> Result<impl IntoResponse> {
+    one_version(state, caller, Some(tenant), name, version).await
+}
+async fn wasm_catalog(caller: Caller, State(state): State<AppState>, Path((name, version)): Path<(String, i64)>) -> Result<impl IntoResponse> {
+    download(state, caller, None, name, version).await
+}
+async fn wasm_tenant(caller: Caller, State(state): State<AppState>, Path((tenant, name, version)): Path<(String, String, i64)>) -> Result<impl IntoResponse> {
+    download(state, caller, Some(tenant), name, version).await
+}
+async fn delete_catalog(caller: Caller, State(state): State<AppState>, Path((name, version)): Path<(String, i64)>) -> Result<impl IntoResponse> {
+    delete_version(state, caller, None, name, version).await
+}
+async fn delete_tenant(caller: Caller, State(state): State<AppState>, Path((tenant, name, version)): Path<(String, String, i64)>) -> Result<impl IntoResponse> {
+    delete_version(state, caller, Some(tenant), name, version).await
+}
+async fn run_catalog(caller: Caller, State(state): State<AppState>, Path(name): Path<String>, Json(run): Json<DryRun>) -> Result<impl IntoResponse> {
+    dry_run(state, caller, None, name, None, run).await
+}
+async fn run_catalog_version(caller: Caller, State(state): State<AppState>, Path((name, version)): Path<(String, i64)>, Json(run): Json<DryRun>) -> Result<impl IntoResponse> {
+    dry_run(state, caller, None, name, Some(version), run).await
+}
+async fn run_tenant(caller: Caller, State(state): State<AppState>, Path((tenant, name)): Path<(String, String)>, Json(run): Json<DryRun>) -> Result<impl IntoResponse> {
+    dry_run(state, caller, Some(tenant), name, None, run).await
+}
+async fn run_tenant_version(caller: Caller, State(state): State<AppState>, Path((tenant, name, version)): Path<(String, String, i64)>, Json(run): Json<DryRun>) -> Result<impl IntoResponse> {
+    dry_run(state, caller, Some(tenant), name, Some(version), run).await
+}

@@ -1,0 +1,197 @@
+//! The durable delivery queue. The database is the queue: a delivery row is `pending` until an
+//! attempt settles it, and a node works on a row only while it holds its claim
+//! (`claimed_by`, `claimed_until`). Two paths feed the workers:
+//! - real time: ingest claims the new rows for this node in its own transaction and pushes
+//!   their ids into a bounded channel, so a worker starts at once (and ingest waits when the
+//!   workers are saturated: back-pressure);
+//! - the scheduler: claims rows that are due (retries, or work a dead node left behind when
+//!   its lease ran out), sleeping until the next due time, woken early by a local retry.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::db::{Backend, Db, now_ms};
+use crate::state::AppState;
+
+/// The sending side of the queue, held in `AppState`.
+#[derive(Clone)]
+pub struct Queue {
+    tx: mpsc::Sender<String>,
+    wake: Arc<Notify>,
+    node: Arc<str>,
+}
+
+/// The receiving side, consumed by [`start`].
+pub struct Receiver {
+    rx: mpsc::Receiver<String>,
+}
+
+/// A new queue with room for `capacity` waiting deliveries.
+pub fn channel(capacity: usize) -> (Queue, Receiver) {
+    let (tx, rx) = mpsc::channel(capacity);
+    let node: Arc<str> = format!("node_{}", uuid::Uuid::now_v7().simple()).into();
+    (Queue { tx, wake: Arc::new(Notify::new()), node }, Receiver { rx })
+}
+
+impl Queue {
+    /// This process's id in `claimed_by`.
+    pub fn node_id(&self) -> &str {
+        &self.node
+    }
+
+    /// Hands deliveries this node has claimed to the workers, waiting while the queue is full.
+    pub async fn push(&self, ids: Vec<String>) {
+        for id in ids {
+            if self.tx.send(id).await.is_err() {
+                // Shutting down: the claim runs out and the row is picked up again.
+                return;
+            }
+        }
+    }
+
+    /// Tells the scheduler that due times changed (a retry was scheduled).
+    pub fn wake_scheduler(&self) {
+        self.wake.notify_one();
+    }
+}
+
+/// Runs the workers and the scheduler until `shutdown` turns true; then lets in-flight
+/// attempts finish and gives back claims on work not started.
+pub async fn start(state: AppState, receiver: Receiver, mut shutdown: watch::Receiver<bool>) {
+    let Receiver { mut rx } = receiver;
+    let permits = Arc::new(Semaphore::new(state.config.workers));
+    let mut running = JoinSet::new();
+    let scheduler = tokio::spawn(schedule(state.clone(), shutdown.clone()));
+    loop {
+        let permit = tokio::select! {
+            biased;
+            _ = shutdown.wait_for(|stop| *stop) => break,
+            permit = permits.clone().acquire_owned() => permit.expect("semaphore is never closed"),
+        };
+        let id = tokio::select! {
+            biased;
+            _ = shutdown.wait_for(|stop| *stop) => break,
+            id = rx.recv() => match id { Some(id) => id, None => break },
+        };
+        let state = state.clone();
+        running.spawn(async move {
+            if let Err(e) = crate::deliveries::attempt::run(&state, &id).await {
+                tracing::error!(delivery = %id, error = ?e, "delivery attempt failed to complete");
+                // Let the lease lapse quickly so the row is retried rather than stuck.
+                let _ = release(&state.db, &id).await;
+            }
+            drop(permit);
+        });
+        while running.try_join_next().is_some() {}
+    }
+    scheduler.abort();
+    rx.close();
+    while running.join_next().await.is_some() {}
+    let node = state.queue.node_id().to_owned();
+    if let Err(e) = sqlx::query(
+        "UPDATE deliveries SET claimed_until = NULL, claimed_by = NULL WHERE claimed_by = $1 AND status = 'pending'",
+    )
+    .bind(&node)
+    .execute(state.db.pool())
+    .await
+    {
+        tracing::warn!(error = %e, "could not give back claims at shutdown; they expire by lease");
+    }
+}
+
+async fn release(db: &Db, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE deliveries SET claimed_until = NULL, claimed_by = NULL WHERE id = $1 AND status = 'pending'")
+        .bind(id)
+        .execute(db.pool())
+        .await
+        .map(|_| ())
+}
+
+/// On SQLite only one process can own the database, so claims left by an earlier process of
+/// this node are stale at start and given back at once instead of waiting out the lease.
+pub async fn recover_on_start(db: &Db) -> Result<u64, sqlx::Error> {
+    if db.backend() != Backend::Sqlite {
+        return Ok(0);
+    }
+    let released = sqlx::query("UPDATE deliveries SET claimed_until = NULL, claimed_by = NULL WHERE status = 'pending' AND claimed_by IS NOT NULL")
+        .execute(db.pool())
+        .await?;
+    Ok(released.rows_affected())
+}
+
+const CLAIM_BATCH: i64 = 256;
+
+async fn schedule(state: AppState, shutdown: watch::Receiver<bool>) {
+    let poll = state.config.poll_interval;
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let sleep = match claim_due(&state).await {
+            Ok(claimed) if claimed as i64 >= CLAIM_BATCH => Duration::ZERO,
+            Ok(_) => match next_due_in(&state.db).await {
+                Ok(Some(wait)) => wait.min(poll),
+                Ok(None) => poll,
+                Err(e) => {
+                    tracing::warn!(error = %e, "scheduler could not read the next due time");
+                    poll
+                }
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "scheduler could not claim due deliveries");
+                poll
+            }
+        };
+        if !sleep.is_zero() {
+            tokio::select! {
+                _ = tokio::time::sleep(sleep) => {}
+                _ = state.queue.wake.notified() => {}
+            }
+        }
+    }
+}
+
+/// Claims due, unclaimed (or lease-expired) pending deliveries for this node and queues them.
+async fn claim_due(state: &AppState) -> Result<usize, sqlx::Error> {
+    let now = now_ms();
+    let lease_until = now + state.config.claim_lease.as_millis() as i64;
+    let lock = match state.db.backend() {
+        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    let sql = format!(
+        "UPDATE deliveries SET claimed_by = $1, claimed_until = $2 WHERE id IN (\
+           SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= $3 \
+           AND (claimed_until IS NULL OR claimed_until < $3) ORDER BY next_attempt_at LIMIT $4{lock}\
+         ) RETURNING id"
+    );
+    let mut tx = state.db.begin_write().await?;
+    let ids: Vec<(String,)> = sqlx::query_as(&sql)
+        .bind(state.queue.node_id())
+        .bind(lease_until)
+        .bind(now)
+        .bind(CLAIM_BATCH)
+        .fetch_all(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    let count = ids.len();
+    if count > 0 {
+        tracing::debug!(count, "claimed due deliveries");
+        state.queue.push(ids.into_iter().map(|(id,)| id).collect()).await;
+    }
+    Ok(count)
+}
+
+/// How long until the next pending delivery becomes claimable.
+async fn next_due_in(db: &Db) -> Result<Option<Duration>, sqlx::Error> {
+    let (next,): (Option<i64>,) = sqlx::query_as(
+        "SELECT MIN(CASE WHEN claimed_until IS NOT NULL AND claimed_until > next_attempt_at \
+         THEN claimed_until ELSE next_attempt_at END) FROM deliveries WHERE status = 'pending'",
+    )
+    .fetch_one(db.pool())
+    .await?;
+    Ok(next.map(|at| Duration::from_millis((at - now_ms()).max(0) as u64)))
+}

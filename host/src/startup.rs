@@ -1,0 +1,162 @@
+//! Building and running the service: [`Application::build`] connects the database, prepares
+//! the runtime and the built-in catalog, binds the listener (port 0 works) and starts the
+//! workers; [`Application::run_until_stopped`] serves until ctrl-c/SIGTERM and shuts down
+//! without losing work.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::error::Error;
+use crate::runtime::{Runtime, RuntimeConfig};
+use crate::state::AppState;
+use crate::{auth, deliveries, events, modules, queue, subscriptions, telemetry, tenants};
+
+/// A built, bound, not yet serving krog.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+    queue_rx: queue::Receiver,
+    /// The admin key created on this start, if one was (printed once by the binary).
+    pub new_admin_key: Option<String>,
+}
+
+impl Application {
+    /// Connects, migrates, installs the catalog, binds.
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        let db = Db::connect(&config.database_url, &config.sqlite_synchronous).await?;
+        let runtime = {
+            let runtime_config = RuntimeConfig {
+                limits: config.limits.clone(),
+                cache_dir: Some(config.resolved_cache_dir()),
+            };
+            tokio::task::spawn_blocking(move || Runtime::new(runtime_config)).await??
+        };
+        modules::install_builtins(&db, &runtime).await?;
+        let warmed = modules::warm(&db, &runtime).await?;
+        tracing::info!(modules = warmed, "plugin modules ready");
+        let new_admin_key = auth::ensure_admin_key(&db, config.admin_key.as_deref()).await?;
+        let released = queue::recover_on_start(&db).await?;
+        if released > 0 {
+            tracing::info!(released, "resuming deliveries left pending by the previous run");
+        }
+        let http = delivery_client(&config)?;
+        let (queue, queue_rx) = queue::channel(config.queue_capacity);
+        let listener = TcpListener::bind(config.listen).await?;
+        let state = AppState { db, runtime, http, queue, config: Arc::new(config) };
+        let router = router(state.clone());
+        Ok(Application { listener, router, state, queue_rx, new_admin_key })
+    }
+
+    /// The port actually bound (useful with port 0).
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    /// Serves until ctrl-c or SIGTERM.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `stop` completes; then stops taking requests, lets in-flight attempts
+    /// finish, gives back claims on work not started, and closes the database.
+    pub async fn run_until(self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        tracing::info!(address = %self.local_addr(), "krog is listening");
+        let workers = tokio::spawn(queue::start(self.state.clone(), self.queue_rx, shutdown_rx));
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(async move {
+                stop.await;
+                tracing::info!("shutting down: finishing attempts in flight");
+            })
+            .await?;
+        let _ = shutdown_tx.send(true);
+        workers.await?;
+        self.state.db.close().await;
+        Ok(())
+    }
+}
+
+/// The outbound client: connection reuse, no redirects (a redirect could lead anywhere),
+/// and unless allowed, a resolver that refuses private addresses.
+fn delivery_client(config: &Config) -> anyhow::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .user_agent(concat!("krog/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(config.delivery_timeout)
+        .connect_timeout(config.delivery_timeout.min(std::time::Duration::from_secs(10)))
+        .pool_max_idle_per_host(64)
+        .tcp_nodelay(true);
+    if !config.allow_private_destinations {
+        builder = builder.dns_resolver(Arc::new(crate::destinations::GuardedResolver));
+    }
+    Ok(builder.build()?)
+}
+
+/// Every route, merged in one place.
+pub fn router(state: AppState) -> Router {
+    let limit = state.config.max_body_bytes;
+    let api = Router::new()
+        .merge(tenants::router())
+        .merge(events::router())
+        .merge(subscriptions::router())
+        .merge(deliveries::router())
+        .layer(DefaultBodyLimit::max(limit))
+        .merge(modules::router());
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(telemetry::render))
+        .route("/openapi.json", get(crate::openapi::document))
+        .merge(api)
+        .fallback(not_found)
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    match sqlx::query("SELECT 1").execute(state.db.pool()).await {
+        Ok(_) => (StatusCode::OK, "ready"),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
+    }
+}
+
+async fn not_found() -> Error {
+    Error::NotFound("route".into())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

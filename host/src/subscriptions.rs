@@ -1,0 +1,417 @@
+//! Subscriptions: where a tenant's events go, which events, through which transform, signed
+//! with which secret. Secrets are shown on create and rotate only.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::auth::Caller;
+use crate::db::{Db, new_id, now_ms, rfc3339};
+use crate::destinations::check_url;
+use crate::error::{Error, Result};
+use crate::events::{Accepted, EventType, accept};
+use crate::extract::{Json, Path, Query};
+use crate::modules::{ModuleRef, find_version};
+use crate::pagination::{Page, PageQuery};
+use crate::signing::generate_secret;
+use crate::state::AppState;
+
+/// The subscription routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/tenants/{tenant}/subscriptions", post(create).get(list))
+        .route(
+            "/v1/tenants/{tenant}/subscriptions/{id}",
+            get(read).patch(update).delete(remove),
+        )
+        .route("/v1/tenants/{tenant}/subscriptions/{id}/rotate-secret", post(rotate_secret))
+        .route("/v1/tenants/{tenant}/subscriptions/{id}/test", post(send_test))
+}
+
+/// A subscription's transform: a module, maybe a pinned version, and its config.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Transform {
+    /// `slack` (catalog) or `tenant:<name>`.
+    pub module: String,
+    /// Pinned version; absent: the latest at delivery time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
+    /// The plugin's config, checked against its JSON Schema.
+    #[serde(default = "empty_object")]
+    pub config: serde_json::Value,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::json!({})
+}
+
+/// A subscription as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct Subscription {
+    id: String,
+    url: String,
+    event_types: Vec<String>,
+    transform: Option<Transform>,
+    enabled: bool,
+    description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    disabled_reason: Option<String>,
+    created_at: String,
+    /// Only on create and rotate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: String,
+    url: String,
+    event_types: String,
+    transform: Option<String>,
+    enabled: i64,
+    description: String,
+    disabled_reason: Option<String>,
+    created_at: i64,
+}
+
+impl From<Row> for Subscription {
+    fn from(row: Row) -> Self {
+        Subscription {
+            id: row.id,
+            url: row.url,
+            event_types: serde_json::from_str(&row.event_types).unwrap_or_default(),
+            transform: row.transform.and_then(|t| serde_json::from_str(&t).ok()),
+            enabled: row.enabled != 0,
+            description: row.description,
+            disabled_reason: row.disabled_reason,
+            created_at: rfc3339(row.created_at),
+            secret: None,
+        }
+    }
+}
+
+const COLUMNS: &str = "id, url, event_types, transform, enabled, description, disabled_reason, created_at";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewSubscription {
+    url: String,
+    event_types: Vec<String>,
+    #[serde(default)]
+    transform: Option<Transform>,
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default)]
+    description: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A PATCH: absent fields stay; `"transform": null` removes the transform.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Changes {
+    url: Option<String>,
+    event_types: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "present")]
+    transform: Option<Option<Transform>>,
+    enabled: Option<bool>,
+    description: Option<String>,
+}
+
+/// Tells a present `null` (`Some(None)`) from an absent field (`None`).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+fn check_event_types(types: &[String]) -> Result<String> {
+    if types.is_empty() {
+        return Err(Error::Validation(format!(
+            "event_types must name at least one of {}",
+            EventType::ALL.join(", ")
+        )));
+    }
+    for t in types {
+        if !EventType::ALL.contains(&t.as_str()) {
+            return Err(Error::Validation(format!(
+                "unknown event type {t:?}; expected one of {}",
+                EventType::ALL.join(", ")
+            )));
+        }
+    }
+    let mut unique = types.to_vec();
+    unique.sort();
+    unique.dedup();
+    Ok(serde_json::to_string(&unique).expect("strings serialize"))
+}
+
+fn check_description(text: &str) -> Result<()> {
+    if text.len() > 1000 {
+        return Err(Error::Validation("description must be at most 1000 characters".into()));
+    }
+    Ok(())
+}
+
+/// The module must exist for this tenant and the config must satisfy the plugin's schema.
+async fn check_transform(state: &AppState, tenant: &str, transform: &Transform) -> Result<String> {
+    let module = ModuleRef::parse(&transform.module, tenant, transform.version)?;
+    let version = find_version(&state.db, &module).await.map_err(|e| match e {
+        Error::NotFound(what) => Error::Validation(format!("transform: {what} does not exist")),
+        other => other,
+    })?;
+    if !transform.config.is_object() {
+        return Err(Error::Validation("transform.config must be a JSON object".into()));
+    }
+    if let Some(schema) = version.info.get("config_schema").filter(|s| s.is_object()) {
+        let validator = jsonschema::validator_for(schema).map_err(|e| {
+            Error::Validation(format!("the module's config schema is not usable: {e}"))
+        })?;
+        let problems: Vec<String> = validator
+            .iter_errors(&transform.config)
+            .map(|e| {
+                let at = e.instance_path.to_string();
+                if at.is_empty() { e.to_string() } else { format!("{at}: {e}") }
+            })
+            .collect();
+        if !problems.is_empty() {
+            return Err(Error::Validation(format!(
+                "transform.config does not fit module {}: {}",
+                transform.module,
+                problems.join("; ")
+            )));
+        }
+    }
+    Ok(serde_json::to_string(transform).expect("serializable"))
+}
+
+async fn create(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    Json(new): Json<NewSubscription>,
+) -> Result<(StatusCode, axum::Json<Subscription>)> {
+    caller.require_tenant(&state.db, &tenant).await?;
+    let url = check_url(&new.url, &state.config).map_err(Error::Validation)?;
+    let event_types = check_event_types(&new.event_types)?;
+    check_description(&new.description)?;
+    let transform = match &new.transform {
+        Some(t) => Some(check_transform(&state, &tenant, t).await?),
+        None => None,
+    };
+    let id = new_id("sub");
+    let secret = generate_secret();
+    let now = now_ms();
+    let mut tx = state.db.begin_write().await?;
+    sqlx::query(
+        "INSERT INTO subscriptions (id, tenant_id, url, event_types, transform, enabled, description, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+    )
+    .bind(&id)
+    .bind(&tenant)
+    .bind(url.as_str())
+    .bind(&event_types)
+    .bind(&transform)
+    .bind(new.enabled as i64)
+    .bind(&new.description)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("INSERT INTO subscription_secrets (id, subscription_id, secret, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(new_id("sec"))
+        .bind(&id)
+        .bind(&secret)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    let mut subscription = fetch(&state.db, &tenant, &id).await?;
+    subscription.secret = Some(secret);
+    Ok((StatusCode::CREATED, axum::Json(subscription)))
+}
+
+async fn fetch(db: &Db, tenant: &str, id: &str) -> Result<Subscription> {
+    let row: Option<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM subscriptions WHERE tenant_id = $1 AND id = $2"
+    ))
+    .bind(tenant)
+    .bind(id)
+    .fetch_optional(db.pool())
+    .await?;
+    row.map(Into::into).ok_or_else(|| Error::NotFound(format!("subscription {id}")))
+}
+
+async fn list(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    Query(page): Query<PageQuery>,
+) -> Result<axum::Json<Page<Subscription>>> {
+    caller.require_tenant(&state.db, &tenant).await?;
+    let limit = page.limit();
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM subscriptions WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+    ))
+    .bind(&tenant)
+    .bind(page.after.as_deref().unwrap_or(""))
+    .bind(limit + 1)
+    .fetch_all(state.db.pool())
+    .await?;
+    let items = rows.into_iter().map(Subscription::from).collect();
+    Ok(axum::Json(Page::new(items, limit, |s| s.id.clone())))
+}
+
+async fn read(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path((tenant, id)): Path<(String, String)>,
+) -> Result<axum::Json<Subscription>> {
+    caller.require_tenant(&state.db, &tenant).await?;
+    Ok(axum::Json(fetch(&state.db, &tenant, &id).await?))
+}
+
+async fn update(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path((tenant, id)): Path<(String, String)>,
+    Json(changes): Json<Changes>,
+) -> Result<axum::Json<Subscription>> {
+    caller.require_tenant(&state.db, &tenant).await?;
+    let current = fetch(&state.db, &tenant, &id).await?;
+    let url = match &changes.url {
+        Some(url) => check_url(url, &state.config).map_err(Error::Validation)?.to_string(),
+        None => current.url,
+    };
+    let event_types = check_event_types(changes.event_types.as_ref().unwrap_or(&current.event_types))?;
+    let transform = match &changes.transform {
+        Some(Some(t)) => Some(check_transform(&state, &tenant, t).await?),
+        Some(None) => None,
+        None => current.transform.map(|t| serde_json::to_string(&t).expect("serializable")),
+    };
+    let description = changes.description.unwrap_or(current.description);
+    check_description(&description)?;
+    let enabled = changes.enabled.unwrap_or(current.enabled);
+    // Re-enabling clears the reason it was disabled.
+    let disabled_reason = if enabled { None } else { current.disabled_reason };
+    sqlx::query(
+        "UPDATE subscriptions SET url = $1, event_types = $2, transform = $3, enabled = $4, \
+         description = $5, disabled_reason = $6, updated_at = $7 WHERE tenant_id = $8 AND id = $9",
+    )
+    .bind(&url)
+    .bind(&event_types)
+    .bind(&transform)
+    .bind(enabled as i64)
+    .bind(&description)
+    .bind(&disabled_reason)
+    .bind(now_ms())
+    .bind(&tenant)
+    .bind(&id)
+    .execute(state.db.pool())
+    .await?;
+    Ok(axum::Json(fetch(&state.db, &tenant, &id).await?))
+}
+
+async fn remove(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path((tenant, id)): Path<(String, String)>,
+) -> Result<StatusCode> {
+    caller.require_tenant(&state.db, &tenant).await?;
+    let deleted = sqlx::query("DELETE FROM subscriptions WHERE tenant_id = $1 AND id = $2")
+        .bind(&tenant)
+        .bind(&id)
+        .execute(state.db.pool())
+        .await?;
+    if deleted.rows_affected() == 0 {
+        return Err(Error::NotFound(format!("subscription {id}")));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn rotate_secret(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path((tenant, id)): Path<(String, String)>,
+) -> Result<axum::Json<Subscription>> {
+    caller.require_tenant(&state.db, &tenant).await?;
+    let mut subscription = fetch(&state.db, &tenant, &id).await?;
+    let now = now_ms();
+    let secret = generate_secret();
+    let mut tx = state.db.begin_write().await?;
+    // The old secret keeps signing for the overlap, so receivers can switch without a gap.
+    sqlx::query("UPDATE subscription_secrets SET expires_at = $1 WHERE subscription_id = $2 AND expires_at IS NULL")
+        .bind(now + state.config.secret_overlap.as_millis() as i64)
+        .bind(&id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("INSERT INTO subscription_secrets (id, subscription_id, secret, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(new_id("sec"))
+        .bind(&id)
+        .bind(&secret)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    subscription.secret = Some(secret);
+    Ok(axum::Json(subscription))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct TestRequest {
+    #[serde(default)]
+    event_type: Option<EventType>,
+}
+
+/// The sample booking a test send carries.
+const SAMPLE_BOOKING: &str = include_str!("../../fixtures/booking-created.json");
+
+async fn send_test(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path((tenant, id)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, axum::Json<Accepted>)> {
+    caller.require_tenant(&state.db, &tenant).await?;
+    fetch(&state.db, &tenant, &id).await?;
+    let request: TestRequest = if body.is_empty() {
+        TestRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(Error::from_json_error)?
+    };
+    let sample: serde_json::Value = serde_json::from_str(SAMPLE_BOOKING).expect("fixture is JSON");
+    let event = crate::events::Event {
+        id: new_id("evt_test"),
+        event_type: request.event_type.unwrap_or(EventType::Created).as_str(),
+        timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        data: sample["data"].to_string(),
+    };
+    let accepted = accept(&state, &tenant, &event, Some(&id)).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(accepted)))
+}
+
+/// Subscriptions that pin exactly this module version (to refuse deleting it).
+pub async fn pinning(db: &Db, module: &ModuleRef) -> Result<Vec<String>> {
+    let owner_filter = if module.owner.is_empty() { None } else { Some(module.owner.as_str()) };
+    let rows: Vec<(String, String, String)> = match owner_filter {
+        Some(tenant) => sqlx::query_as("SELECT id, tenant_id, transform FROM subscriptions WHERE transform IS NOT NULL AND tenant_id = $1")
+            .bind(tenant),
+        None => sqlx::query_as("SELECT id, tenant_id, transform FROM subscriptions WHERE transform IS NOT NULL"),
+    }
+    .fetch_all(db.pool())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter(|(_, tenant, transform)| {
+            serde_json::from_str::<Transform>(transform)
+                .ok()
+                .and_then(|t| ModuleRef::parse(&t.module, tenant, t.version).ok())
+                .is_some_and(|r| r == *module)
+        })
+        .map(|(id, _, _)| id)
+        .collect())
+}

@@ -1,0 +1,110 @@
+//! Tenants and their API keys (admin only).
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::post;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{Caller, generate_key, store_key};
+use crate::db::{new_id, now_ms};
+use crate::error::{Error, Result};
+use crate::extract::{Json, Path, Query};
+use crate::pagination::{Page, PageQuery};
+use crate::state::AppState;
+
+/// The tenant routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/tenants", post(create).get(list))
+        .route("/v1/tenants/{tenant}/keys", post(create_key))
+}
+
+/// A tenant as the API shows it.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct Tenant {
+    id: String,
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewTenant {
+    /// Optional slug; generated when absent.
+    id: Option<String>,
+    name: String,
+}
+
+async fn create(
+    caller: Caller,
+    axum::extract::State(state): axum::extract::State<AppState>,
+    Json(new): Json<NewTenant>,
+) -> Result<(StatusCode, axum::Json<Tenant>)> {
+    caller.require_admin()?;
+    let name = new.name.trim();
+    if name.is_empty() || name.len() > 200 {
+        return Err(Error::Validation("name must be 1 to 200 characters".into()));
+    }
+    let id = match new.id {
+        Some(id) if is_slug(&id) => id,
+        Some(id) => {
+            return Err(Error::Validation(format!(
+                "tenant id {id:?} must be 1 to 64 of a-z, 0-9, - and _"
+            )));
+        }
+        None => new_id("ten"),
+    };
+    let inserted = sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)")
+        .bind(&id)
+        .bind(name)
+        .bind(now_ms())
+        .execute(state.db.pool())
+        .await;
+    match inserted {
+        Ok(_) => Ok((StatusCode::CREATED, axum::Json(Tenant { id, name: name.to_owned() }))),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            Err(Error::Conflict(format!("tenant {id} already exists")))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn list(
+    caller: Caller,
+    axum::extract::State(state): axum::extract::State<AppState>,
+    Query(page): Query<PageQuery>,
+) -> Result<axum::Json<Page<Tenant>>> {
+    caller.require_admin()?;
+    let limit = page.limit();
+    let rows: Vec<Tenant> = sqlx::query_as(
+        "SELECT id, name FROM tenants WHERE id > $1 ORDER BY id LIMIT $2",
+    )
+    .bind(page.after.as_deref().unwrap_or(""))
+    .bind(limit + 1)
+    .fetch_all(state.db.pool())
+    .await?;
+    Ok(axum::Json(Page::new(rows, limit, |t| t.id.clone())))
+}
+
+#[derive(Serialize)]
+struct NewKey {
+    id: String,
+    key: String,
+}
+
+async fn create_key(
+    caller: Caller,
+    axum::extract::State(state): axum::extract::State<AppState>,
+    Path(tenant): Path<String>,
+) -> Result<(StatusCode, axum::Json<NewKey>)> {
+    caller.require_admin()?;
+    caller.require_tenant(&state.db, &tenant).await?;
+    let key = generate_key();
+    let id = store_key(&state.db, Some(&tenant), &key).await?;
+    Ok((StatusCode::CREATED, axum::Json(NewKey { id, key })))
+}
+
+/// `[a-z0-9_-]{1,64}`: ids and names that are safe in URLs and logs.
+pub fn is_slug(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}

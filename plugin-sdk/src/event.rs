@@ -1,0 +1,198 @@
+//! Events: the raw form that crosses the WIT boundary and the typed view plugins work with.
+
+use std::fmt;
+
+use serde_json::{Value, json};
+
+use crate::{Booking, Error};
+
+/// An event exactly as it crosses the WIT boundary (`krog:plugin/types.event`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RawEvent {
+    /// The event id (`evt_…`), the same on every retry.
+    pub id: String,
+    /// `booking.created`, `booking.updated` or `booking.deleted`.
+    pub event_type: String,
+    /// RFC 3339 time of the event.
+    pub timestamp: String,
+    /// The tenant the event belongs to.
+    pub tenant: String,
+    /// The booking object as JSON text, exactly as the booking system sent it.
+    pub data: String,
+}
+
+impl RawEvent {
+    /// Builds a raw event from an event envelope as the booking system posts it
+    /// (`{"id", "type", "timestamp", "data"}`), for tests and local runs.
+    ///
+    /// A missing `id` becomes `evt_local`, a missing `timestamp` `1970-01-01T00:00:00Z`.
+    ///
+    /// ```
+    /// let raw = krog_sdk::RawEvent::from_envelope(
+    ///     r#"{"type": "booking.created", "data": {"id": "bk_1"}}"#,
+    ///     "t_test",
+    /// ).unwrap();
+    /// assert_eq!(raw.event_type, "booking.created");
+    /// assert_eq!(raw.tenant, "t_test");
+    /// ```
+    pub fn from_envelope(envelope_json: &str, tenant: &str) -> Result<RawEvent, Error> {
+        let envelope: Value = serde_json::from_str(envelope_json)?;
+        let field = |name: &str, default: &str| {
+            envelope
+                .get(name)
+                .and_then(Value::as_str)
+                .unwrap_or(default)
+                .to_string()
+        };
+        let data = envelope
+            .get("data")
+            .ok_or_else(|| Error::msg("the envelope has no `data`"))?;
+        Ok(RawEvent {
+            id: field("id", "evt_local"),
+            event_type: field("type", ""),
+            timestamp: field("timestamp", "1970-01-01T00:00:00Z"),
+            tenant: tenant.to_string(),
+            data: data.to_string(),
+        })
+    }
+}
+
+/// The kind of an event. Unknown type strings are kept as [`EventType::Other`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum EventType {
+    /// `booking.created`
+    BookingCreated,
+    /// `booking.updated`
+    BookingUpdated,
+    /// `booking.deleted`
+    BookingDeleted,
+    /// Any other type string, as sent.
+    Other(String),
+}
+
+impl EventType {
+    /// The type as it appears on the wire, e.g. `booking.created`.
+    pub fn as_str(&self) -> &str {
+        match self {
+            EventType::BookingCreated => "booking.created",
+            EventType::BookingUpdated => "booking.updated",
+            EventType::BookingDeleted => "booking.deleted",
+            EventType::Other(s) => s,
+        }
+    }
+}
+
+impl From<&str> for EventType {
+    fn from(s: &str) -> EventType {
+        match s {
+            "booking.created" => EventType::BookingCreated,
+            "booking.updated" => EventType::BookingUpdated,
+            "booking.deleted" => EventType::BookingDeleted,
+            other => EventType::Other(other.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A typed view of one event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// The event id (`evt_…`), the same on every retry.
+    pub id: String,
+    /// What happened.
+    pub event_type: EventType,
+    /// RFC 3339 time of the event.
+    pub timestamp: String,
+    /// The tenant the event belongs to.
+    pub tenant: String,
+    /// The booking, typed.
+    pub booking: Booking,
+    data: Value,
+}
+
+impl Event {
+    /// Parses the booking JSON of a raw event. Fails when `data` is not a JSON object.
+    pub fn from_raw(raw: &RawEvent) -> Result<Event, Error> {
+        let data: Value = serde_json::from_str(&raw.data)
+            .map_err(|e| Error::msg(format!("the event data is not valid JSON: {e}")))?;
+        let booking = Booking::from_value(&data)?;
+        Ok(Event {
+            id: raw.id.clone(),
+            event_type: EventType::from(raw.event_type.as_str()),
+            timestamp: raw.timestamp.clone(),
+            tenant: raw.tenant.clone(),
+            booking,
+            data,
+        })
+    }
+
+    /// The booking exactly as sent, as raw JSON (including fields the SDK does not know).
+    pub fn data(&self) -> &Value {
+        &self.data
+    }
+
+    /// The envelope krog delivers when a subscription has no transform:
+    /// `{"type", "timestamp", "data"}` with the original booking JSON as `data`.
+    pub fn envelope(&self) -> Value {
+        self.envelope_with(self.data.clone())
+    }
+
+    /// Like [`Event::envelope`], with `data` replaced (e.g. by a redacted copy).
+    pub fn envelope_with(&self, data: Value) -> Value {
+        json!({
+            "type": self.event_type.as_str(),
+            "timestamp": self.timestamp,
+            "data": data,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_event_type_does_not_panic() {
+        let raw = RawEvent {
+            event_type: "booking.exploded".into(),
+            data: "{}".into(),
+            ..RawEvent::default()
+        };
+        let event = Event::from_raw(&raw).unwrap();
+        assert_eq!(
+            event.event_type,
+            EventType::Other("booking.exploded".into())
+        );
+        assert_eq!(event.event_type.as_str(), "booking.exploded");
+    }
+
+    #[test]
+    fn invalid_data_is_an_error_that_says_so() {
+        let raw = RawEvent {
+            data: "{not json".into(),
+            ..RawEvent::default()
+        };
+        let err = Event::from_raw(&raw).unwrap_err();
+        assert!(err.to_string().contains("not valid JSON"), "{err}");
+    }
+
+    #[test]
+    fn the_envelope_keeps_unknown_fields() {
+        let raw = RawEvent::from_envelope(
+            r#"{"type":"booking.created","timestamp":"2026-01-01T00:00:00Z","data":{"id":"bk_1","x":[1]}}"#,
+            "t",
+        )
+        .unwrap();
+        let event = Event::from_raw(&raw).unwrap();
+        assert_eq!(
+            event.envelope(),
+            json!({"type":"booking.created","timestamp":"2026-01-01T00:00:00Z","data":{"id":"bk_1","x":[1]}})
+        );
+        assert_eq!(event.booking.extra["x"], json!([1]));
+    }
+}

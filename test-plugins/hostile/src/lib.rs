@@ -1,0 +1,96 @@
+//! A deliberately misbehaving krog plugin, used by the runtime's tests.
+//!
+//! It implements the real `transformer` world (bound with wit-bindgen directly, not the SDK), and
+//! its behaviour is chosen by the config string: `loop`, `memory`, `recursion`, `panic`, `big`,
+//! `reserved-header`, `err`, `log-flood`, `print`, `ok`.
+
+wit_bindgen::generate!({
+    path: "../../plugin-sdk/wit",
+    world: "transformer",
+});
+
+// The world's `use types.{…}` already brings Event, Outcome, PluginInfo and LogLevel in scope.
+use krog::plugin::types::Request;
+
+struct Hostile;
+
+fn deliver(body: Vec<u8>, headers: Vec<(String, String)>) -> Outcome {
+    Outcome::Deliver(Request {
+        content_type: "text/plain".to_string(),
+        headers,
+        body,
+    })
+}
+
+#[inline(never)]
+#[allow(unconditional_recursion)] // endless on purpose: it must overflow the stack
+fn recurse(depth: u64, buf: &mut [u8; 64]) -> u64 {
+    let mut local = [0u8; 256];
+    local[(depth % 256) as usize] = buf[(depth % 64) as usize].wrapping_add(1);
+    let next = recurse(depth + 1, &mut [local[0]; 64]);
+    std::hint::black_box(&local);
+    next + u64::from(local[(depth % 256) as usize])
+}
+
+impl Guest for Hostile {
+    fn info() -> PluginInfo {
+        PluginInfo {
+            name: "hostile".to_string(),
+            version: "0.1.0".to_string(),
+            description: "Misbehaves on purpose, as the config says.".to_string(),
+            config_schema: r#"{"type":"string","enum":["loop","memory","recursion","panic","big","reserved-header","err","log-flood","print","ok"]}"#.to_string(),
+        }
+    }
+
+    fn transform(event: Event, config: String) -> Result<Outcome, String> {
+        let behaviour = config.trim().trim_matches('"');
+        match behaviour {
+            "loop" => {
+                let mut n: u64 = 0;
+                loop {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            }
+            "memory" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    let mut chunk = vec![0u8; 1 << 20];
+                    chunk[hoard.len() % (1 << 20)] = 1;
+                    hoard.push(std::hint::black_box(chunk));
+                }
+            }
+            "recursion" => {
+                let n = recurse(0, &mut [0u8; 64]);
+                Ok(Outcome::Skip(format!("recursed {n}")))
+            }
+            "panic" => panic!("boom: the plugin panicked on purpose"),
+            "big" => Ok(deliver(vec![b'x'; 10 << 20], Vec::new())),
+            "reserved-header" => Ok(deliver(
+                b"signed by me".to_vec(),
+                vec![("webhook-signature".to_string(), "v1,forged".to_string())],
+            )),
+            "err" => Err("the plugin said no".to_string()),
+            "log-flood" => {
+                for i in 0..10_000 {
+                    log(LogLevel::Info, &format!("line {i}"));
+                }
+                Ok(deliver(b"flooded".to_vec(), Vec::new()))
+            }
+            "print" => {
+                println!("hello from stdout");
+                eprintln!("hello from stderr");
+                Ok(deliver(b"printed".to_vec(), Vec::new()))
+            }
+            "ok" => {
+                log(LogLevel::Info, &format!("handling {}", event.id));
+                Ok(deliver(
+                    format!("ok {} {}", event.event_type, event.tenant).into_bytes(),
+                    vec![("x-hostile".to_string(), "ok".to_string())],
+                ))
+            }
+            other => Err(format!("unknown behaviour {other:?}")),
+        }
+    }
+}
+
+export!(Hostile);

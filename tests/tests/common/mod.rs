@@ -1,0 +1,311 @@
+//! The harness of the black-box tests: a real krog on port 0 with a fresh database, a real
+//! receiver on port 0 that records what arrives and answers as a test scripts it, and an
+//! HTTP client speaking to both as users do.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::IntoResponse;
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+
+pub const ADMIN_KEY: &str = "krog_test_admin_key_0123456789";
+
+/// Which engine a run of the suite uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh database for one test: a SQLite file in a temp dir, or a new PostgreSQL database
+/// on the server `KROG_TEST_DATABASE_URL` names.
+pub struct TestDatabase {
+    pub url: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestDatabase {
+    pub async fn new() -> TestDatabase {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = match crate::BACKEND {
+            Backend::Sqlite => format!("sqlite:{}", dir.path().join("krog.db").display()),
+            Backend::Postgres => {
+                let base = std::env::var("KROG_TEST_DATABASE_URL").expect("KROG_TEST_DATABASE_URL is set for the PostgreSQL suite");
+                fresh_postgres(&base).await
+            }
+        };
+        TestDatabase { url, dir }
+    }
+}
+
+async fn fresh_postgres(base: &str) -> String {
+    use sqlx::Connection;
+    let name = format!("krog_test_{}", uuid_like());
+    let mut conn = sqlx::PgConnection::connect(base).await.expect("connect to KROG_TEST_DATABASE_URL");
+    sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
+        .await
+        .expect("create test database");
+    let (prefix, _) = base.rsplit_once('/').expect("database URL has a path");
+    format!("{prefix}/{name}")
+}
+
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    format!("{}_{}_{}", std::process::id(), nanos % 1_000_000_000, N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The configuration tests run with: loopback allowed, retries in milliseconds.
+pub fn test_config(database_url: &str, cache_dir: &std::path::Path) -> krog::Config {
+    krog::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database_url: database_url.to_owned(),
+        admin_key: Some(ADMIN_KEY.into()),
+        retry_schedule: vec![Duration::from_millis(50), Duration::from_millis(100), Duration::from_millis(150)],
+        allow_private_destinations: true,
+        allow_http: true,
+        delivery_timeout: Duration::from_secs(5),
+        poll_interval: Duration::from_millis(200),
+        claim_lease: Duration::from_secs(5),
+        cache_dir: Some(cache_dir.to_owned()),
+        sqlite_synchronous: "NORMAL".into(),
+        ..krog::Config::default()
+    }
+}
+
+/// A running krog and a client for it.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub db: TestDatabase,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(adjust: impl FnOnce(&mut krog::Config)) -> TestApp {
+        let db = TestDatabase::new().await;
+        let mut config = test_config(&db.url, &db.dir.path().join("cache"));
+        adjust(&mut config);
+        let app = krog::Application::build(config).await.expect("krog builds");
+        let base = format!("http://127.0.0.1:{}", app.port());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let handle = tokio::spawn(app.run_until(async move {
+            let _ = stopped.await;
+        }));
+        TestApp { base, client: reqwest::Client::new(), db, stop: Some(stop), handle: Some(handle) }
+    }
+
+    /// Stops the app gracefully and waits for it.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            handle.await.expect("app task").expect("app stops cleanly");
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn call(&self, method: reqwest::Method, path: &str, key: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self.client.request(method, self.url(path)).bearer_auth(key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request reaches krog");
+        let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
+        let text = response.text().await.unwrap();
+        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        (status, value)
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: Value) -> (StatusCode, Value) {
+        self.call(reqwest::Method::POST, path, key, Some(body)).await
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> (StatusCode, Value) {
+        self.call(reqwest::Method::GET, path, key, None).await
+    }
+
+    /// Creates a tenant and returns (tenant id, tenant key).
+    pub async fn tenant(&self, id: &str) -> (String, String) {
+        let (status, tenant) = self.post("/v1/tenants", ADMIN_KEY, json!({"id": id, "name": format!("Klinik {id}")})).await;
+        assert_eq!(status, StatusCode::CREATED, "{tenant}");
+        let (status, key) = self.post(&format!("/v1/tenants/{id}/keys"), ADMIN_KEY, json!({})).await;
+        assert_eq!(status, StatusCode::CREATED, "{key}");
+        (id.to_owned(), key["key"].as_str().unwrap().to_owned())
+    }
+
+    /// Creates a subscription and returns its JSON (with `secret`).
+    pub async fn subscribe(&self, tenant: &str, key: &str, body: Value) -> Value {
+        let (status, subscription) = self.post(&format!("/v1/tenants/{tenant}/subscriptions"), key, body).await;
+        assert_eq!(status, StatusCode::CREATED, "{subscription}");
+        subscription
+    }
+
+    /// Posts an event and returns the 202 body.
+    pub async fn ingest(&self, tenant: &str, key: &str, event: Value) -> Value {
+        let (status, accepted) = self.post(&format!("/v1/tenants/{tenant}/events"), key, event).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+        accepted
+    }
+
+    /// Polls the delivery log until `done` holds for the deliveries of `event_id`.
+    pub async fn wait_for_deliveries(&self, tenant: &str, key: &str, event_id: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let (status, page) = self.get(&format!("/v1/tenants/{tenant}/deliveries?event_id={event_id}"), key).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            let list = page["data"].as_array().cloned().unwrap_or_default();
+            if done(&list) {
+                return list;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("deliveries of {event_id} did not settle: {list:#?}");
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// One request the receiver got.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub at: std::time::Instant,
+}
+
+impl Received {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("the body is JSON")
+    }
+
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+}
+
+/// A scripted answer: status and extra headers.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Answer {
+    pub fn status(status: u16) -> Answer {
+        Answer { status, headers: vec![] }
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    received: Mutex<Vec<Received>>,
+    script: Mutex<VecDeque<Answer>>,
+    arrived: Notify,
+}
+
+/// A real HTTP receiver on port 0. Answers 200 unless scripted otherwise.
+#[derive(Clone)]
+pub struct Receiver {
+    pub base: String,
+    inner: Arc<Inner>,
+}
+
+impl Receiver {
+    pub async fn start() -> Receiver {
+        let inner = Arc::new(Inner::default());
+        let app = axum::Router::new().fallback(record).with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Receiver { base, inner }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The next answers, in order; after them, 200.
+    pub fn script(&self, answers: impl IntoIterator<Item = Answer>) {
+        self.inner.script.lock().unwrap().extend(answers);
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.inner.received.lock().unwrap().clone()
+    }
+
+    /// Waits until at least `n` requests arrived.
+    pub async fn wait_for(&self, n: usize) -> Vec<Received> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let notified = self.inner.arrived.notified();
+            let got = self.received();
+            if got.len() >= n {
+                return got;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!("expected {n} requests at the receiver, got {}", self.received().len());
+            }
+        }
+    }
+}
+
+async fn record(State(inner): State<Arc<Inner>>, uri: axum::http::Uri, headers: HeaderMap, body: Bytes) -> impl IntoResponse {
+    let answer = inner.script.lock().unwrap().pop_front().unwrap_or(Answer::status(200));
+    inner.received.lock().unwrap().push(Received { path: uri.path().to_owned(), headers, body, at: std::time::Instant::now() });
+    inner.arrived.notify_waiters();
+    let mut response_headers = HeaderMap::new();
+    for (name, value) in answer.headers {
+        response_headers.insert(name, HeaderValue::from_str(&value).unwrap());
+    }
+    (StatusCode::from_u16(answer.status).unwrap(), response_headers, "receiver says hi")
+}
+
+/// Checks a delivery's signature with the independent `standardwebhooks` crate.
+pub fn verify(secret: &str, received: &Received) -> Result<(), String> {
+    let webhook = standardwebhooks::Webhook::new(secret).map_err(|e| format!("{e:?}"))?;
+    webhook.verify(&received.body, &received.headers).map_err(|e| format!("{e:?}"))
+}
+
+/// A fixture event as JSON.
+pub fn fixture(name: &str) -> Value {
+    let text = match name {
+        "created" => include_str!("../../../fixtures/booking-created.json"),
+        "created-online" => include_str!("../../../fixtures/booking-created-online.json"),
+        "updated" => include_str!("../../../fixtures/booking-updated.json"),
+        "deleted" => include_str!("../../../fixtures/booking-deleted.json"),
+        other => panic!("no fixture {other}"),
+    };
+    serde_json::from_str(text).unwrap()
+}
+
+/// A fixture with a new unique id.
+pub fn fresh(name: &str) -> Value {
+    let mut event = fixture(name);
+    event["id"] = json!(format!("evt_{}", uuid_like()));
+    event
+}

@@ -1,0 +1,14 @@
+//! The black-box suite against PostgreSQL, compiled when `KROG_TEST_DATABASE_URL` is set
+//! (see `build.rs`); each test gets a fresh database.
+#![cfg(krog_postgres)]
+
+#[allow(dead_code)]
+mod common;
+
+/// The database engine of this run of the suite.
+const BACKEND: common::Backend = common::Backend::Postgres;
+
+#[path = "suite/delivery.rs"]
+mod delivery;
+#[path = "suite/modules.rs"]
+mod modules;

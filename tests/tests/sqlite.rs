@@ -1,0 +1,12 @@
+//! The black-box suite against SQLite (always).
+
+#[allow(dead_code)]
+mod common;
+
+/// The database engine of this run of the suite.
+const BACKEND: common::Backend = common::Backend::Sqlite;
+
+#[path = "suite/delivery.rs"]
+mod delivery;
+#[path = "suite/modules.rs"]
+mod modules;
