@@ -1,1 +1,220 @@
-//! placeholder
+//! The `krog plugin` subcommands: run a plugin locally exactly as the service would, and check
+//! a module against the world and the limits.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+
+use crate::{
+    EventInput, Execution, Limits, Module, Outcome, PluginFailure, Runtime, RuntimeConfig,
+    catalog, dry_run_json,
+};
+
+/// Exit code of a run or check that failed because of the plugin.
+pub const PLUGIN_FAILURE_EXIT: u8 = 2;
+
+/// Work with transform plugins locally.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum PluginCommand {
+    /// Run a plugin on one event, as the service would; nothing is delivered.
+    Run(RunArgs),
+    /// Validate a module against krog's world and the limits, and print what it says about itself.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// A `.wasm` file or a catalog name (`slack`, `sheets`, `filter`, `redact`).
+    pub module: String,
+    /// The event file: `{"id"?, "type", "timestamp"?, "data"}` as the booking system sends it.
+    #[arg(long)]
+    pub event: PathBuf,
+    /// The subscription's config: JSON text, or `@file` to read it from a file. Default `{}`.
+    #[arg(long)]
+    pub config: Option<String>,
+    /// Print one JSON object (the same as the HTTP dry run).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct CheckArgs {
+    /// A `.wasm` file or a catalog name.
+    pub module: String,
+}
+
+/// Run a `krog plugin` subcommand, printing to stdout. A plugin failure is exit code 2; a usage
+/// problem (unreadable file, bad event JSON) is an `Err`.
+pub fn execute(command: PluginCommand, limits: Limits) -> anyhow::Result<ExitCode> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match command {
+        PluginCommand::Run(args) => run(&args, limits, &mut out),
+        PluginCommand::Check(args) => check(&args, limits, &mut out),
+    }
+}
+
+fn runtime(limits: Limits) -> anyhow::Result<Runtime> {
+    Runtime::new(RuntimeConfig {
+        limits,
+        cache_dir: None,
+    })
+}
+
+/// The bytes of a `.wasm` path or a catalog module.
+pub fn read_module(module: &str) -> anyhow::Result<Vec<u8>> {
+    let path = Path::new(module);
+    if path.exists() || module.ends_with(".wasm") {
+        return std::fs::read(path).with_context(|| format!("reading {module}"));
+    }
+    match catalog::builtin(module) {
+        Some(builtin) => Ok(builtin.wasm.to_vec()),
+        None => {
+            let names: Vec<&str> = catalog::builtins().iter().map(|b| b.name).collect();
+            anyhow::bail!(
+                "{module:?} is neither a file nor a catalog module (the catalog has: {})",
+                names.join(", ")
+            )
+        }
+    }
+}
+
+/// Parse the booking system's envelope into the event handed to plugins. `id` defaults to
+/// `evt_local`, `timestamp` to now, the tenant is `local`.
+pub fn parse_event(text: &str) -> anyhow::Result<EventInput> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).context("the event is not valid JSON")?;
+    let object = value
+        .as_object()
+        .context("the event must be a JSON object with `type` and `data`")?;
+    let string = |key: &str| -> anyhow::Result<Option<String>> {
+        match object.get(key) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => anyhow::bail!("the event's `{key}` must be a string"),
+        }
+    };
+    let event_type = string("type")?.context("the event has no `type`")?;
+    let data = object.get("data").context("the event has no `data`")?;
+    anyhow::ensure!(data.is_object(), "the event's `data` must be a JSON object");
+    Ok(EventInput {
+        id: string("id")?.unwrap_or_else(|| "evt_local".to_string()),
+        event_type,
+        timestamp: string("timestamp")?.unwrap_or_else(|| {
+            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        }),
+        tenant: "local".to_string(),
+        data: data.to_string(),
+    })
+}
+
+fn read_config(config: Option<&str>) -> anyhow::Result<String> {
+    match config {
+        None => Ok("{}".to_string()),
+        Some(text) => match text.strip_prefix('@') {
+            Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {path}")),
+            None => Ok(text.to_string()),
+        },
+    }
+}
+
+/// `krog plugin run`.
+pub fn run(args: &RunArgs, limits: Limits, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let wasm = read_module(&args.module)?;
+    let event_text = std::fs::read_to_string(&args.event)
+        .with_context(|| format!("reading {}", args.event.display()))?;
+    let event = parse_event(&event_text)?;
+    let config = read_config(args.config.as_deref())?;
+    let runtime = runtime(limits)?;
+    let result = runtime
+        .load(&wasm)
+        .and_then(|module| runtime.transform(&module, &event, &config));
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&dry_run_json(&result))?)?;
+    } else {
+        print_human(&result, out)?;
+    }
+    Ok(match result {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::from(PLUGIN_FAILURE_EXIT),
+    })
+}
+
+fn print_human(result: &Result<Execution, PluginFailure>, out: &mut dyn Write) -> anyhow::Result<()> {
+    let (logs, duration, fuel) = match result {
+        Ok(execution) => {
+            match &execution.outcome {
+                Outcome::Skip { reason } => {
+                    writeln!(out, "outcome: skip")?;
+                    writeln!(out, "reason: {reason}")?;
+                }
+                Outcome::Deliver {
+                    content_type,
+                    headers,
+                    body,
+                } => {
+                    writeln!(out, "outcome: deliver")?;
+                    writeln!(out, "content-type: {content_type}")?;
+                    for (name, value) in headers {
+                        writeln!(out, "header: {name}: {value}")?;
+                    }
+                    writeln!(out, "body ({} bytes):", body.len())?;
+                    match std::str::from_utf8(body) {
+                        Ok(text) => writeln!(out, "{}", pretty_if_json(text))?,
+                        Err(_) => writeln!(out, "<{} bytes of binary data>", body.len())?,
+                    }
+                }
+            }
+            (&execution.logs, execution.duration, execution.fuel_consumed)
+        }
+        Err(failure) => {
+            writeln!(out, "outcome: error")?;
+            writeln!(out, "error: {}: {}", failure.kind, failure.message)?;
+            (&failure.logs, failure.duration, failure.fuel_consumed)
+        }
+    };
+    if !logs.is_empty() {
+        writeln!(out, "logs:")?;
+        for line in logs {
+            writeln!(out, "  [{}] {}", line.level, line.message)?;
+        }
+    }
+    writeln!(out, "duration: {} µs", duration.as_micros())?;
+    writeln!(out, "fuel: {fuel}")?;
+    Ok(())
+}
+
+fn pretty_if_json(text: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or_else(|| text.to_string())
+}
+
+/// `krog plugin check`.
+pub fn check(args: &CheckArgs, limits: Limits, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let wasm = read_module(&args.module)?;
+    let runtime = runtime(limits)?;
+    let result = runtime
+        .load(&wasm)
+        .and_then(|module: Module| runtime.info(&module).map(|info| (module, info)));
+    match result {
+        Ok((module, info)) => {
+            writeln!(out, "ok: {} implements krog:plugin/transformer", args.module)?;
+            writeln!(out, "name: {}", info.name)?;
+            writeln!(out, "version: {}", info.version)?;
+            writeln!(out, "description: {}", info.description)?;
+            writeln!(out, "size: {} bytes", module.size())?;
+            writeln!(out, "sha256: {}", module.sha256())?;
+            writeln!(out, "config schema:")?;
+            writeln!(out, "{}", serde_json::to_string_pretty(&info.config_schema)?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(failure) => {
+            writeln!(out, "invalid: {}: {}", failure.kind, failure.message)?;
+            Ok(ExitCode::from(PLUGIN_FAILURE_EXIT))
+        }
+    }
+}

@@ -52,6 +52,16 @@ use bindings::krog::plugin::types as wit;
 /// one tick (they fire between `timeout` and `timeout + EPOCH_TICK`).
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 
+/// The WASI 0.2 packages linked (with no capabilities): everything `wasmtime_wasi::p2` provides.
+const WASI_PROVIDED: &[&str] = &[
+    "wasi:cli/",
+    "wasi:clocks/",
+    "wasi:filesystem/",
+    "wasi:io/",
+    "wasi:random/",
+    "wasi:sockets/",
+];
+
 /// Instance slots in the pooling allocator: the most plugin calls that can run at once.
 const POOL_SLOTS: u32 = 512;
 
@@ -589,7 +599,7 @@ impl Runtime {
         for (name, _) in ty.imports(engine) {
             let allowed = name == "log"
                 || name == "krog:plugin/types@0.1.0"
-                || (name.starts_with("wasi:") && name.contains("@0.2."));
+                || (WASI_PROVIDED.iter().any(|p| name.starts_with(p)) && name.contains("@0.2."));
             if !allowed {
                 return Err(PluginFailure::new(
                     FailureKind::InvalidModule,

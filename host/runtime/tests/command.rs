@@ -1,0 +1,147 @@
+//! The `krog plugin` subcommands.
+
+use std::process::ExitCode;
+
+use krog_runtime::Limits;
+use krog_runtime::command::{CheckArgs, RunArgs, check, parse_event, run};
+
+fn temp_file(name: &str, contents: &[u8]) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("krog-cmd-{}-{name}", std::process::id()));
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+fn run_to_string(args: RunArgs) -> (ExitCode, String) {
+    let mut out = Vec::new();
+    let code = run(&args, Limits::default(), &mut out).unwrap();
+    (code, String::from_utf8(out).unwrap())
+}
+
+fn event_file() -> std::path::PathBuf {
+    temp_file(
+        "event.json",
+        include_bytes!("../../../fixtures/booking-updated.json"),
+    )
+}
+
+#[test]
+fn run_with_json_prints_the_dry_run_object_for_a_catalog_module() {
+    let (code, out) = run_to_string(RunArgs {
+        module: "slack".to_string(),
+        event: event_file(),
+        config: Some(r#"{"locale":"en"}"#.to_string()),
+        json: true,
+    });
+    assert_eq!(code, ExitCode::SUCCESS);
+    let value: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(value["outcome"], "deliver");
+    assert_eq!(value["content_type"], "application/json");
+    assert!(value["body"].as_str().unwrap().contains("blocks"));
+    assert!(value["fuel_consumed"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn run_prints_a_human_summary_and_reads_config_from_a_file() {
+    let config = temp_file("config.json", br#"{"locale":"da"}"#);
+    let (code, out) = run_to_string(RunArgs {
+        module: "slack".to_string(),
+        event: event_file(),
+        config: Some(format!("@{}", config.display())),
+        json: false,
+    });
+    assert_eq!(code, ExitCode::SUCCESS, "{out}");
+    assert!(out.starts_with("outcome: deliver\n"), "{out}");
+    assert!(out.contains("content-type: application/json"), "{out}");
+    assert!(out.contains("fuel: "), "{out}");
+}
+
+#[test]
+fn a_failing_plugin_exits_with_code_two_naming_the_kind() {
+    let wasm = temp_file("hostile.wasm", krog_runtime::test_plugins::HOSTILE);
+    let (code, out) = run_to_string(RunArgs {
+        module: wasm.display().to_string(),
+        event: event_file(),
+        config: Some("err".to_string()),
+        json: false,
+    });
+    assert_eq!(code, ExitCode::from(2));
+    assert!(
+        out.contains("error: plugin_error: the plugin said no"),
+        "{out}"
+    );
+    let (code, out) = run_to_string(RunArgs {
+        module: wasm.display().to_string(),
+        event: event_file(),
+        config: Some("panic".to_string()),
+        json: true,
+    });
+    assert_eq!(code, ExitCode::from(2));
+    let value: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(value["outcome"], "error");
+    assert_eq!(value["error"]["kind"], "trap");
+}
+
+#[test]
+fn an_unknown_module_name_is_a_usage_error_listing_the_catalog() {
+    let err = run(
+        &RunArgs {
+            module: "nope".to_string(),
+            event: event_file(),
+            config: None,
+            json: false,
+        },
+        Limits::default(),
+        &mut Vec::new(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("slack"), "{err}");
+}
+
+#[test]
+fn check_prints_info_schema_size_and_sha256() {
+    let mut out = Vec::new();
+    let code = check(
+        &CheckArgs {
+            module: "sheets".to_string(),
+        },
+        Limits::default(),
+        &mut out,
+    )
+    .unwrap();
+    let out = String::from_utf8(out).unwrap();
+    assert_eq!(code, ExitCode::SUCCESS, "{out}");
+    assert!(out.contains("name: sheets"), "{out}");
+    assert!(out.contains("sha256: "), "{out}");
+    assert!(out.contains("config schema:\n{"), "{out}");
+}
+
+#[test]
+fn check_refuses_an_invalid_module_with_exit_code_two() {
+    let wasm = temp_file(
+        "wrong.wasm",
+        krog_runtime::test_plugins::WRONG_WORLD,
+    );
+    let mut out = Vec::new();
+    let code = check(
+        &CheckArgs {
+            module: wasm.display().to_string(),
+        },
+        Limits::default(),
+        &mut out,
+    )
+    .unwrap();
+    let out = String::from_utf8(out).unwrap();
+    assert_eq!(code, ExitCode::from(2));
+    assert!(out.starts_with("invalid: invalid_module: "), "{out}");
+}
+
+#[test]
+fn the_event_envelope_gets_defaults_for_id_timestamp_and_tenant() {
+    let event = parse_event(r#"{"type":"booking.created","data":{"id":"bk_1"}}"#).unwrap();
+    assert_eq!(event.id, "evt_local");
+    assert_eq!(event.tenant, "local");
+    assert!(event.timestamp.ends_with('Z'));
+    assert_eq!(event.data, r#"{"id":"bk_1"}"#);
+    assert!(parse_event(r#"{"data":{}}"#).is_err());
+    assert!(parse_event("[]").is_err());
+}
