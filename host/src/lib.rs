@@ -8,6 +8,7 @@
 //! [`runtime`] runs plugins; [`signing`] signs.
 
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod db;
 pub mod deliveries;

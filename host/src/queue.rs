@@ -65,6 +65,7 @@ pub async fn start(state: AppState, receiver: Receiver, mut shutdown: watch::Rec
     let permits = Arc::new(Semaphore::new(state.config.workers));
     let mut running = JoinSet::new();
     let scheduler = tokio::spawn(schedule(state.clone(), shutdown.clone()));
+    let listener = (state.db.backend() == Backend::Postgres).then(|| tokio::spawn(listen(state.clone())));
     loop {
         let permit = tokio::select! {
             biased;
@@ -88,6 +89,9 @@ pub async fn start(state: AppState, receiver: Receiver, mut shutdown: watch::Rec
         while running.try_join_next().is_some() {}
     }
     scheduler.abort();
+    if let Some(listener) = listener {
+        listener.abort();
+    }
     rx.close();
     while running.join_next().await.is_some() {}
     let node = state.queue.node_id().to_owned();
@@ -123,6 +127,38 @@ pub async fn recover_on_start(db: &Db) -> Result<u64, sqlx::Error> {
 }
 
 const CLAIM_BATCH: i64 = 256;
+
+/// The PostgreSQL channel on which nodes announce work that any node may take.
+pub const NOTIFY_CHANNEL: &str = "krog_work";
+
+/// On PostgreSQL, wakes this node's scheduler whenever any node announces work (a retry
+/// scheduled, a replay), so idle nodes react at once rather than at the next poll. Polling
+/// stays as the fallback when the listening connection is down.
+async fn listen(state: AppState) {
+    loop {
+        let result: Result<(), sqlx::Error> = async {
+            let mut listener = sqlx::postgres::PgListener::connect(&state.config.database_url).await?;
+            listener.listen(NOTIFY_CHANNEL).await?;
+            loop {
+                listener.recv().await?;
+                state.queue.wake.notify_one();
+            }
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "LISTEN connection lost; polling until it is back");
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Announces due work to every node (inside the caller's transaction: sent on commit).
+pub async fn announce(tx: &mut sqlx::Transaction<'static, sqlx::Any>, backend: Backend) -> Result<(), sqlx::Error> {
+    if backend == Backend::Postgres {
+        sqlx::query(&format!("NOTIFY {NOTIFY_CHANNEL}")).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
 
 async fn schedule(state: AppState, shutdown: watch::Receiver<bool>) {
     let poll = state.config.poll_interval;

@@ -8,72 +8,17 @@ mod common;
 const BACKEND: common::Backend = common::Backend::Sqlite;
 
 use std::collections::HashSet;
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{ADMIN_KEY, Receiver, fresh};
+use common::{ADMIN_KEY, Receiver, fresh, start_krog};
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-
-/// The `krog` binary next to this test's executable (built by `cargo test --workspace`), or
-/// built now when missing.
-fn krog_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let bin = dir.join(format!("krog{}", std::env::consts::EXE_SUFFIX));
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = std::process::Command::new(cargo)
-            .args(["build", "-p", "krog", "--bin", "krog"])
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building the krog binary failed");
-    }
-    bin
-}
-
-/// Starts `krog serve` on port 0 and returns it with its base URL, read from its log.
-async fn start_krog(dir: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(krog_binary())
-        .arg("serve")
-        .current_dir(dir)
-        .env("KROG_LISTEN", "127.0.0.1:0")
-        .env("KROG_DATABASE_URL", format!("sqlite:{}", dir.join("krog.db").display()))
-        .env("KROG_ADMIN_KEY", ADMIN_KEY)
-        .env("KROG_ALLOW_PRIVATE_DESTINATIONS", "true")
-        .env("KROG_ALLOW_HTTP", "true")
-        .env("KROG_RETRY_SCHEDULE", "50ms,100ms,200ms,500ms,1s,1s")
-        .env("KROG_SQLITE_SYNCHRONOUS", "NORMAL")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("krog starts");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let address = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(rest) = line.split("address=").nth(1).filter(|_| line.contains("listening")) {
-                return rest.split_whitespace().next().unwrap().to_owned();
-            }
-        }
-        panic!("krog exited before listening");
-    })
-    .await
-    .expect("krog listens within a minute");
-    // Keep draining its log so it never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, format!("http://{address}"))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_krog_delivers_every_accepted_event_after_restart() {
     let dir = tempfile::tempdir().unwrap();
     let receiver = Receiver::start().await;
-    let (mut child, base) = start_krog(dir.path()).await;
+    let (mut child, base) = start_krog(dir.path(), &format!("sqlite:{}", dir.path().join("krog.db").display()), &[]).await;
     let client = reqwest::Client::new();
     let post = |path: String, key: String, body: serde_json::Value| {
         let client = client.clone();
@@ -127,7 +72,7 @@ async fn a_killed_krog_delivers_every_accepted_event_after_restart() {
     let delivered_before: HashSet<String> =
         receiver.received().iter().map(|r| r.header("webhook-id").to_owned()).collect();
 
-    let (mut child, _base) = start_krog(dir.path()).await;
+    let (mut child, _base) = start_krog(dir.path(), &format!("sqlite:{}", dir.path().join("krog.db").display()), &[]).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let got = receiver.received();

@@ -94,6 +94,7 @@ CREATE TABLE attempts (
     status_code  BIGINT,
     error        TEXT,
     error_kind   TEXT,
-    response     TEXT
+    response     TEXT,
+    node         TEXT          -- the krog process that made the attempt
 );
 CREATE INDEX attempts_delivery ON attempts (delivery_id, at);

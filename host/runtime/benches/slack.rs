@@ -1,1 +1,63 @@
-fn main() {}
+//! `slack` on the booking-updated fixture: through the runtime (fresh instance per event, limits
+//! on) vs natively; plus where the runtime's time goes.
+//!
+//! `cargo bench -p krog-runtime --bench slack`
+
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use krog_runtime::{Runtime, RuntimeConfig, catalog, command::parse_event};
+
+const CONFIG: &str = r#"{"locale":"en"}"#;
+
+fn bench(c: &mut Criterion) {
+    let event = parse_event(include_str!("../../../fixtures/booking-updated.json")).unwrap();
+    let raw = krog_sdk::RawEvent {
+        id: event.id.clone(),
+        event_type: event.event_type.clone(),
+        timestamp: event.timestamp.clone(),
+        tenant: event.tenant.clone(),
+        data: event.data.clone(),
+    };
+    let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+    let module = runtime.load(catalog::builtin("slack").unwrap().wasm).unwrap();
+    let execution = runtime.transform(&module, &event, CONFIG).unwrap();
+    eprintln!("fuel per event: {}", execution.fuel_consumed);
+
+    let mut group = c.benchmark_group("slack");
+    group.bench_function("wasm_fresh_instance", |b| {
+        b.iter(|| runtime.transform(&module, &event, CONFIG).unwrap())
+    });
+    group.bench_function("native", |b| {
+        b.iter(|| krog_sdk::run::<krog_plugin_slack::Slack>(&raw, CONFIG).unwrap())
+    });
+    group.finish();
+
+    // Phase breakdown: medians over many calls.
+    let mut phases: [Vec<Duration>; 4] = Default::default();
+    for _ in 0..5000 {
+        for (i, d) in runtime
+            .phase_timings(&module, &event, CONFIG)
+            .into_iter()
+            .enumerate()
+        {
+            phases[i].push(d);
+        }
+    }
+    for (name, mut samples) in ["store", "instantiate", "call", "drop"]
+        .into_iter()
+        .zip(phases)
+    {
+        samples.sort();
+        eprintln!("phase {name}: median {:?}", samples[samples.len() / 2]);
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    targets = bench
+}
+criterion_main!(benches);

@@ -761,6 +761,57 @@ impl Runtime {
     }
 }
 
+impl Runtime {
+    /// Where the time of one `transform` goes: (new store, instantiate, call, drop). For the
+    /// benchmark; not part of the API.
+    #[doc(hidden)]
+    pub fn phase_timings(
+        &self,
+        module: &Module,
+        event: &EventInput,
+        config: &str,
+    ) -> [Duration; 4] {
+        let limits = &self.inner.limits;
+        let t0 = Instant::now();
+        let pipe = CappedPipe::new(limits.max_log_lines * limits.max_log_line_bytes);
+        let state = State {
+            wasi: WasiCtx::builder()
+                .stdout(pipe.clone())
+                .stderr(pipe)
+                .allow_tcp(false)
+                .allow_udp(false)
+                .build(),
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(limits.memory_bytes)
+                .trap_on_grow_failure(true)
+                .build(),
+            log: LogSink::new(limits),
+        };
+        let mut store = Store::new(&self.inner.engine, state);
+        store.limiter(|s| &mut s.limits);
+        let _ = store.set_fuel(limits.fuel);
+        store.set_epoch_deadline(self.inner.epoch_ticks);
+        store.epoch_deadline_trap();
+        let t1 = Instant::now();
+        let bindings = module.inner.pre.instantiate(&mut store).expect("instantiate");
+        let t2 = Instant::now();
+        let wit_event = wit::Event {
+            id: event.id.clone(),
+            event_type: event.event_type.clone(),
+            timestamp: event.timestamp.clone(),
+            tenant: event.tenant.clone(),
+            data: event.data.clone(),
+        };
+        let outcome = bindings.call_transform(&mut store, &wit_event, config);
+        assert!(matches!(outcome, Ok(Ok(_))), "the benchmark call fails");
+        let t3 = Instant::now();
+        drop(store);
+        let t4 = Instant::now();
+        [t1 - t0, t2 - t1, t3 - t2, t4 - t3]
+    }
+}
+
 fn build_engine(limits: &Limits) -> anyhow::Result<Engine> {
     let mut config = Config::new();
     config

@@ -306,8 +306,8 @@ async fn record(
     let counted = attempt_row.is_some();
     if let Some((status_code, error, kind, response)) = attempt_row {
         sqlx::query(
-            "INSERT INTO attempts (id, delivery_id, at, duration_ms, status_code, error, error_kind, response) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO attempts (id, delivery_id, at, duration_ms, status_code, error, error_kind, response, node) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(new_id("att"))
         .bind(id)
@@ -317,6 +317,7 @@ async fn record(
         .bind(error)
         .bind(kind)
         .bind(response)
+        .bind(state.queue.node_id())
         .execute(&mut *tx)
         .await?;
     }
@@ -341,6 +342,9 @@ async fn record(
     .bind(id)
     .execute(&mut *tx)
     .await?;
+    if next_at.is_some() {
+        crate::queue::announce(&mut tx, state.db.backend()).await?;
+    }
     tx.commit().await?;
     metrics::counter!("krog_delivery_attempts_total", "status" => status).increment(1);
     metrics::histogram!("krog_delivery_attempt_seconds").record(duration.as_secs_f64());

@@ -3,6 +3,8 @@
 //! HTTP client speaking to both as users do.
 
 use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,6 +13,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
 use tokio::sync::Notify;
 
 pub const ADMIN_KEY: &str = "krog_test_admin_key_0123456789";
@@ -95,7 +99,10 @@ impl TestApp {
 
     pub async fn spawn_with(adjust: impl FnOnce(&mut krog::Config)) -> TestApp {
         let db = TestDatabase::new().await;
-        let mut config = test_config(&db.url, &db.dir.path().join("cache"));
+        // Compiled artifacts are content addressed, so every test may share one cache; that
+        // spares each test compiling the built-in formatters again.
+        let cache = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifact-cache");
+        let mut config = test_config(&db.url, &cache);
         adjust(&mut config);
         let app = krog::Application::build(config).await.expect("krog builds");
         let base = format!("http://127.0.0.1:{}", app.port());
@@ -225,6 +232,7 @@ impl Answer {
 struct Inner {
     received: Mutex<Vec<Received>>,
     script: Mutex<VecDeque<Answer>>,
+    delay: Mutex<Duration>,
     arrived: Notify,
 }
 
@@ -254,6 +262,11 @@ impl Receiver {
         self.inner.script.lock().unwrap().extend(answers);
     }
 
+    /// Answers only after `delay` from now on (a slow endpoint).
+    pub fn set_delay(&self, delay: Duration) {
+        *self.inner.delay.lock().unwrap() = delay;
+    }
+
     pub fn received(&self) -> Vec<Received> {
         self.inner.received.lock().unwrap().clone()
     }
@@ -278,6 +291,10 @@ async fn record(State(inner): State<Arc<Inner>>, uri: axum::http::Uri, headers: 
     let answer = inner.script.lock().unwrap().pop_front().unwrap_or(Answer::status(200));
     inner.received.lock().unwrap().push(Received { path: uri.path().to_owned(), headers, body, at: std::time::Instant::now() });
     inner.arrived.notify_waiters();
+    let delay = *inner.delay.lock().unwrap();
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     let mut response_headers = HeaderMap::new();
     for (name, value) in answer.headers {
         response_headers.insert(name, HeaderValue::from_str(&value).unwrap());
@@ -309,3 +326,45 @@ pub fn fresh(name: &str) -> Value {
     event["id"] = json!(format!("evt_{}", uuid_like()));
     event
 }
+
+/// The krog program under test (`src/bin/krog-under-test.rs`, the same `krog::cli::main`).
+pub fn krog_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_krog-under-test"))
+}
+
+/// Starts `krog serve` on port 0 and returns it with its base URL, read from its log.
+pub async fn start_krog(dir: &std::path::Path, database_url: &str, env: &[(&str, &str)]) -> (Child, String) {
+    let mut child = Command::new(krog_binary())
+        .arg("serve")
+        .current_dir(dir)
+        .env("KROG_LISTEN", "127.0.0.1:0")
+        .env("KROG_DATABASE_URL", database_url)
+        .env("KROG_CACHE_DIR", PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifact-cache"))
+        .env("KROG_ADMIN_KEY", ADMIN_KEY)
+        .env("KROG_ALLOW_PRIVATE_DESTINATIONS", "true")
+        .env("KROG_ALLOW_HTTP", "true")
+        .env("KROG_RETRY_SCHEDULE", "50ms,100ms,200ms,500ms,1s,1s")
+        .env("KROG_SQLITE_SYNCHRONOUS", "NORMAL")
+        .env("RUST_LOG", "info")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("krog starts");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let address = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(rest) = line.split("address=").nth(1).filter(|_| line.contains("listening")) {
+                return rest.split_whitespace().next().unwrap().to_owned();
+            }
+        }
+        panic!("krog exited before listening");
+    })
+    .await
+    .expect("krog listens within a minute");
+    // Keep draining its log so it never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, format!("http://{address}"))
+}
+

@@ -1,0 +1,78 @@
+//! The command line: `krog serve` (the default) and `krog plugin run|check`. The binary's
+//! `main` only calls [`main`], so the test suite can build the very same program.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use crate::runtime::command::PluginCommand;
+use crate::{Application, Config};
+
+#[derive(Parser)]
+#[command(name = "krog", version, about = "Signed booking-event webhooks with WebAssembly transforms")]
+struct Cli {
+    /// A TOML configuration file (the environment overrides it).
+    #[arg(long, global = true, env = "KROG_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service (the default).
+    Serve,
+    /// Run or check a plugin locally, exactly as the service would.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+/// Parses the arguments and runs the command.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("krog: configuration error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config),
+        Command::Plugin(command) => match crate::runtime::command::execute(command, config.limits) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("krog: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn serve(config: Config) -> ExitCode {
+    crate::telemetry::init_logging();
+    crate::telemetry::prometheus();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("krog: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let app = Application::build(config).await?;
+        if let Some(key) = &app.new_admin_key {
+            // Printed once, on stdout, so it can be captured; it is stored only as a hash.
+            println!("krog: created an admin key (shown only this once): {key}");
+        }
+        app.run_until_stopped().await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = ?e, "krog stopped with an error");
+            eprintln!("krog: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

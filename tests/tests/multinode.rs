@@ -1,0 +1,138 @@
+//! Several krog processes on one PostgreSQL (compiled when `KROG_TEST_DATABASE_URL` is set):
+//! work is shared without duplicates, and a killed node's claims are taken over.
+#![cfg(krog_postgres)]
+
+#[allow(dead_code)]
+mod common;
+
+/// These tests need PostgreSQL.
+const BACKEND: common::Backend = common::Backend::Postgres;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use common::{ADMIN_KEY, Receiver, TestDatabase, fresh, start_krog};
+use serde_json::json;
+
+async fn setup(base: &str, receiver: &Receiver) -> String {
+    let client = reqwest::Client::new();
+    let r = client.post(format!("{base}/v1/tenants")).bearer_auth(ADMIN_KEY).json(&json!({"id": "multi", "name": "Multi"})).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let key: serde_json::Value = client.post(format!("{base}/v1/tenants/multi/keys")).bearer_auth(ADMIN_KEY).send().await.unwrap().json().await.unwrap();
+    let key = key["key"].as_str().unwrap().to_owned();
+    let r = client
+        .post(format!("{base}/v1/tenants/multi/subscriptions"))
+        .bearer_auth(&key)
+        .json(&json!({"url": receiver.url("/multi"), "event_types": ["booking.created"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    key
+}
+
+/// Posts `count` events round-robin over `bases` with 16 senders; returns the ids.
+async fn post_events(bases: &[String], key: &str, count: usize) -> Vec<String> {
+    let client = reqwest::Client::new();
+    let ids: Vec<String> = (0..count).map(|_| fresh("created")["id"].as_str().unwrap().to_owned()).collect();
+    let chunks: Vec<Vec<(usize, String)>> = {
+        let mut chunks = vec![vec![]; 16];
+        for (i, id) in ids.iter().enumerate() {
+            chunks[i % 16].push((i, id.clone()));
+        }
+        chunks
+    };
+    let mut tasks = vec![];
+    for chunk in chunks {
+        let (client, bases, key) = (client.clone(), bases.to_vec(), key.to_owned());
+        tasks.push(tokio::spawn(async move {
+            for (i, id) in chunk {
+                let mut event = fresh("created");
+                event["id"] = json!(id);
+                let base = &bases[i % bases.len()];
+                let r = client.post(format!("{base}/v1/tenants/multi/events")).bearer_auth(&key).json(&event).send().await.unwrap();
+                assert_eq!(r.status(), 202);
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    ids
+}
+
+async fn attempts_per_node(url: &str) -> HashMap<String, i64> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    let rows: Vec<(String, i64)> = sqlx::query_as("SELECT node, COUNT(*) FROM attempts GROUP BY node")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    rows.into_iter().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_deliver_3000_events_exactly_once_and_share_the_work() {
+    let db = TestDatabase::new().await;
+    let receiver = Receiver::start().await;
+    let mut nodes = vec![];
+    for _ in 0..3 {
+        // One after another: the first applies the migrations.
+        nodes.push(start_krog(db.dir.path(), &db.url, &[]).await);
+    }
+    let bases: Vec<String> = nodes.iter().map(|(_, base)| base.clone()).collect();
+    let key = setup(&bases[0], &receiver).await;
+    let ids = post_events(&bases, &key, 3000).await;
+    receiver.wait_for(3000).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got = receiver.received();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for r in &got {
+        *seen.entry(r.header("webhook-id").to_owned()).or_default() += 1;
+    }
+    assert!(ids.iter().all(|id| seen.contains_key(id)), "some events never arrived");
+    let duplicates: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(duplicates.is_empty(), "{} events arrived twice, e.g. {:?}", duplicates.len(), duplicates.first());
+    assert_eq!(got.len(), 3000);
+    let per_node = attempts_per_node(&db.url).await;
+    assert_eq!(per_node.len(), 3, "every node did part of the work: {per_node:?}");
+    assert!(per_node.values().all(|n| *n >= 300), "{per_node:?}");
+    for (mut child, _) in nodes {
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_nodes_claims_are_delivered_by_the_others_after_its_lease() {
+    let db = TestDatabase::new().await;
+    let receiver = Receiver::start().await;
+    let env = [("KROG_CLAIM_LEASE", "2s"), ("KROG_POLL_INTERVAL", "200ms"), ("KROG_WORKERS", "8")];
+    let (mut doomed, doomed_base) = start_krog(db.dir.path(), &db.url, &env).await;
+    let (mut survivor, _) = start_krog(db.dir.path(), &db.url, &env).await;
+    let key = setup(&doomed_base, &receiver).await;
+    // A slow endpoint: the doomed node claims everything it ingests and has attempts in flight.
+    receiver.set_delay(Duration::from_secs(30));
+    let ids = post_events(std::slice::from_ref(&doomed_base), &key, 200).await;
+    receiver.wait_for(8).await;
+    doomed.start_kill().unwrap();
+    doomed.wait().await.unwrap();
+    receiver.set_delay(Duration::ZERO);
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let seen: std::collections::HashSet<String> =
+            receiver.received().iter().map(|r| r.header("webhook-id").to_owned()).collect();
+        let missing = ids.iter().filter(|id| !seen.contains(*id)).count();
+        if missing == 0 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{missing} of the killed node's events never arrived");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let per_node = attempts_per_node(&db.url).await;
+    assert_eq!(per_node.len(), 1, "only the survivor recorded attempts: {per_node:?}");
+    assert!(per_node.values().all(|n| *n >= 200), "{per_node:?}");
+    let _ = survivor.start_kill();
+    let _ = survivor.wait().await;
+}
