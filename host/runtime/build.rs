@@ -43,7 +43,8 @@ const SCRUBBED: &[&str] = &[
 ];
 
 fn main() {
-    let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
+    let manifest_dir =
+        PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
     let workspace = manifest_dir
         .parent()
         .and_then(Path::parent)
@@ -59,7 +60,10 @@ fn main() {
         "Cargo.toml",
         "Cargo.lock",
     ] {
-        println!("cargo:rerun-if-changed={}", workspace.join(watched).display());
+        println!(
+            "cargo:rerun-if-changed={}",
+            workspace.join(watched).display()
+        );
     }
 
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -97,9 +101,8 @@ fn main() {
     for (package, file) in PLUGINS {
         let from = built.join(format!("{}.wasm", package.replace('-', "_")));
         let to = out_dir.join(file);
-        std::fs::copy(&from, &to).unwrap_or_else(|e| {
-            panic!("copying {} to {}: {e}", from.display(), to.display())
-        });
+        std::fs::copy(&from, &to)
+            .unwrap_or_else(|e| panic!("copying {} to {}: {e}", from.display(), to.display()));
     }
 }
 

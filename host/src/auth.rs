@@ -90,13 +90,15 @@ pub fn hash_key(key: &str) -> String {
 /// Stores a key for a tenant (`None`: admin) and returns its id.
 pub async fn store_key(db: &Db, tenant: Option<&str>, key: &str) -> Result<String> {
     let id = new_id("key");
-    sqlx::query("INSERT INTO api_keys (id, tenant_id, key_hash, created_at) VALUES ($1, $2, $3, $4)")
-        .bind(&id)
-        .bind(tenant)
-        .bind(hash_key(key))
-        .bind(now_ms())
-        .execute(db.pool())
-        .await?;
+    sqlx::query(
+        "INSERT INTO api_keys (id, tenant_id, key_hash, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&id)
+    .bind(tenant)
+    .bind(hash_key(key))
+    .bind(now_ms())
+    .execute(db.pool())
+    .await?;
     Ok(id)
 }
 
@@ -104,19 +106,19 @@ pub async fn store_key(db: &Db, tenant: Option<&str>, key: &str) -> Result<Strin
 /// admin key at all a new one, returned so that start-up prints it once.
 pub async fn ensure_admin_key(db: &Db, configured: Option<&str>) -> anyhow::Result<Option<String>> {
     if let Some(key) = configured {
-        let known: Option<(String,)> = sqlx::query_as("SELECT id FROM api_keys WHERE key_hash = $1")
-            .bind(hash_key(key))
-            .fetch_optional(db.pool())
-            .await?;
+        let known: Option<(String,)> =
+            sqlx::query_as("SELECT id FROM api_keys WHERE key_hash = $1")
+                .bind(hash_key(key))
+                .fetch_optional(db.pool())
+                .await?;
         if known.is_none() {
             store_key(db, None, key).await?;
         }
         return Ok(None);
     }
-    let (admins,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM api_keys WHERE tenant_id IS NULL")
-            .fetch_one(db.pool())
-            .await?;
+    let (admins,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM api_keys WHERE tenant_id IS NULL")
+        .fetch_one(db.pool())
+        .await?;
     if admins > 0 {
         return Ok(None);
     }

@@ -4,12 +4,16 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
 use crate::runtime::command::PluginCommand;
 use crate::{Application, Config};
+use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "krog", version, about = "Signed booking-event webhooks with WebAssembly transforms")]
+#[command(
+    name = "krog",
+    version,
+    about = "Signed booking-event webhooks with WebAssembly transforms"
+)]
 struct Cli {
     /// A TOML configuration file (the environment overrides it).
     #[arg(long, global = true, env = "KROG_CONFIG")]
@@ -39,20 +43,25 @@ pub fn main() -> ExitCode {
     };
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config),
-        Command::Plugin(command) => match crate::runtime::command::execute(command, config.limits) {
-            Ok(code) => code,
-            Err(e) => {
-                eprintln!("krog: {e:#}");
-                ExitCode::FAILURE
+        Command::Plugin(command) => {
+            match crate::runtime::command::execute(command, config.limits) {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("krog: {e:#}");
+                    ExitCode::FAILURE
+                }
             }
-        },
+        }
     }
 }
 
 fn serve(config: Config) -> ExitCode {
     crate::telemetry::init_logging();
     crate::telemetry::prometheus();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("krog: cannot start the async runtime: {e}");

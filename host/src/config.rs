@@ -142,11 +142,16 @@ impl Config {
         }
         let bool_of = |name: &str, from_file: Option<bool>| -> anyhow::Result<Option<bool>> {
             match env(name) {
-                Some(v) => parse_bool(&v).map(Some).with_context(|| format!("KROG_{name}")),
+                Some(v) => parse_bool(&v)
+                    .map(Some)
+                    .with_context(|| format!("KROG_{name}")),
                 None => Ok(from_file),
             }
         };
-        if let Some(v) = bool_of("ALLOW_PRIVATE_DESTINATIONS", file.allow_private_destinations)? {
+        if let Some(v) = bool_of(
+            "ALLOW_PRIVATE_DESTINATIONS",
+            file.allow_private_destinations,
+        )? {
             self.allow_private_destinations = v;
         }
         if let Some(v) = bool_of("ALLOW_HTTP", file.allow_http)? {
@@ -154,15 +159,18 @@ impl Config {
         }
         let number = |name: &str, from_file: Option<usize>| -> anyhow::Result<Option<usize>> {
             match env(name) {
-                Some(v) => Ok(Some(v.parse().with_context(|| format!("KROG_{name}={v:?}"))?)),
+                Some(v) => Ok(Some(
+                    v.parse().with_context(|| format!("KROG_{name}={v:?}"))?,
+                )),
                 None => Ok(from_file),
             }
         };
-        let duration = |name: &str, from_file: Option<String>| -> anyhow::Result<Option<Duration>> {
-            pick(name, from_file)
-                .map(|v| parse_duration(&v).with_context(|| format!("KROG_{name}={v:?}")))
-                .transpose()
-        };
+        let duration =
+            |name: &str, from_file: Option<String>| -> anyhow::Result<Option<Duration>> {
+                pick(name, from_file)
+                    .map(|v| parse_duration(&v).with_context(|| format!("KROG_{name}={v:?}")))
+                    .transpose()
+            };
         if let Some(v) = number("MAX_BODY_BYTES", file.max_body_bytes)? {
             self.max_body_bytes = v;
         }
@@ -266,9 +274,14 @@ mod tests {
             ..FileConfig::default()
         };
         config
-            .apply(file, |name| (name == "RETRY_SCHEDULE").then(|| "10ms,2s".into()))
+            .apply(file, |name| {
+                (name == "RETRY_SCHEDULE").then(|| "10ms,2s".into())
+            })
             .unwrap();
-        assert_eq!(config.retry_schedule, [Duration::from_millis(10), Duration::from_secs(2)]);
+        assert_eq!(
+            config.retry_schedule,
+            [Duration::from_millis(10), Duration::from_secs(2)]
+        );
         assert_eq!(config.workers, 3);
     }
 
@@ -276,7 +289,9 @@ mod tests {
     fn a_bad_value_names_its_setting() {
         let mut config = Config::default();
         let err = config
-            .apply(FileConfig::default(), |name| (name == "WORKERS").then(|| "many".into()))
+            .apply(FileConfig::default(), |name| {
+                (name == "WORKERS").then(|| "many".into())
+            })
             .unwrap_err();
         assert!(format!("{err:#}").contains("KROG_WORKERS"), "{err:#}");
     }
@@ -287,6 +302,9 @@ mod tests {
             database_url: "sqlite:/var/lib/krog/krog.db?mode=rwc".into(),
             ..Config::default()
         };
-        assert_eq!(config.resolved_cache_dir(), PathBuf::from("/var/lib/krog/krog-cache"));
+        assert_eq!(
+            config.resolved_cache_dir(),
+            PathBuf::from("/var/lib/krog/krog-cache")
+        );
     }
 }

@@ -43,7 +43,10 @@ pub fn check_host(url: &Url) -> Result<(), String> {
         Some(Host::Domain(name)) => {
             let name = name.trim_end_matches('.').to_ascii_lowercase();
             if name == "localhost" || name.ends_with(".localhost") {
-                return Err("points at this machine (localhost); private destinations are not allowed".into());
+                return Err(
+                    "points at this machine (localhost); private destinations are not allowed"
+                        .into(),
+                );
             }
             return Ok(());
         }
@@ -96,7 +99,7 @@ fn forbidden_v6(ip: Ipv6Addr) -> bool {
         || (first & 0xffc0) == 0xfec0 // site-local (deprecated)
         || first == 0x2001 && ip.segments()[1] == 0x0db8 // documentation
         || (first == 0x0064 && ip.segments()[1] == 0xff9b) // NAT64 can reach private IPv4
-        || ip.to_ipv4().is_some_and(|v4| forbidden_v4(v4)) // IPv4-compatible
+        || ip.to_ipv4().is_some_and(forbidden_v4) // IPv4-compatible
 }
 
 /// A DNS resolver for the delivery client that drops forbidden addresses and fails when
@@ -109,8 +112,11 @@ impl Resolve for GuardedResolver {
         Box::pin(async move {
             let host = name.as_str().to_owned();
             let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed: Vec<SocketAddr> =
-                all.iter().copied().filter(|a| !is_forbidden(a.ip())).collect();
+            let allowed: Vec<SocketAddr> = all
+                .iter()
+                .copied()
+                .filter(|a| !is_forbidden(a.ip()))
+                .collect();
             if allowed.is_empty() {
                 let why = if all.is_empty() {
                     format!("{host} did not resolve to any address")
@@ -134,11 +140,25 @@ mod tests {
     #[test]
     fn private_and_special_addresses_are_forbidden() {
         for ip in [
-            "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0",
-            "100.64.0.1", "::1", "fd00::1", "fe80::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1",
-            "255.255.255.255", "224.0.0.1",
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "255.255.255.255",
+            "224.0.0.1",
         ] {
-            assert!(is_forbidden(ip.parse().unwrap()), "{ip} should be forbidden");
+            assert!(
+                is_forbidden(ip.parse().unwrap()),
+                "{ip} should be forbidden"
+            );
         }
         for ip in ["93.184.216.34", "1.1.1.1", "2606:4700::1111"] {
             assert!(!is_forbidden(ip.parse().unwrap()), "{ip} should be allowed");
@@ -149,13 +169,25 @@ mod tests {
     fn urls_are_checked_for_scheme_and_host() {
         let strict = Config::default();
         assert!(check_url("https://hooks.slack.com/services/x", &strict).is_ok());
-        assert!(check_url("http://example.com/", &strict).unwrap_err().contains("https"));
+        assert!(
+            check_url("http://example.com/", &strict)
+                .unwrap_err()
+                .contains("https")
+        );
         assert!(check_url("ftp://example.com/", &strict).is_err());
         assert!(check_url("not a url", &strict).is_err());
-        assert!(check_url("https://127.0.0.1/", &strict).unwrap_err().contains("private"));
+        assert!(
+            check_url("https://127.0.0.1/", &strict)
+                .unwrap_err()
+                .contains("private")
+        );
         assert!(check_url("https://localhost:8080/", &strict).is_err());
         assert!(check_url("https://[::1]/", &strict).is_err());
-        let open = Config { allow_http: true, allow_private_destinations: true, ..Config::default() };
+        let open = Config {
+            allow_http: true,
+            allow_private_destinations: true,
+            ..Config::default()
+        };
         assert!(check_url("http://127.0.0.1:9000/hook", &open).is_ok());
     }
 }

@@ -76,9 +76,13 @@ impl Incoming {
     pub fn into_event(self, _tenant: &str) -> Result<Event> {
         let id = match self.id {
             Some(id) => {
-                if id.is_empty() || id.len() > 255 || id.chars().any(|c| c.is_control() || c.is_whitespace()) {
+                if id.is_empty()
+                    || id.len() > 255
+                    || id.chars().any(|c| c.is_control() || c.is_whitespace())
+                {
                     return Err(Error::Validation(
-                        "id must be 1 to 255 characters without spaces or control characters".into(),
+                        "id must be 1 to 255 characters without spaces or control characters"
+                            .into(),
                     ));
                 }
                 id
@@ -95,9 +99,16 @@ impl Incoming {
             None => chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         };
         if !self.data.get().trim_start().starts_with('{') {
-            return Err(Error::Validation("data must be a JSON object (the booking)".into()));
+            return Err(Error::Validation(
+                "data must be a JSON object (the booking)".into(),
+            ));
         }
-        Ok(Event { id, event_type: self.event_type.as_str(), timestamp, data: self.data.get().to_owned() })
+        Ok(Event {
+            id,
+            event_type: self.event_type.as_str(),
+            timestamp,
+            data: self.data.get().to_owned(),
+        })
     }
 }
 
@@ -127,14 +138,23 @@ async fn ingest(
 
 /// Stores the event and its deliveries in one transaction — to every enabled subscription
 /// whose event types match, or only to `only` — then queues the deliveries.
-pub async fn accept(state: &AppState, tenant: &str, event: &Event, only: Option<&str>) -> Result<Accepted> {
+pub async fn accept(
+    state: &AppState,
+    tenant: &str,
+    event: &Event,
+    only: Option<&str>,
+) -> Result<Accepted> {
     let now = now_ms();
     let subscriptions: Vec<(String, String)> = match only {
-        Some(id) => sqlx::query_as("SELECT id, event_types FROM subscriptions WHERE tenant_id = $1 AND id = $2")
-            .bind(tenant)
-            .bind(id),
-        None => sqlx::query_as("SELECT id, event_types FROM subscriptions WHERE tenant_id = $1 AND enabled = 1")
-            .bind(tenant),
+        Some(id) => sqlx::query_as(
+            "SELECT id, event_types FROM subscriptions WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant)
+        .bind(id),
+        None => sqlx::query_as(
+            "SELECT id, event_types FROM subscriptions WHERE tenant_id = $1 AND enabled = 1",
+        )
+        .bind(tenant),
     }
     .fetch_all(state.db.pool())
     .await?;
@@ -144,8 +164,8 @@ pub async fn accept(state: &AppState, tenant: &str, event: &Event, only: Option<
             // A test send (`only`) goes to its subscription whatever it listens to.
             only.is_some()
                 || serde_json::from_str::<Vec<String>>(types)
-                .map(|types| types.iter().any(|t| t == event.event_type))
-                .unwrap_or(false)
+                    .map(|types| types.iter().any(|t| t == event.event_type))
+                    .unwrap_or(false)
         })
         .map(|(id, _)| id)
         .collect();
@@ -174,7 +194,11 @@ pub async fn accept(state: &AppState, tenant: &str, event: &Event, only: Option<
                 .bind(&event.id)
                 .fetch_one(state.db.pool())
                 .await?;
-        return Ok(Accepted { id: event.id.clone(), deliveries, duplicate: true });
+        return Ok(Accepted {
+            id: event.id.clone(),
+            deliveries,
+            duplicate: true,
+        });
     }
     let mut ids = Vec::with_capacity(targets.len());
     for subscription in &targets {
@@ -200,5 +224,9 @@ pub async fn accept(state: &AppState, tenant: &str, event: &Event, only: Option<
     tx.commit().await?;
     metrics::counter!("krog_events_accepted_total").increment(1);
     queue.push(ids).await;
-    Ok(Accepted { id: event.id.clone(), deliveries: targets.len() as i64, duplicate: false })
+    Ok(Accepted {
+        id: event.id.clone(),
+        deliveries: targets.len() as i64,
+        duplicate: false,
+    })
 }

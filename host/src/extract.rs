@@ -18,7 +18,9 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Error> {
         let bytes = body_bytes(req, state).await?;
-        serde_json::from_slice(&bytes).map(Json).map_err(Error::from_json_error)
+        serde_json::from_slice(&bytes)
+            .map(Json)
+            .map_err(Error::from_json_error)
     }
 }
 

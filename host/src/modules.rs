@@ -24,20 +24,41 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/modules", get(list_catalog))
-        .route("/v1/modules/{name}", put(upload_catalog).get(versions_catalog))
+        .route(
+            "/v1/modules/{name}",
+            put(upload_catalog).get(versions_catalog),
+        )
         .route("/v1/modules/{name}/run", post(run_catalog))
-        .route("/v1/modules/{name}/versions/{version}", get(version_catalog).delete(delete_catalog))
-        .route("/v1/modules/{name}/versions/{version}/wasm", get(wasm_catalog))
-        .route("/v1/modules/{name}/versions/{version}/run", post(run_catalog_version))
+        .route(
+            "/v1/modules/{name}/versions/{version}",
+            get(version_catalog).delete(delete_catalog),
+        )
+        .route(
+            "/v1/modules/{name}/versions/{version}/wasm",
+            get(wasm_catalog),
+        )
+        .route(
+            "/v1/modules/{name}/versions/{version}/run",
+            post(run_catalog_version),
+        )
         .route("/v1/tenants/{tenant}/modules", get(list_tenant))
-        .route("/v1/tenants/{tenant}/modules/{name}", put(upload_tenant).get(versions_tenant))
+        .route(
+            "/v1/tenants/{tenant}/modules/{name}",
+            put(upload_tenant).get(versions_tenant),
+        )
         .route("/v1/tenants/{tenant}/modules/{name}/run", post(run_tenant))
         .route(
             "/v1/tenants/{tenant}/modules/{name}/versions/{version}",
             get(version_tenant).delete(delete_tenant),
         )
-        .route("/v1/tenants/{tenant}/modules/{name}/versions/{version}/wasm", get(wasm_tenant))
-        .route("/v1/tenants/{tenant}/modules/{name}/versions/{version}/run", post(run_tenant_version))
+        .route(
+            "/v1/tenants/{tenant}/modules/{name}/versions/{version}/wasm",
+            get(wasm_tenant),
+        )
+        .route(
+            "/v1/tenants/{tenant}/modules/{name}/versions/{version}/run",
+            post(run_tenant_version),
+        )
         // Uploads are capped by the plugin module limit, read in `upload`, not the JSON cap.
         .layer(DefaultBodyLimit::disable())
 }
@@ -69,7 +90,11 @@ impl ModuleRef {
                 "module {module:?} must be a catalog name like \"slack\" or \"tenant:<name>\", names being 1 to 64 of a-z, 0-9 and -"
             )));
         }
-        Ok(ModuleRef { owner, name: name.to_owned(), version })
+        Ok(ModuleRef {
+            owner,
+            name: name.to_owned(),
+            version,
+        })
     }
 
     fn describe(&self) -> String {
@@ -145,7 +170,8 @@ pub async fn find_version(db: &Db, module: &ModuleRef) -> Result<ModuleVersion> 
         .bind(module.version.unwrap_or(0))
         .fetch_optional(db.pool())
         .await?;
-    row.map(Into::into).ok_or_else(|| Error::NotFound(module.describe()))
+    row.map(Into::into)
+        .ok_or_else(|| Error::NotFound(module.describe()))
 }
 
 /// The compiled module for a stored version: from the runtime's memory, else compiled (or
@@ -263,7 +289,11 @@ pub async fn install_builtins(db: &Db, runtime: &Runtime) -> anyhow::Result<()> 
         .await
         .map_err(|e| anyhow::anyhow!("installing built-in module {}: {e}", builtin.name))?;
         if created {
-            tracing::info!(module = builtin.name, version = version.version, "installed built-in module");
+            tracing::info!(
+                module = builtin.name,
+                version = version.version,
+                "installed built-in module"
+            );
         }
     }
     Ok(())
@@ -272,7 +302,9 @@ pub async fn install_builtins(db: &Db, runtime: &Runtime) -> anyhow::Result<()> 
 /// Compiles every stored module ahead of the first delivery, from the artifact cache when it
 /// has them, so that a restart is ready at once.
 pub async fn warm(db: &Db, runtime: &Runtime) -> anyhow::Result<usize> {
-    let hashes: Vec<(String,)> = sqlx::query_as("SELECT sha256 FROM module_blobs").fetch_all(db.pool()).await?;
+    let hashes: Vec<(String,)> = sqlx::query_as("SELECT sha256 FROM module_blobs")
+        .fetch_all(db.pool())
+        .await?;
     let mut count = 0;
     for (sha256,) in hashes {
         match compiled(db, runtime, &sha256).await {
@@ -285,14 +317,21 @@ pub async fn warm(db: &Db, runtime: &Runtime) -> anyhow::Result<usize> {
 
 fn is_module_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 fn owner_of(tenant: Option<&str>) -> &str {
     tenant.unwrap_or(CATALOG)
 }
 
-async fn authorize(state: &AppState, caller: &Caller, tenant: Option<&str>, write: bool) -> Result<()> {
+async fn authorize(
+    state: &AppState,
+    caller: &Caller,
+    tenant: Option<&str>,
+    write: bool,
+) -> Result<()> {
     match tenant {
         Some(tenant) => caller.require_tenant(&state.db, tenant).await,
         None if write => caller.require_admin(),
@@ -300,7 +339,13 @@ async fn authorize(state: &AppState, caller: &Caller, tenant: Option<&str>, writ
     }
 }
 
-async fn upload(state: AppState, caller: Caller, tenant: Option<String>, name: String, req: Request) -> Result<impl IntoResponse> {
+async fn upload(
+    state: AppState,
+    caller: Caller,
+    tenant: Option<String>,
+    name: String,
+    req: Request,
+) -> Result<impl IntoResponse> {
     authorize(&state, &caller, tenant.as_deref(), true).await?;
     if !is_module_name(&name) {
         return Err(Error::Validation(format!(
@@ -316,14 +361,32 @@ async fn upload(state: AppState, caller: Caller, tenant: Option<String>, name: S
         fuel_consumed: 0,
     })?;
     if bytes.is_empty() {
-        return Err(Error::Validation("the body must be the component's bytes (application/wasm)".into()));
+        return Err(Error::Validation(
+            "the body must be the component's bytes (application/wasm)".into(),
+        ));
     }
-    let (version, created) = store(&state.db, &state.runtime, owner_of(tenant.as_deref()), &name, bytes.to_vec(), None).await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let (version, created) = store(
+        &state.db,
+        &state.runtime,
+        owner_of(tenant.as_deref()),
+        &name,
+        bytes.to_vec(),
+        None,
+    )
+    .await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, axum::Json(version)))
 }
 
-async fn list(state: AppState, caller: Caller, tenant: Option<String>) -> Result<impl IntoResponse> {
+async fn list(
+    state: AppState,
+    caller: Caller,
+    tenant: Option<String>,
+) -> Result<impl IntoResponse> {
     authorize(&state, &caller, tenant.as_deref(), false).await?;
     // The latest version of each module.
     let rows: Vec<VersionRow> = sqlx::query_as(&format!(
@@ -335,10 +398,17 @@ async fn list(state: AppState, caller: Caller, tenant: Option<String>) -> Result
     .fetch_all(state.db.pool())
     .await?;
     let data: Vec<ModuleVersion> = rows.into_iter().map(Into::into).collect();
-    Ok(axum::Json(serde_json::json!({ "data": data, "next_cursor": null })))
+    Ok(axum::Json(
+        serde_json::json!({ "data": data, "next_cursor": null }),
+    ))
 }
 
-async fn versions(state: AppState, caller: Caller, tenant: Option<String>, name: String) -> Result<impl IntoResponse> {
+async fn versions(
+    state: AppState,
+    caller: Caller,
+    tenant: Option<String>,
+    name: String,
+) -> Result<impl IntoResponse> {
     authorize(&state, &caller, tenant.as_deref(), false).await?;
     let rows: Vec<VersionRow> = sqlx::query_as(&format!(
         "SELECT {VERSION_COLUMNS} FROM module_versions WHERE owner = $1 AND name = $2 ORDER BY version"
@@ -351,22 +421,48 @@ async fn versions(state: AppState, caller: Caller, tenant: Option<String>, name:
         return Err(Error::NotFound(format!("module {name}")));
     }
     let data: Vec<ModuleVersion> = rows.into_iter().map(Into::into).collect();
-    Ok(axum::Json(serde_json::json!({ "data": data, "next_cursor": null })))
+    Ok(axum::Json(
+        serde_json::json!({ "data": data, "next_cursor": null }),
+    ))
 }
 
 fn reference(tenant: Option<&str>, name: String, version: Option<i64>) -> ModuleRef {
-    ModuleRef { owner: owner_of(tenant).to_owned(), name, version }
+    ModuleRef {
+        owner: owner_of(tenant).to_owned(),
+        name,
+        version,
+    }
 }
 
-async fn one_version(state: AppState, caller: Caller, tenant: Option<String>, name: String, version: i64) -> Result<impl IntoResponse> {
+async fn one_version(
+    state: AppState,
+    caller: Caller,
+    tenant: Option<String>,
+    name: String,
+    version: i64,
+) -> Result<impl IntoResponse> {
     authorize(&state, &caller, tenant.as_deref(), false).await?;
-    let found = find_version(&state.db, &reference(tenant.as_deref(), name, Some(version))).await?;
+    let found = find_version(
+        &state.db,
+        &reference(tenant.as_deref(), name, Some(version)),
+    )
+    .await?;
     Ok(axum::Json(found))
 }
 
-async fn download(state: AppState, caller: Caller, tenant: Option<String>, name: String, version: i64) -> Result<impl IntoResponse> {
+async fn download(
+    state: AppState,
+    caller: Caller,
+    tenant: Option<String>,
+    name: String,
+    version: i64,
+) -> Result<impl IntoResponse> {
     authorize(&state, &caller, tenant.as_deref(), false).await?;
-    let found = find_version(&state.db, &reference(tenant.as_deref(), name, Some(version))).await?;
+    let found = find_version(
+        &state.db,
+        &reference(tenant.as_deref(), name, Some(version)),
+    )
+    .await?;
     let (wasm,): (Vec<u8>,) = sqlx::query_as("SELECT wasm FROM module_blobs WHERE sha256 = $1")
         .bind(&found.sha256)
         .fetch_one(state.db.pool())
@@ -374,7 +470,13 @@ async fn download(state: AppState, caller: Caller, tenant: Option<String>, name:
     Ok(([(header::CONTENT_TYPE, "application/wasm")], wasm))
 }
 
-async fn delete_version(state: AppState, caller: Caller, tenant: Option<String>, name: String, version: i64) -> Result<impl IntoResponse> {
+async fn delete_version(
+    state: AppState,
+    caller: Caller,
+    tenant: Option<String>,
+    name: String,
+    version: i64,
+) -> Result<impl IntoResponse> {
     authorize(&state, &caller, tenant.as_deref(), true).await?;
     let module = reference(tenant.as_deref(), name, Some(version));
     find_version(&state.db, &module).await?;
@@ -404,11 +506,20 @@ struct DryRun {
     config: serde_json::Value,
 }
 
-async fn dry_run(state: AppState, caller: Caller, tenant: Option<String>, name: String, version: Option<i64>, run: DryRun) -> Result<impl IntoResponse> {
+async fn dry_run(
+    state: AppState,
+    caller: Caller,
+    tenant: Option<String>,
+    name: String,
+    version: Option<i64>,
+    run: DryRun,
+) -> Result<impl IntoResponse> {
     authorize(&state, &caller, tenant.as_deref(), false).await?;
     let found = find_version(&state.db, &reference(tenant.as_deref(), name, version)).await?;
     let module = compiled(&state.db, &state.runtime, &found.sha256).await?;
-    let event = run.event.into_event(tenant.as_deref().unwrap_or("dry-run"))?;
+    let event = run
+        .event
+        .into_event(tenant.as_deref().unwrap_or("dry-run"))?;
     let input = EventInput {
         id: event.id,
         event_type: event.event_type.to_owned(),
@@ -432,48 +543,114 @@ async fn dry_run(state: AppState, caller: Caller, tenant: Option<String>, name: 
 async fn list_catalog(caller: Caller, State(state): State<AppState>) -> Result<impl IntoResponse> {
     list(state, caller, None).await
 }
-async fn list_tenant(caller: Caller, State(state): State<AppState>, Path(tenant): Path<String>) -> Result<impl IntoResponse> {
+async fn list_tenant(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+) -> Result<impl IntoResponse> {
     list(state, caller, Some(tenant)).await
 }
-async fn upload_catalog(caller: Caller, State(state): State<AppState>, Path(name): Path<String>, req: Request) -> Result<impl IntoResponse> {
+async fn upload_catalog(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    req: Request,
+) -> Result<impl IntoResponse> {
     upload(state, caller, None, name, req).await
 }
-async fn upload_tenant(caller: Caller, State(state): State<AppState>, Path((tenant, name)): Path<(String, String)>, req: Request) -> Result<impl IntoResponse> {
+async fn upload_tenant(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path((tenant, name)): Path<(String, String)>,
+    req: Request,
+) -> Result<impl IntoResponse> {
     upload(state, caller, Some(tenant), name, req).await
 }
-async fn versions_catalog(caller: Caller, State(state): State<AppState>, Path(name): Path<String>) -> Result<impl IntoResponse> {
+async fn versions_catalog(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<impl IntoResponse> {
     versions(state, caller, None, name).await
 }
-async fn versions_tenant(caller: Caller, State(state): State<AppState>, Path((tenant, name)): Path<(String, String)>) -> Result<impl IntoResponse> {
+async fn versions_tenant(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path((tenant, name)): Path<(String, String)>,
+) -> Result<impl IntoResponse> {
     versions(state, caller, Some(tenant), name).await
 }
-async fn version_catalog(caller: Caller, State(state): State<AppState>, Path((name, version)): Path<(String, i64)>) -> Result<impl IntoResponse> {
+async fn version_catalog(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path((name, version)): Path<(String, i64)>,
+) -> Result<impl IntoResponse> {
     one_version(state, caller, None, name, version).await
 }
-async fn version_tenant(caller: Caller, State(state): State<AppState>, Path((tenant, name, version)): Path<(String, String, i64)>) -> Result<impl IntoResponse> {
+async fn version_tenant(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path((tenant, name, version)): Path<(String, String, i64)>,
+) -> Result<impl IntoResponse> {
     one_version(state, caller, Some(tenant), name, version).await
 }
-async fn wasm_catalog(caller: Caller, State(state): State<AppState>, Path((name, version)): Path<(String, i64)>) -> Result<impl IntoResponse> {
+async fn wasm_catalog(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path((name, version)): Path<(String, i64)>,
+) -> Result<impl IntoResponse> {
     download(state, caller, None, name, version).await
 }
-async fn wasm_tenant(caller: Caller, State(state): State<AppState>, Path((tenant, name, version)): Path<(String, String, i64)>) -> Result<impl IntoResponse> {
+async fn wasm_tenant(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path((tenant, name, version)): Path<(String, String, i64)>,
+) -> Result<impl IntoResponse> {
     download(state, caller, Some(tenant), name, version).await
 }
-async fn delete_catalog(caller: Caller, State(state): State<AppState>, Path((name, version)): Path<(String, i64)>) -> Result<impl IntoResponse> {
+async fn delete_catalog(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path((name, version)): Path<(String, i64)>,
+) -> Result<impl IntoResponse> {
     delete_version(state, caller, None, name, version).await
 }
-async fn delete_tenant(caller: Caller, State(state): State<AppState>, Path((tenant, name, version)): Path<(String, String, i64)>) -> Result<impl IntoResponse> {
+async fn delete_tenant(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path((tenant, name, version)): Path<(String, String, i64)>,
+) -> Result<impl IntoResponse> {
     delete_version(state, caller, Some(tenant), name, version).await
 }
-async fn run_catalog(caller: Caller, State(state): State<AppState>, Path(name): Path<String>, Json(run): Json<DryRun>) -> Result<impl IntoResponse> {
+async fn run_catalog(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Json(run): Json<DryRun>,
+) -> Result<impl IntoResponse> {
     dry_run(state, caller, None, name, None, run).await
 }
-async fn run_catalog_version(caller: Caller, State(state): State<AppState>, Path((name, version)): Path<(String, i64)>, Json(run): Json<DryRun>) -> Result<impl IntoResponse> {
+async fn run_catalog_version(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path((name, version)): Path<(String, i64)>,
+    Json(run): Json<DryRun>,
+) -> Result<impl IntoResponse> {
     dry_run(state, caller, None, name, Some(version), run).await
 }
-async fn run_tenant(caller: Caller, State(state): State<AppState>, Path((tenant, name)): Path<(String, String)>, Json(run): Json<DryRun>) -> Result<impl IntoResponse> {
+async fn run_tenant(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path((tenant, name)): Path<(String, String)>,
+    Json(run): Json<DryRun>,
+) -> Result<impl IntoResponse> {
     dry_run(state, caller, Some(tenant), name, None, run).await
 }
-async fn run_tenant_version(caller: Caller, State(state): State<AppState>, Path((tenant, name, version)): Path<(String, String, i64)>, Json(run): Json<DryRun>) -> Result<impl IntoResponse> {
+async fn run_tenant_version(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path((tenant, name, version)): Path<(String, String, i64)>,
+    Json(run): Json<DryRun>,
+) -> Result<impl IntoResponse> {
     dry_run(state, caller, Some(tenant), name, Some(version), run).await
 }

@@ -34,6 +34,9 @@ impl<T> Page<T> {
         let more = rows.len() as i64 > limit;
         rows.truncate(limit as usize);
         let next_cursor = if more { rows.last().map(cursor) } else { None };
-        Page { data: rows, next_cursor }
+        Page {
+            data: rows,
+            next_cursor,
+        }
     }
 }

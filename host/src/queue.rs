@@ -33,7 +33,14 @@ pub struct Receiver {
 pub fn channel(capacity: usize) -> (Queue, Receiver) {
     let (tx, rx) = mpsc::channel(capacity);
     let node: Arc<str> = format!("node_{}", uuid::Uuid::now_v7().simple()).into();
-    (Queue { tx, wake: Arc::new(Notify::new()), node }, Receiver { rx })
+    (
+        Queue {
+            tx,
+            wake: Arc::new(Notify::new()),
+            node,
+        },
+        Receiver { rx },
+    )
 }
 
 impl Queue {
@@ -65,7 +72,8 @@ pub async fn start(state: AppState, receiver: Receiver, mut shutdown: watch::Rec
     let permits = Arc::new(Semaphore::new(state.config.workers));
     let mut running = JoinSet::new();
     let scheduler = tokio::spawn(schedule(state.clone(), shutdown.clone()));
-    let listener = (state.db.backend() == Backend::Postgres).then(|| tokio::spawn(listen(state.clone())));
+    let listener =
+        (state.db.backend() == Backend::Postgres).then(|| tokio::spawn(listen(state.clone())));
     loop {
         let permit = tokio::select! {
             biased;
@@ -137,7 +145,8 @@ pub const NOTIFY_CHANNEL: &str = "krog_work";
 async fn listen(state: AppState) {
     loop {
         let result: Result<(), sqlx::Error> = async {
-            let mut listener = sqlx::postgres::PgListener::connect(&state.config.database_url).await?;
+            let mut listener =
+                sqlx::postgres::PgListener::connect(&state.config.database_url).await?;
             listener.listen(NOTIFY_CHANNEL).await?;
             loop {
                 listener.recv().await?;
@@ -153,9 +162,14 @@ async fn listen(state: AppState) {
 }
 
 /// Announces due work to every node (inside the caller's transaction: sent on commit).
-pub async fn announce(tx: &mut sqlx::Transaction<'static, sqlx::Any>, backend: Backend) -> Result<(), sqlx::Error> {
+pub async fn announce(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    backend: Backend,
+) -> Result<(), sqlx::Error> {
     if backend == Backend::Postgres {
-        sqlx::query(&format!("NOTIFY {NOTIFY_CHANNEL}")).execute(&mut **tx).await?;
+        sqlx::query(&format!("NOTIFY {NOTIFY_CHANNEL}"))
+            .execute(&mut **tx)
+            .await?;
     }
     Ok(())
 }
@@ -216,7 +230,10 @@ async fn claim_due(state: &AppState) -> Result<usize, sqlx::Error> {
     let count = ids.len();
     if count > 0 {
         tracing::debug!(count, "claimed due deliveries");
-        state.queue.push(ids.into_iter().map(|(id,)| id).collect()).await;
+        state
+            .queue
+            .push(ids.into_iter().map(|(id,)| id).collect())
+            .await;
     }
     Ok(count)
 }

@@ -48,14 +48,29 @@ impl Application {
         let new_admin_key = auth::ensure_admin_key(&db, config.admin_key.as_deref()).await?;
         let released = queue::recover_on_start(&db).await?;
         if released > 0 {
-            tracing::info!(released, "resuming deliveries left pending by the previous run");
+            tracing::info!(
+                released,
+                "resuming deliveries left pending by the previous run"
+            );
         }
         let http = delivery_client(&config)?;
         let (queue, queue_rx) = queue::channel(config.queue_capacity);
         let listener = TcpListener::bind(config.listen).await?;
-        let state = AppState { db, runtime, http, queue, config: Arc::new(config) };
+        let state = AppState {
+            db,
+            runtime,
+            http,
+            queue,
+            config: Arc::new(config),
+        };
         let router = router(state.clone());
-        Ok(Application { listener, router, state, queue_rx, new_admin_key })
+        Ok(Application {
+            listener,
+            router,
+            state,
+            queue_rx,
+            new_admin_key,
+        })
     }
 
     /// The port actually bound (useful with port 0).
@@ -65,7 +80,9 @@ impl Application {
 
     /// The address actually bound.
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     /// Serves until ctrl-c or SIGTERM.
@@ -75,7 +92,10 @@ impl Application {
 
     /// Serves until `stop` completes; then stops taking requests, lets in-flight attempts
     /// finish, gives back claims on work not started, and closes the database.
-    pub async fn run_until(self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         tracing::info!(address = %self.local_addr(), "krog is listening");
         let workers = tokio::spawn(queue::start(self.state.clone(), self.queue_rx, shutdown_rx));
@@ -99,7 +119,11 @@ fn delivery_client(config: &Config) -> anyhow::Result<reqwest::Client> {
         .user_agent(concat!("krog/", env!("CARGO_PKG_VERSION")))
         .redirect(reqwest::redirect::Policy::none())
         .timeout(config.delivery_timeout)
-        .connect_timeout(config.delivery_timeout.min(std::time::Duration::from_secs(10)))
+        .connect_timeout(
+            config
+                .delivery_timeout
+                .min(std::time::Duration::from_secs(10)),
+        )
         .pool_max_idle_per_host(64)
         .tcp_nodelay(true);
     if !config.allow_private_destinations {

@@ -26,8 +26,14 @@ pub fn router() -> Router<AppState> {
             "/v1/tenants/{tenant}/subscriptions/{id}",
             get(read).patch(update).delete(remove),
         )
-        .route("/v1/tenants/{tenant}/subscriptions/{id}/rotate-secret", post(rotate_secret))
-        .route("/v1/tenants/{tenant}/subscriptions/{id}/test", post(send_test))
+        .route(
+            "/v1/tenants/{tenant}/subscriptions/{id}/rotate-secret",
+            post(rotate_secret),
+        )
+        .route(
+            "/v1/tenants/{tenant}/subscriptions/{id}/test",
+            post(send_test),
+        )
 }
 
 /// A subscription's transform: a module, maybe a pinned version, and its config.
@@ -93,7 +99,8 @@ impl From<Row> for Subscription {
     }
 }
 
-const COLUMNS: &str = "id, url, event_types, transform, enabled, description, disabled_reason, created_at";
+const COLUMNS: &str =
+    "id, url, event_types, transform, enabled, description, disabled_reason, created_at";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -125,7 +132,9 @@ struct Changes {
 }
 
 /// Tells a present `null` (`Some(None)`) from an absent field (`None`).
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -152,7 +161,9 @@ fn check_event_types(types: &[String]) -> Result<String> {
 
 fn check_description(text: &str) -> Result<()> {
     if text.len() > 1000 {
-        return Err(Error::Validation("description must be at most 1000 characters".into()));
+        return Err(Error::Validation(
+            "description must be at most 1000 characters".into(),
+        ));
     }
     Ok(())
 }
@@ -160,12 +171,16 @@ fn check_description(text: &str) -> Result<()> {
 /// The module must exist for this tenant and the config must satisfy the plugin's schema.
 async fn check_transform(state: &AppState, tenant: &str, transform: &Transform) -> Result<String> {
     let module = ModuleRef::parse(&transform.module, tenant, transform.version)?;
-    let version = find_version(&state.db, &module).await.map_err(|e| match e {
-        Error::NotFound(what) => Error::Validation(format!("transform: {what} does not exist")),
-        other => other,
-    })?;
+    let version = find_version(&state.db, &module)
+        .await
+        .map_err(|e| match e {
+            Error::NotFound(what) => Error::Validation(format!("transform: {what} does not exist")),
+            other => other,
+        })?;
     if !transform.config.is_object() {
-        return Err(Error::Validation("transform.config must be a JSON object".into()));
+        return Err(Error::Validation(
+            "transform.config must be a JSON object".into(),
+        ));
     }
     if let Some(schema) = version.info.get("config_schema").filter(|s| s.is_object()) {
         let validator = jsonschema::validator_for(schema).map_err(|e| {
@@ -175,7 +190,11 @@ async fn check_transform(state: &AppState, tenant: &str, transform: &Transform) 
             .iter_errors(&transform.config)
             .map(|e| {
                 let at = e.instance_path.to_string();
-                if at.is_empty() { e.to_string() } else { format!("{at}: {e}") }
+                if at.is_empty() {
+                    e.to_string()
+                } else {
+                    format!("{at}: {e}")
+                }
             })
             .collect();
         if !problems.is_empty() {
@@ -242,7 +261,8 @@ async fn fetch(db: &Db, tenant: &str, id: &str) -> Result<Subscription> {
     .bind(id)
     .fetch_optional(db.pool())
     .await?;
-    row.map(Into::into).ok_or_else(|| Error::NotFound(format!("subscription {id}")))
+    row.map(Into::into)
+        .ok_or_else(|| Error::NotFound(format!("subscription {id}")))
 }
 
 async fn list(
@@ -283,20 +303,29 @@ async fn update(
     caller.require_tenant(&state.db, &tenant).await?;
     let current = fetch(&state.db, &tenant, &id).await?;
     let url = match &changes.url {
-        Some(url) => check_url(url, &state.config).map_err(Error::Validation)?.to_string(),
+        Some(url) => check_url(url, &state.config)
+            .map_err(Error::Validation)?
+            .to_string(),
         None => current.url,
     };
-    let event_types = check_event_types(changes.event_types.as_ref().unwrap_or(&current.event_types))?;
+    let event_types =
+        check_event_types(changes.event_types.as_ref().unwrap_or(&current.event_types))?;
     let transform = match &changes.transform {
         Some(Some(t)) => Some(check_transform(&state, &tenant, t).await?),
         Some(None) => None,
-        None => current.transform.map(|t| serde_json::to_string(&t).expect("serializable")),
+        None => current
+            .transform
+            .map(|t| serde_json::to_string(&t).expect("serializable")),
     };
     let description = changes.description.unwrap_or(current.description);
     check_description(&description)?;
     let enabled = changes.enabled.unwrap_or(current.enabled);
     // Re-enabling clears the reason it was disabled.
-    let disabled_reason = if enabled { None } else { current.disabled_reason };
+    let disabled_reason = if enabled {
+        None
+    } else {
+        current.disabled_reason
+    };
     sqlx::query(
         "UPDATE subscriptions SET url = $1, event_types = $2, transform = $3, enabled = $4, \
          description = $5, disabled_reason = $6, updated_at = $7 WHERE tenant_id = $8 AND id = $9",
@@ -396,7 +425,11 @@ async fn send_test(
 
 /// Subscriptions that pin exactly this module version (to refuse deleting it).
 pub async fn pinning(db: &Db, module: &ModuleRef) -> Result<Vec<String>> {
-    let owner_filter = if module.owner.is_empty() { None } else { Some(module.owner.as_str()) };
+    let owner_filter = if module.owner.is_empty() {
+        None
+    } else {
+        Some(module.owner.as_str())
+    };
     let rows: Vec<(String, String, String)> = match owner_filter {
         Some(tenant) => sqlx::query_as("SELECT id, tenant_id, transform FROM subscriptions WHERE transform IS NOT NULL AND tenant_id = $1")
             .bind(tenant),

@@ -60,7 +60,13 @@ async fn create(
         .execute(state.db.pool())
         .await;
     match inserted {
-        Ok(_) => Ok((StatusCode::CREATED, axum::Json(Tenant { id, name: name.to_owned() }))),
+        Ok(_) => Ok((
+            StatusCode::CREATED,
+            axum::Json(Tenant {
+                id,
+                name: name.to_owned(),
+            }),
+        )),
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
             Err(Error::Conflict(format!("tenant {id} already exists")))
         }
@@ -75,13 +81,12 @@ async fn list(
 ) -> Result<axum::Json<Page<Tenant>>> {
     caller.require_admin()?;
     let limit = page.limit();
-    let rows: Vec<Tenant> = sqlx::query_as(
-        "SELECT id, name FROM tenants WHERE id > $1 ORDER BY id LIMIT $2",
-    )
-    .bind(page.after.as_deref().unwrap_or(""))
-    .bind(limit + 1)
-    .fetch_all(state.db.pool())
-    .await?;
+    let rows: Vec<Tenant> =
+        sqlx::query_as("SELECT id, name FROM tenants WHERE id > $1 ORDER BY id LIMIT $2")
+            .bind(page.after.as_deref().unwrap_or(""))
+            .bind(limit + 1)
+            .fetch_all(state.db.pool())
+            .await?;
     Ok(axum::Json(Page::new(rows, limit, |t| t.id.clone())))
 }
 
@@ -106,5 +111,6 @@ async fn create_key(
 /// `[a-z0-9_-]{1,64}`: ids and names that are safe in URLs and logs.
 pub fn is_slug(s: &str) -> bool {
     (1..=64).contains(&s.len())
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }

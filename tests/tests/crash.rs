@@ -18,15 +18,34 @@ use serde_json::json;
 async fn a_killed_krog_delivers_every_accepted_event_after_restart() {
     let dir = tempfile::tempdir().unwrap();
     let receiver = Receiver::start().await;
-    let (mut child, base) = start_krog(dir.path(), &format!("sqlite:{}", dir.path().join("krog.db").display()), &[]).await;
+    let (mut child, base) = start_krog(
+        dir.path(),
+        &format!("sqlite:{}", dir.path().join("krog.db").display()),
+        &[],
+    )
+    .await;
     let client = reqwest::Client::new();
     let post = |path: String, key: String, body: serde_json::Value| {
         let client = client.clone();
         async move { client.post(path).bearer_auth(key).json(&body).send().await }
     };
-    post(format!("{base}/v1/tenants"), ADMIN_KEY.into(), json!({"id": "crash", "name": "Crash"})).await.unwrap();
-    let key: serde_json::Value =
-        post(format!("{base}/v1/tenants/crash/keys"), ADMIN_KEY.into(), json!({})).await.unwrap().json().await.unwrap();
+    post(
+        format!("{base}/v1/tenants"),
+        ADMIN_KEY.into(),
+        json!({"id": "crash", "name": "Crash"}),
+    )
+    .await
+    .unwrap();
+    let key: serde_json::Value = post(
+        format!("{base}/v1/tenants/crash/keys"),
+        ADMIN_KEY.into(),
+        json!({}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
     let key = key["key"].as_str().unwrap().to_owned();
     for path in ["/one", "/two"] {
         let response = post(
@@ -43,12 +62,19 @@ async fn a_killed_krog_delivers_every_accepted_event_after_restart() {
     let accepted = Arc::new(Mutex::new(HashSet::new()));
     let mut senders = vec![];
     for _ in 0..8 {
-        let (client, base, key, accepted) = (client.clone(), base.clone(), key.clone(), accepted.clone());
+        let (client, base, key, accepted) =
+            (client.clone(), base.clone(), key.clone(), accepted.clone());
         senders.push(tokio::spawn(async move {
             loop {
                 let event = fresh("created");
                 let id = event["id"].as_str().unwrap().to_owned();
-                match client.post(format!("{base}/v1/tenants/crash/events")).bearer_auth(&key).json(&event).send().await {
+                match client
+                    .post(format!("{base}/v1/tenants/crash/events"))
+                    .bearer_auth(&key)
+                    .json(&event)
+                    .send()
+                    .await
+                {
                     Ok(r) if r.status() == 202 => {
                         accepted.lock().unwrap().insert(id);
                     }
@@ -68,19 +94,37 @@ async fn a_killed_krog_delivers_every_accepted_event_after_restart() {
         sender.await.unwrap();
     }
     let accepted = accepted.lock().unwrap().clone();
-    assert!(accepted.len() >= 100, "only {} accepted before the kill", accepted.len());
-    let delivered_before: HashSet<String> =
-        receiver.received().iter().map(|r| r.header("webhook-id").to_owned()).collect();
+    assert!(
+        accepted.len() >= 100,
+        "only {} accepted before the kill",
+        accepted.len()
+    );
+    let delivered_before: HashSet<String> = receiver
+        .received()
+        .iter()
+        .map(|r| r.header("webhook-id").to_owned())
+        .collect();
 
-    let (mut child, _base) = start_krog(dir.path(), &format!("sqlite:{}", dir.path().join("krog.db").display()), &[]).await;
+    let (mut child, _base) = start_krog(
+        dir.path(),
+        &format!("sqlite:{}", dir.path().join("krog.db").display()),
+        &[],
+    )
+    .await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let got = receiver.received();
         let per_path = |p: &str| -> HashSet<String> {
-            got.iter().filter(|r| r.path == p).map(|r| r.header("webhook-id").to_owned()).collect()
+            got.iter()
+                .filter(|r| r.path == p)
+                .map(|r| r.header("webhook-id").to_owned())
+                .collect()
         };
         let (one, two) = (per_path("/one"), per_path("/two"));
-        let missing: Vec<_> = accepted.iter().filter(|id| !one.contains(*id) || !two.contains(*id)).collect();
+        let missing: Vec<_> = accepted
+            .iter()
+            .filter(|id| !one.contains(*id) || !two.contains(*id))
+            .collect();
         if missing.is_empty() {
             break;
         }

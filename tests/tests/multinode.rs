@@ -16,9 +16,23 @@ use serde_json::json;
 
 async fn setup(base: &str, receiver: &Receiver) -> String {
     let client = reqwest::Client::new();
-    let r = client.post(format!("{base}/v1/tenants")).bearer_auth(ADMIN_KEY).json(&json!({"id": "multi", "name": "Multi"})).send().await.unwrap();
+    let r = client
+        .post(format!("{base}/v1/tenants"))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"id": "multi", "name": "Multi"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
-    let key: serde_json::Value = client.post(format!("{base}/v1/tenants/multi/keys")).bearer_auth(ADMIN_KEY).send().await.unwrap().json().await.unwrap();
+    let key: serde_json::Value = client
+        .post(format!("{base}/v1/tenants/multi/keys"))
+        .bearer_auth(ADMIN_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let key = key["key"].as_str().unwrap().to_owned();
     let r = client
         .post(format!("{base}/v1/tenants/multi/subscriptions"))
@@ -34,7 +48,9 @@ async fn setup(base: &str, receiver: &Receiver) -> String {
 /// Posts `count` events round-robin over `bases` with 16 senders; returns the ids.
 async fn post_events(bases: &[String], key: &str, count: usize) -> Vec<String> {
     let client = reqwest::Client::new();
-    let ids: Vec<String> = (0..count).map(|_| fresh("created")["id"].as_str().unwrap().to_owned()).collect();
+    let ids: Vec<String> = (0..count)
+        .map(|_| fresh("created")["id"].as_str().unwrap().to_owned())
+        .collect();
     let chunks: Vec<Vec<(usize, String)>> = {
         let mut chunks = vec![vec![]; 16];
         for (i, id) in ids.iter().enumerate() {
@@ -50,7 +66,13 @@ async fn post_events(bases: &[String], key: &str, count: usize) -> Vec<String> {
                 let mut event = fresh("created");
                 event["id"] = json!(id);
                 let base = &bases[i % bases.len()];
-                let r = client.post(format!("{base}/v1/tenants/multi/events")).bearer_auth(&key).json(&event).send().await.unwrap();
+                let r = client
+                    .post(format!("{base}/v1/tenants/multi/events"))
+                    .bearer_auth(&key)
+                    .json(&event)
+                    .send()
+                    .await
+                    .unwrap();
                 assert_eq!(r.status(), 202);
             }
         }));
@@ -64,10 +86,11 @@ async fn post_events(bases: &[String], key: &str, count: usize) -> Vec<String> {
 async fn attempts_per_node(url: &str) -> HashMap<String, i64> {
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-    let rows: Vec<(String, i64)> = sqlx::query_as("SELECT node, COUNT(*) FROM attempts GROUP BY node")
-        .fetch_all(&mut conn)
-        .await
-        .unwrap();
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT node, COUNT(*) FROM attempts GROUP BY node")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
     rows.into_iter().collect()
 }
 
@@ -90,12 +113,24 @@ async fn three_nodes_deliver_3000_events_exactly_once_and_share_the_work() {
     for r in &got {
         *seen.entry(r.header("webhook-id").to_owned()).or_default() += 1;
     }
-    assert!(ids.iter().all(|id| seen.contains_key(id)), "some events never arrived");
+    assert!(
+        ids.iter().all(|id| seen.contains_key(id)),
+        "some events never arrived"
+    );
     let duplicates: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(duplicates.is_empty(), "{} events arrived twice, e.g. {:?}", duplicates.len(), duplicates.first());
+    assert!(
+        duplicates.is_empty(),
+        "{} events arrived twice, e.g. {:?}",
+        duplicates.len(),
+        duplicates.first()
+    );
     assert_eq!(got.len(), 3000);
     let per_node = attempts_per_node(&db.url).await;
-    assert_eq!(per_node.len(), 3, "every node did part of the work: {per_node:?}");
+    assert_eq!(
+        per_node.len(),
+        3,
+        "every node did part of the work: {per_node:?}"
+    );
     assert!(per_node.values().all(|n| *n >= 300), "{per_node:?}");
     for (mut child, _) in nodes {
         let _ = child.start_kill();
@@ -107,7 +142,11 @@ async fn three_nodes_deliver_3000_events_exactly_once_and_share_the_work() {
 async fn a_killed_nodes_claims_are_delivered_by_the_others_after_its_lease() {
     let db = TestDatabase::new().await;
     let receiver = Receiver::start().await;
-    let env = [("KROG_CLAIM_LEASE", "2s"), ("KROG_POLL_INTERVAL", "200ms"), ("KROG_WORKERS", "8")];
+    let env = [
+        ("KROG_CLAIM_LEASE", "2s"),
+        ("KROG_POLL_INTERVAL", "200ms"),
+        ("KROG_WORKERS", "8"),
+    ];
     let (mut doomed, doomed_base) = start_krog(db.dir.path(), &db.url, &env).await;
     let (mut survivor, _) = start_krog(db.dir.path(), &db.url, &env).await;
     let key = setup(&doomed_base, &receiver).await;
@@ -121,17 +160,27 @@ async fn a_killed_nodes_claims_are_delivered_by_the_others_after_its_lease() {
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let seen: std::collections::HashSet<String> =
-            receiver.received().iter().map(|r| r.header("webhook-id").to_owned()).collect();
+        let seen: std::collections::HashSet<String> = receiver
+            .received()
+            .iter()
+            .map(|r| r.header("webhook-id").to_owned())
+            .collect();
         let missing = ids.iter().filter(|id| !seen.contains(*id)).count();
         if missing == 0 {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "{missing} of the killed node's events never arrived");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{missing} of the killed node's events never arrived"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let per_node = attempts_per_node(&db.url).await;
-    assert_eq!(per_node.len(), 1, "only the survivor recorded attempts: {per_node:?}");
+    assert_eq!(
+        per_node.len(),
+        1,
+        "only the survivor recorded attempts: {per_node:?}"
+    );
     assert!(per_node.values().all(|n| *n >= 200), "{per_node:?}");
     let _ = survivor.start_kill();
     let _ = survivor.wait().await;

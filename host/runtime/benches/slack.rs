@@ -20,7 +20,9 @@ fn bench(c: &mut Criterion) {
         data: event.data.clone(),
     };
     let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
-    let module = runtime.load(catalog::builtin("slack").unwrap().wasm).unwrap();
+    let module = runtime
+        .load(catalog::builtin("slack").unwrap().wasm)
+        .unwrap();
     let execution = runtime.transform(&module, &event, CONFIG).unwrap();
     eprintln!("fuel per event: {}", execution.fuel_consumed);
 

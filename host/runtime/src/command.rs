@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use crate::{
-    EventInput, Execution, Limits, Module, Outcome, PluginFailure, Runtime, RuntimeConfig,
-    catalog, dry_run_json,
+    EventInput, Execution, Limits, Module, Outcome, PluginFailure, Runtime, RuntimeConfig, catalog,
+    dry_run_json,
 };
 
 /// Exit code of a run or check that failed because of the plugin.
@@ -132,7 +132,11 @@ pub fn run(args: &RunArgs, limits: Limits, out: &mut dyn Write) -> anyhow::Resul
         .load(&wasm)
         .and_then(|module| runtime.transform(&module, &event, &config));
     if args.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&dry_run_json(&result))?)?;
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&dry_run_json(&result))?
+        )?;
     } else {
         print_human(&result, out)?;
     }
@@ -142,7 +146,10 @@ pub fn run(args: &RunArgs, limits: Limits, out: &mut dyn Write) -> anyhow::Resul
     })
 }
 
-fn print_human(result: &Result<Execution, PluginFailure>, out: &mut dyn Write) -> anyhow::Result<()> {
+fn print_human(
+    result: &Result<Execution, PluginFailure>,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     let (logs, duration, fuel) = match result {
         Ok(execution) => {
             match &execution.outcome {
@@ -202,14 +209,22 @@ pub fn check(args: &CheckArgs, limits: Limits, out: &mut dyn Write) -> anyhow::R
         .and_then(|module: Module| runtime.info(&module).map(|info| (module, info)));
     match result {
         Ok((module, info)) => {
-            writeln!(out, "ok: {} implements krog:plugin/transformer", args.module)?;
+            writeln!(
+                out,
+                "ok: {} implements krog:plugin/transformer",
+                args.module
+            )?;
             writeln!(out, "name: {}", info.name)?;
             writeln!(out, "version: {}", info.version)?;
             writeln!(out, "description: {}", info.description)?;
             writeln!(out, "size: {} bytes", module.size())?;
             writeln!(out, "sha256: {}", module.sha256())?;
             writeln!(out, "config schema:")?;
-            writeln!(out, "{}", serde_json::to_string_pretty(&info.config_schema)?)?;
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&info.config_schema)?
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Err(failure) => {

@@ -28,7 +28,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{
-    Config, Engine, Enabled, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
     StoreLimits, StoreLimitsBuilder, Trap,
 };
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -391,7 +391,10 @@ impl LogSink {
             self.push(level, line);
         }
         if discarded > 0 {
-            self.push(level, &format!("… {discarded} more bytes of {level} discarded"));
+            self.push(
+                level,
+                &format!("… {discarded} more bytes of {level} discarded"),
+            );
         }
     }
 
@@ -425,8 +428,14 @@ impl Runtime {
     /// Build the engine, the linker and the epoch thread.
     pub fn new(config: RuntimeConfig) -> anyhow::Result<Runtime> {
         let limits = config.limits;
-        anyhow::ensure!(limits.timeout > Duration::ZERO, "the plugin timeout must be positive");
-        anyhow::ensure!(limits.memory_bytes > 0, "the plugin memory limit must be positive");
+        anyhow::ensure!(
+            limits.timeout > Duration::ZERO,
+            "the plugin timeout must be positive"
+        );
+        anyhow::ensure!(
+            limits.memory_bytes > 0,
+            "the plugin memory limit must be positive"
+        );
         let engine = build_engine(&limits)?;
 
         let mut linker: Linker<State> = Linker::new(&engine);
@@ -459,8 +468,8 @@ impl Runtime {
         };
 
         let tick = EPOCH_TICK.as_nanos();
-        let epoch_ticks = u64::try_from(limits.timeout.as_nanos().div_ceil(tick) + 1)
-            .unwrap_or(u64::MAX);
+        let epoch_ticks =
+            u64::try_from(limits.timeout.as_nanos().div_ceil(tick) + 1).unwrap_or(u64::MAX);
 
         Ok(Runtime {
             inner: Arc::new(Inner {
@@ -643,8 +652,7 @@ impl Runtime {
         let (info, ..) = self.call(module, |bindings, store| {
             bindings.call_info(store).map(Ok::<_, String>)
         })?;
-        let config_schema = serde_json::from_str(&info.config_schema)
-            .unwrap_or_else(|_| json!({}));
+        let config_schema = serde_json::from_str(&info.config_schema).unwrap_or_else(|_| json!({}));
         Ok(PluginInfo {
             name: info.name,
             version: info.version,
@@ -692,10 +700,7 @@ impl Runtime {
     fn call<R>(
         &self,
         module: &Module,
-        f: impl FnOnce(
-            &bindings::Transformer,
-            &mut Store<State>,
-        ) -> wasmtime::Result<Result<R, String>>,
+        f: impl FnOnce(&bindings::Transformer, &mut Store<State>) -> wasmtime::Result<Result<R, String>>,
     ) -> Result<(R, Vec<LogLine>, Duration, u64), PluginFailure> {
         let limits = &self.inner.limits;
         let start = Instant::now();
@@ -794,7 +799,11 @@ impl Runtime {
         store.set_epoch_deadline(self.inner.epoch_ticks);
         store.epoch_deadline_trap();
         let t1 = Instant::now();
-        let bindings = module.inner.pre.instantiate(&mut store).expect("instantiate");
+        let bindings = module
+            .inner
+            .pre
+            .instantiate(&mut store)
+            .expect("instantiate");
         let t2 = Instant::now();
         let wit_event = wit::Event {
             id: event.id.clone(),
@@ -1020,11 +1029,7 @@ fn check_outcome(outcome: wit::Outcome, limits: &Limits) -> Result<Outcome, (Fai
             ),
         ));
     }
-    let header_bytes: usize = request
-        .headers
-        .iter()
-        .map(|(k, v)| k.len() + v.len())
-        .sum();
+    let header_bytes: usize = request.headers.iter().map(|(k, v)| k.len() + v.len()).sum();
     if header_bytes > MAX_HEADER_BYTES {
         return Err((
             FailureKind::OutputTooLarge,
@@ -1105,7 +1110,9 @@ fn write_artifact(path: &Path, artifact: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(
         ".{}.{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("module"),
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("module"),
         std::process::id()
     ));
     let result = (|| {

@@ -117,10 +117,7 @@ fn check_prints_info_schema_size_and_sha256() {
 
 #[test]
 fn check_refuses_an_invalid_module_with_exit_code_two() {
-    let wasm = temp_file(
-        "wrong.wasm",
-        krog_runtime::test_plugins::WRONG_WORLD,
-    );
+    let wasm = temp_file("wrong.wasm", krog_runtime::test_plugins::WRONG_WORLD);
     let mut out = Vec::new();
     let code = check(
         &CheckArgs {

@@ -11,7 +11,9 @@ pub fn runtime() -> &'static Runtime {
 }
 
 pub fn hostile(runtime: &Runtime) -> Module {
-    runtime.load(test_plugins::HOSTILE).expect("the hostile plugin loads")
+    runtime
+        .load(test_plugins::HOSTILE)
+        .expect("the hostile plugin loads")
 }
 
 pub fn event() -> EventInput {

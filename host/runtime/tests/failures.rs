@@ -29,7 +29,11 @@ fn an_endless_loop_runs_out_of_fuel_before_the_timeout_with_default_limits() {
     let failure = fail(runtime, "loop");
     assert_eq!(failure.kind, FailureKind::OutOfFuel, "{failure}");
     assert_eq!(failure.fuel_consumed, runtime.limits().fuel);
-    assert!(failure.message.contains("200000000 units"), "{}", failure.message);
+    assert!(
+        failure.message.contains("200000000 units"),
+        "{}",
+        failure.message
+    );
     eprintln!("200M fuel burnt in {:?}", failure.duration);
     assert_still_ok(runtime);
 }
@@ -44,8 +48,16 @@ fn an_endless_loop_with_unlimited_fuel_is_stopped_by_the_timeout() {
     let failure = fail(&runtime, "loop");
     assert_eq!(failure.kind, FailureKind::Timeout, "{failure}");
     assert!(failure.message.contains("50 ms"), "{}", failure.message);
-    assert!(failure.duration >= Duration::from_millis(50), "{:?}", failure.duration);
-    assert!(failure.duration < Duration::from_millis(500), "{:?}", failure.duration);
+    assert!(
+        failure.duration >= Duration::from_millis(50),
+        "{:?}",
+        failure.duration
+    );
+    assert!(
+        failure.duration < Duration::from_millis(500),
+        "{:?}",
+        failure.duration
+    );
     assert_still_ok(&runtime);
 }
 
@@ -90,7 +102,11 @@ fn a_panic_is_a_trap_that_quotes_the_panic_message() {
         "{}",
         failure.message
     );
-    assert!(failure.logs.iter().any(|l| l.level == "stderr"), "{:?}", failure.logs);
+    assert!(
+        failure.logs.iter().any(|l| l.level == "stderr"),
+        "{:?}",
+        failure.logs
+    );
     assert_still_ok(runtime);
 }
 
@@ -113,7 +129,11 @@ fn a_webhook_signature_header_is_refused_as_reserved() {
     let runtime = runtime();
     let failure = fail(runtime, "reserved-header");
     assert_eq!(failure.kind, FailureKind::ReservedHeader, "{failure}");
-    assert!(failure.message.contains("webhook-signature"), "{}", failure.message);
+    assert!(
+        failure.message.contains("webhook-signature"),
+        "{}",
+        failure.message
+    );
     assert_still_ok(runtime);
 }
 
@@ -139,8 +159,16 @@ fn a_core_module_is_refused_with_a_hint_to_build_a_component() {
     let wasm = wat::parse_str("(module)").unwrap();
     let failure = refuse(&wasm);
     assert_eq!(failure.kind, FailureKind::InvalidModule);
-    assert!(failure.message.contains("core WebAssembly module, not a component"));
-    assert!(failure.message.contains("cargo build --target wasm32-wasip2"));
+    assert!(
+        failure
+            .message
+            .contains("core WebAssembly module, not a component")
+    );
+    assert!(
+        failure
+            .message
+            .contains("cargo build --target wasm32-wasip2")
+    );
     assert_still_ok(runtime());
 }
 
@@ -163,7 +191,11 @@ fn an_import_krog_does_not_provide_is_refused_by_name() {
     .unwrap();
     let failure = refuse(&wasm);
     assert_eq!(failure.kind, FailureKind::InvalidModule);
-    assert!(failure.message.contains("wasi:http/outgoing-handler"), "{}", failure.message);
+    assert!(
+        failure.message.contains("wasi:http/outgoing-handler"),
+        "{}",
+        failure.message
+    );
 }
 
 #[test]
@@ -174,7 +206,11 @@ fn garbage_bytes_are_an_invalid_module() {
     truncated.extend_from_slice(b"garbage");
     let failure = refuse(&truncated);
     assert_eq!(failure.kind, FailureKind::InvalidModule, "{failure}");
-    assert!(failure.message.contains("does not compile"), "{}", failure.message);
+    assert!(
+        failure.message.contains("does not compile"),
+        "{}",
+        failure.message
+    );
     assert_still_ok(runtime());
 }
 
@@ -186,7 +222,11 @@ fn a_module_over_the_size_limit_is_refused_before_compiling() {
     });
     let failure = runtime.load(test_plugins::HOSTILE).unwrap_err();
     assert_eq!(failure.kind, FailureKind::ModuleTooLarge);
-    assert!(failure.message.contains("limit is 1000 bytes"), "{}", failure.message);
+    assert!(
+        failure.message.contains("limit is 1000 bytes"),
+        "{}",
+        failure.message
+    );
     assert_eq!(runtime.stats().compiled, 0);
 }
 

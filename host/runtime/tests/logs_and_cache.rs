@@ -99,7 +99,11 @@ fn a_second_runtime_with_the_same_cache_dir_loads_without_compiling() {
 fn a_corrupted_cached_artifact_is_recompiled() {
     let dir = temp_dir("corrupt");
     let first = cached_runtime(&dir);
-    let sha = first.load(test_plugins::HOSTILE).unwrap().sha256().to_string();
+    let sha = first
+        .load(test_plugins::HOSTILE)
+        .unwrap()
+        .sha256()
+        .to_string();
     drop(first);
     let path = dir.join(format!("{sha}.cwasm"));
     let mut bytes = std::fs::read(&path).unwrap();

@@ -79,7 +79,11 @@ fn raw(event: &EventInput) -> krog_sdk::RawEvent {
     }
 }
 
-fn compare(name: &str, configs: &[&str], run: fn(&krog_sdk::RawEvent, &str) -> Result<krog_sdk::Outcome, String>) {
+fn compare(
+    name: &str,
+    configs: &[&str],
+    run: fn(&krog_sdk::RawEvent, &str) -> Result<krog_sdk::Outcome, String>,
+) {
     let mut compared = 0;
     for (fixture, text) in FIXTURES {
         let event = parse_event(text).expect("fixture parses");

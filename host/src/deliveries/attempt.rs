@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::db::{now_ms, new_id};
+use crate::db::{new_id, now_ms};
 use crate::modules::{ModuleRef, compiled, find_version};
 use crate::runtime::{EventInput, Outcome};
 use crate::signing::{SigningKey, signature};
@@ -41,14 +41,33 @@ struct Request {
 
 /// How an attempt ended.
 enum Ending {
-    Delivered { status: u16, response: String },
+    Delivered {
+        status: u16,
+        response: String,
+    },
     Skipped(String),
     /// Failed; retry unless attempts are exhausted. `retry_after` from the response.
-    Failed { status: Option<u16>, error: String, kind: &'static str, response: Option<String>, retry_after: Option<Duration> },
+    Failed {
+        status: Option<u16>,
+        error: String,
+        kind: &'static str,
+        response: Option<String>,
+        retry_after: Option<Duration>,
+    },
     /// The subscriber said 410 Gone: stop and disable the subscription.
-    Gone { response: String },
+    Gone {
+        response: String,
+    },
     /// Nothing to send to any more (subscription deleted or disabled).
     Abandoned(String),
+}
+
+/// What an attempt row records besides its time and duration.
+struct AttemptRow {
+    status_code: Option<i64>,
+    error: Option<String>,
+    kind: Option<&'static str>,
+    response: Option<String>,
 }
 
 /// Runs one attempt of delivery `id`, if it is still pending.
@@ -75,19 +94,39 @@ pub async fn run(state: &AppState, id: &str) -> anyhow::Result<()> {
 
 async fn attempt(state: &AppState, job: &Job) -> (Ending, Option<Request>) {
     let Some(url) = &job.url else {
-        return (Ending::Abandoned("the subscription was deleted".into()), None);
+        return (
+            Ending::Abandoned("the subscription was deleted".into()),
+            None,
+        );
     };
     if job.enabled == Some(0) {
-        return (Ending::Abandoned("the subscription is disabled".into()), None);
+        return (
+            Ending::Abandoned("the subscription is disabled".into()),
+            None,
+        );
     }
     let request = match &job.transform {
         None => envelope(job),
         Some(transform) => match run_transform(state, job, transform).await {
             Ok(Outcome::Skip { reason }) => return (Ending::Skipped(reason), None),
-            Ok(Outcome::Deliver { content_type, headers, body }) => Request { content_type, headers, body },
+            Ok(Outcome::Deliver {
+                content_type,
+                headers,
+                body,
+            }) => Request {
+                content_type,
+                headers,
+                body,
+            },
             Err((kind, error)) => {
                 metrics::counter!("krog_plugin_errors_total", "kind" => kind).increment(1);
-                let ending = Ending::Failed { status: None, error, kind, response: None, retry_after: None };
+                let ending = Ending::Failed {
+                    status: None,
+                    error,
+                    kind,
+                    response: None,
+                    retry_after: None,
+                };
                 return (ending, None);
             }
         },
@@ -106,15 +145,29 @@ fn envelope(job: &Job) -> Request {
     body.extend_from_slice(b",\"data\":");
     body.extend_from_slice(job.data.as_bytes());
     body.push(b'}');
-    Request { content_type: "application/json".into(), headers: Vec::new(), body }
+    Request {
+        content_type: "application/json".into(),
+        headers: Vec::new(),
+        body,
+    }
 }
 
-async fn run_transform(state: &AppState, job: &Job, transform: &str) -> Result<Outcome, (&'static str, String)> {
-    let transform: Transform = serde_json::from_str(transform)
-        .map_err(|e| ("invalid_module", format!("stored transform is unreadable: {e}")))?;
+async fn run_transform(
+    state: &AppState,
+    job: &Job,
+    transform: &str,
+) -> Result<Outcome, (&'static str, String)> {
+    let transform: Transform = serde_json::from_str(transform).map_err(|e| {
+        (
+            "invalid_module",
+            format!("stored transform is unreadable: {e}"),
+        )
+    })?;
     let module = ModuleRef::parse(&transform.module, &job.tenant_id, transform.version)
         .map_err(|e| ("invalid_module", e.to_string()))?;
-    let version = find_version(&state.db, &module).await.map_err(|e| ("invalid_module", e.to_string()))?;
+    let version = find_version(&state.db, &module)
+        .await
+        .map_err(|e| ("invalid_module", e.to_string()))?;
     let compiled = compiled(&state.db, &state.runtime, &version.sha256)
         .await
         .map_err(|e| ("invalid_module", e.to_string()))?;
@@ -132,12 +185,25 @@ async fn run_transform(state: &AppState, job: &Job, transform: &str) -> Result<O
         .map_err(|e| ("trap", format!("the plugin call did not complete: {e}")))?;
     match result {
         Ok(execution) => Ok(execution.outcome),
-        Err(failure) => Err((failure.kind.as_str(), format!("plugin error ({}): {}", failure.kind.as_str(), failure.message))),
+        Err(failure) => Err((
+            failure.kind.as_str(),
+            format!(
+                "plugin error ({}): {}",
+                failure.kind.as_str(),
+                failure.message
+            ),
+        )),
     }
 }
 
 async fn send(state: &AppState, job: &Job, url: &str, request: &Request) -> Ending {
-    let failed = |error: String, kind: &'static str| Ending::Failed { status: None, error, kind, response: None, retry_after: None };
+    let failed = |error: String, kind: &'static str| Ending::Failed {
+        status: None,
+        error,
+        kind,
+        response: None,
+        retry_after: None,
+    };
     // Checked again here, not only at create: IP literals never reach the guarded resolver.
     let parsed = match crate::destinations::check_url(url, &state.config) {
         Ok(url) => url,
@@ -146,12 +212,20 @@ async fn send(state: &AppState, job: &Job, url: &str, request: &Request) -> Endi
     let timestamp = now_ms() / 1000;
     let keys = match signing_keys(state, &job.subscription_id).await {
         Ok(keys) if !keys.is_empty() => keys,
-        Ok(_) => return failed("the subscription has no valid signing secret".into(), "signing"),
+        Ok(_) => {
+            return failed(
+                "the subscription has no valid signing secret".into(),
+                "signing",
+            );
+        }
         Err(e) => return failed(format!("could not read signing secrets: {e}"), "internal"),
     };
     let mut headers = HeaderMap::with_capacity(request.headers.len() + 4);
     for (name, value) in &request.headers {
-        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name.as_str()), HeaderValue::try_from(value.as_str())) {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::try_from(value.as_str()),
+        ) {
             headers.append(name, value);
         }
     }
@@ -159,7 +233,10 @@ async fn send(state: &AppState, job: &Job, url: &str, request: &Request) -> Endi
         .unwrap_or(HeaderValue::from_static("application/octet-stream"));
     headers.insert(reqwest::header::CONTENT_TYPE, content_type);
     let sig = signature(&keys, &job.event_id, timestamp, &request.body);
-    let (Ok(id), Ok(sig)) = (HeaderValue::try_from(job.event_id.as_str()), HeaderValue::try_from(sig)) else {
+    let (Ok(id), Ok(sig)) = (
+        HeaderValue::try_from(job.event_id.as_str()),
+        HeaderValue::try_from(sig),
+    ) else {
         return failed("event id is not a valid header value".into(), "signing");
     };
     headers.insert("webhook-id", id);
@@ -177,7 +254,13 @@ async fn send(state: &AppState, job: &Job, url: &str, request: &Request) -> Endi
     let response = match response {
         Ok(response) => response,
         Err(e) => {
-            let kind = if e.is_timeout() { "timeout" } else if e.is_connect() { "connect" } else { "request" };
+            let kind = if e.is_timeout() {
+                "timeout"
+            } else if e.is_connect() {
+                "connect"
+            } else {
+                "request"
+            };
             return failed(describe_reqwest(&e), kind);
         }
     };
@@ -189,7 +272,10 @@ async fn send(state: &AppState, job: &Job, url: &str, request: &Request) -> Endi
         .and_then(parse_retry_after);
     let body = read_prefix(response).await;
     if status.is_success() {
-        Ending::Delivered { status: status.as_u16(), response: body }
+        Ending::Delivered {
+            status: status.as_u16(),
+            response: body,
+        }
     } else if status == reqwest::StatusCode::GONE {
         Ending::Gone { response: body }
     } else {
@@ -220,7 +306,9 @@ async fn read_prefix(mut response: reqwest::Response) -> String {
     let mut kept = Vec::new();
     while kept.len() < RESPONSE_KEEP {
         match response.chunk().await {
-            Ok(Some(chunk)) => kept.extend_from_slice(&chunk[..chunk.len().min(RESPONSE_KEEP - kept.len())]),
+            Ok(Some(chunk)) => {
+                kept.extend_from_slice(&chunk[..chunk.len().min(RESPONSE_KEEP - kept.len())])
+            }
             _ => break,
         }
     }
@@ -237,7 +325,10 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
     Some(Duration::from_millis(ms.max(0) as u64))
 }
 
-async fn signing_keys(state: &AppState, subscription: &str) -> Result<Vec<SigningKey>, sqlx::Error> {
+async fn signing_keys(
+    state: &AppState,
+    subscription: &str,
+) -> Result<Vec<SigningKey>, sqlx::Error> {
     let secrets: Vec<(String,)> = sqlx::query_as(
         "SELECT secret FROM subscription_secrets WHERE subscription_id = $1 \
          AND (expires_at IS NULL OR expires_at > $2) ORDER BY created_at DESC",
@@ -246,12 +337,19 @@ async fn signing_keys(state: &AppState, subscription: &str) -> Result<Vec<Signin
     .bind(now_ms())
     .fetch_all(state.db.pool())
     .await?;
-    Ok(secrets.iter().filter_map(|(s,)| SigningKey::parse(s)).collect())
+    Ok(secrets
+        .iter()
+        .filter_map(|(s,)| SigningKey::parse(s))
+        .collect())
 }
 
 /// The delay before attempt number `attempts + 1`, with ±20 % jitter, at least `retry_after`;
 /// `None` when the schedule is exhausted.
-fn next_delay(schedule: &[Duration], attempts: i64, retry_after: Option<Duration>) -> Option<Duration> {
+fn next_delay(
+    schedule: &[Duration],
+    attempts: i64,
+    retry_after: Option<Duration>,
+) -> Option<Duration> {
     let base = *schedule.get(usize::try_from(attempts - 1).ok()?)?;
     let jitter = rand::rng().random_range(0.8..=1.2);
     let delay = base.mul_f64(jitter);
@@ -275,9 +373,25 @@ async fn record(
     let now = now_ms();
     let duration_ms = duration.as_millis() as i64;
     let mut tx = state.db.begin_write().await?;
-    // (status, next_attempt_at, attempt row: status_code, error, kind, response)
-    let (status, next_at, attempt_row): (&str, Option<i64>, Option<(Option<i64>, Option<String>, Option<&str>, Option<String>)>) = match ending {
-        Ending::Delivered { status, response } => ("succeeded", None, Some((Some(status as i64), None, None, Some(response)))),
+    let row =
+        |status_code: Option<i64>, error: String, kind: &'static str, response: Option<String>| {
+            Some(AttemptRow {
+                status_code,
+                error: Some(error),
+                kind: Some(kind),
+                response,
+            })
+        };
+    let (status, next_at, attempt_row): (&str, Option<i64>, Option<AttemptRow>) = match ending {
+        Ending::Delivered { status, response } => {
+            let ok = AttemptRow {
+                status_code: Some(status as i64),
+                error: None,
+                kind: None,
+                response: Some(response),
+            };
+            ("succeeded", None, Some(ok))
+        }
         Ending::Skipped(reason) => {
             sqlx::query("UPDATE deliveries SET skip_reason = $1 WHERE id = $2")
                 .bind(&reason)
@@ -286,7 +400,7 @@ async fn record(
                 .await?;
             ("skipped", None, None)
         }
-        Ending::Abandoned(why) => ("failed", None, Some((None, Some(why), Some("abandoned"), None))),
+        Ending::Abandoned(why) => ("failed", None, row(None, why, "abandoned", None)),
         Ending::Gone { response } => {
             sqlx::query("UPDATE subscriptions SET enabled = 0, disabled_reason = $1, updated_at = $2 WHERE id = $3")
                 .bind("the endpoint answered 410 Gone")
@@ -294,17 +408,31 @@ async fn record(
                 .bind(&job.subscription_id)
                 .execute(&mut *tx)
                 .await?;
-            ("failed", None, Some((Some(410), Some("the endpoint answered 410 Gone; subscription disabled".into()), Some("gone"), Some(response))))
+            let why = "the endpoint answered 410 Gone; subscription disabled".to_owned();
+            ("failed", None, row(Some(410), why, "gone", Some(response)))
         }
-        Ending::Failed { status, error, kind, response, retry_after } => {
+        Ending::Failed {
+            status,
+            error,
+            kind,
+            response,
+            retry_after,
+        } => {
+            let attempt = row(status.map(i64::from), error, kind, response);
             match next_delay(&state.config.retry_schedule, attempts, retry_after) {
-                Some(delay) => ("pending", Some(now + delay.as_millis() as i64), Some((status.map(i64::from), Some(error), Some(kind), response))),
-                None => ("failed", None, Some((status.map(i64::from), Some(error), Some(kind), response))),
+                Some(delay) => ("pending", Some(now + delay.as_millis() as i64), attempt),
+                None => ("failed", None, attempt),
             }
         }
     };
     let counted = attempt_row.is_some();
-    if let Some((status_code, error, kind, response)) = attempt_row {
+    if let Some(AttemptRow {
+        status_code,
+        error,
+        kind,
+        response,
+    }) = attempt_row
+    {
         sqlx::query(
             "INSERT INTO attempts (id, delivery_id, at, duration_ms, status_code, error, error_kind, response, node) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -362,7 +490,10 @@ mod tests {
     fn the_schedule_runs_out_after_its_last_delay() {
         let schedule = [Duration::from_secs(5), Duration::from_secs(300)];
         let first = next_delay(&schedule, 1, None).unwrap();
-        assert!(first >= Duration::from_secs(4) && first <= Duration::from_secs(6), "{first:?}");
+        assert!(
+            first >= Duration::from_secs(4) && first <= Duration::from_secs(6),
+            "{first:?}"
+        );
         assert!(next_delay(&schedule, 2, None).is_some());
         assert!(next_delay(&schedule, 3, None).is_none());
     }
@@ -377,7 +508,10 @@ mod tests {
     #[test]
     fn retry_after_is_read_as_seconds_or_a_date() {
         assert_eq!(parse_retry_after("7"), Some(Duration::from_secs(7)));
-        assert_eq!(parse_retry_after("Thu, 01 Jan 1970 00:00:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Thu, 01 Jan 1970 00:00:00 GMT"),
+            Some(Duration::ZERO)
+        );
         assert_eq!(parse_retry_after("soon"), None);
     }
 }

@@ -24,7 +24,10 @@ pub fn router() -> Router<AppState> {
         .route("/v1/tenants/{tenant}/deliveries", get(list))
         .route("/v1/tenants/{tenant}/deliveries/retry", post(retry_failed))
         .route("/v1/tenants/{tenant}/deliveries/{id}", get(read))
-        .route("/v1/tenants/{tenant}/deliveries/{id}/retry", post(retry_one))
+        .route(
+            "/v1/tenants/{tenant}/deliveries/{id}/retry",
+            post(retry_one),
+        )
 }
 
 /// One attempt as the API shows it.
@@ -87,12 +90,16 @@ struct Row {
     updated_at: i64,
 }
 
-const COLUMNS: &str = "id, event_id, subscription_id, status, skip_reason, next_attempt_at, created_at, updated_at";
+const COLUMNS: &str =
+    "id, event_id, subscription_id, status, skip_reason, next_attempt_at, created_at, updated_at";
 
 impl Row {
     fn into_delivery(self, attempts: Vec<Attempt>, request: Option<SentRequest>) -> Delivery {
         Delivery {
-            next_attempt_at: self.next_attempt_at.filter(|_| self.status == "pending").map(rfc3339),
+            next_attempt_at: self
+                .next_attempt_at
+                .filter(|_| self.status == "pending")
+                .map(rfc3339),
             id: self.id,
             event_id: self.event_id,
             subscription_id: self.subscription_id,
@@ -173,12 +180,14 @@ async fn read(
     Path((tenant, id)): Path<(String, String)>,
 ) -> Result<axum::Json<Delivery>> {
     caller.require_tenant(&state.db, &tenant).await?;
-    let row: Row = sqlx::query_as(&format!("SELECT {COLUMNS} FROM deliveries WHERE tenant_id = $1 AND id = $2"))
-        .bind(&tenant)
-        .bind(&id)
-        .fetch_optional(state.db.pool())
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("delivery {id}")))?;
+    let row: Row = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM deliveries WHERE tenant_id = $1 AND id = $2"
+    ))
+    .bind(&tenant)
+    .bind(&id)
+    .fetch_optional(state.db.pool())
+    .await?
+    .ok_or_else(|| Error::NotFound(format!("delivery {id}")))?;
     let (content_type, headers, body): (Option<String>, Option<String>, Option<Vec<u8>>) = sqlx::query_as(
         "SELECT request_content_type, request_headers, request_body FROM deliveries WHERE id = $1",
     )
@@ -189,11 +198,16 @@ async fn read(
         let body = body.unwrap_or_default();
         let (text, base64) = match String::from_utf8(body) {
             Ok(text) => (Some(text), None),
-            Err(e) => (None, Some(base64::engine::general_purpose::STANDARD.encode(e.into_bytes()))),
+            Err(e) => (
+                None,
+                Some(base64::engine::general_purpose::STANDARD.encode(e.into_bytes())),
+            ),
         };
         SentRequest {
             content_type,
-            headers: headers.and_then(|h| serde_json::from_str(&h).ok()).unwrap_or_default(),
+            headers: headers
+                .and_then(|h| serde_json::from_str(&h).ok())
+                .unwrap_or_default(),
             body: text,
             body_base64: base64,
         }
@@ -230,17 +244,21 @@ async fn retry_one(
     Path((tenant, id)): Path<(String, String)>,
 ) -> Result<(StatusCode, axum::Json<serde_json::Value>)> {
     caller.require_tenant(&state.db, &tenant).await?;
-    let (status,): (String,) = sqlx::query_as("SELECT status FROM deliveries WHERE tenant_id = $1 AND id = $2")
-        .bind(&tenant)
-        .bind(&id)
-        .fetch_optional(state.db.pool())
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("delivery {id}")))?;
+    let (status,): (String,) =
+        sqlx::query_as("SELECT status FROM deliveries WHERE tenant_id = $1 AND id = $2")
+            .bind(&tenant)
+            .bind(&id)
+            .fetch_optional(state.db.pool())
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("delivery {id}")))?;
     if status == "pending" {
         return Err(Error::Conflict(format!("delivery {id} is already pending")));
     }
     requeue(&state, vec![id.clone()]).await?;
-    Ok((StatusCode::ACCEPTED, axum::Json(serde_json::json!({ "id": id, "status": "pending" }))))
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(serde_json::json!({ "id": id, "status": "pending" })),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -273,5 +291,8 @@ async fn retry_failed(
     let ids: Vec<String> = ids.into_iter().map(|(id,)| id).collect();
     let count = ids.len();
     requeue(&state, ids).await?;
-    Ok((StatusCode::ACCEPTED, axum::Json(serde_json::json!({ "retried": count }))))
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(serde_json::json!({ "retried": count })),
+    ))
 }

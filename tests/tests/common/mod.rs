@@ -39,7 +39,8 @@ impl TestDatabase {
         let url = match crate::BACKEND {
             Backend::Sqlite => format!("sqlite:{}", dir.path().join("krog.db").display()),
             Backend::Postgres => {
-                let base = std::env::var("KROG_TEST_DATABASE_URL").expect("KROG_TEST_DATABASE_URL is set for the PostgreSQL suite");
+                let base = std::env::var("KROG_TEST_DATABASE_URL")
+                    .expect("KROG_TEST_DATABASE_URL is set for the PostgreSQL suite");
                 fresh_postgres(&base).await
             }
         };
@@ -50,7 +51,9 @@ impl TestDatabase {
 async fn fresh_postgres(base: &str) -> String {
     use sqlx::Connection;
     let name = format!("krog_test_{}", uuid_like());
-    let mut conn = sqlx::PgConnection::connect(base).await.expect("connect to KROG_TEST_DATABASE_URL");
+    let mut conn = sqlx::PgConnection::connect(base)
+        .await
+        .expect("connect to KROG_TEST_DATABASE_URL");
     sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
         .await
         .expect("create test database");
@@ -61,8 +64,16 @@ async fn fresh_postgres(base: &str) -> String {
 fn uuid_like() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    format!("{}_{}_{}", std::process::id(), nanos % 1_000_000_000, N.fetch_add(1, Ordering::Relaxed))
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "{}_{}_{}",
+        std::process::id(),
+        nanos % 1_000_000_000,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// The configuration tests run with: loopback allowed, retries in milliseconds.
@@ -71,7 +82,11 @@ pub fn test_config(database_url: &str, cache_dir: &std::path::Path) -> krog::Con
         listen: "127.0.0.1:0".parse().unwrap(),
         database_url: database_url.to_owned(),
         admin_key: Some(ADMIN_KEY.into()),
-        retry_schedule: vec![Duration::from_millis(50), Duration::from_millis(100), Duration::from_millis(150)],
+        retry_schedule: vec![
+            Duration::from_millis(50),
+            Duration::from_millis(100),
+            Duration::from_millis(150),
+        ],
         allow_private_destinations: true,
         allow_http: true,
         delivery_timeout: Duration::from_secs(5),
@@ -101,7 +116,8 @@ impl TestApp {
         let db = TestDatabase::new().await;
         // Compiled artifacts are content addressed, so every test may share one cache; that
         // spares each test compiling the built-in formatters again.
-        let cache = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifact-cache");
+        let cache = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/test-artifact-cache");
         let mut config = test_config(&db.url, &cache);
         adjust(&mut config);
         let app = krog::Application::build(config).await.expect("krog builds");
@@ -110,7 +126,13 @@ impl TestApp {
         let handle = tokio::spawn(app.run_until(async move {
             let _ = stopped.await;
         }));
-        TestApp { base, client: reqwest::Client::new(), db, stop: Some(stop), handle: Some(handle) }
+        TestApp {
+            base,
+            client: reqwest::Client::new(),
+            db,
+            stop: Some(stop),
+            handle: Some(handle),
+        }
     }
 
     /// Stops the app gracefully and waits for it.
@@ -127,7 +149,13 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
-    pub async fn call(&self, method: reqwest::Method, path: &str, key: &str, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut request = self.client.request(method, self.url(path)).bearer_auth(key);
         if let Some(body) = body {
             request = request.json(&body);
@@ -135,12 +163,17 @@ impl TestApp {
         let response = request.send().await.expect("request reaches krog");
         let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
         let text = response.text().await.unwrap();
-        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         (status, value)
     }
 
     pub async fn post(&self, path: &str, key: &str, body: Value) -> (StatusCode, Value) {
-        self.call(reqwest::Method::POST, path, key, Some(body)).await
+        self.call(reqwest::Method::POST, path, key, Some(body))
+            .await
     }
 
     pub async fn get(&self, path: &str, key: &str) -> (StatusCode, Value) {
@@ -149,32 +182,55 @@ impl TestApp {
 
     /// Creates a tenant and returns (tenant id, tenant key).
     pub async fn tenant(&self, id: &str) -> (String, String) {
-        let (status, tenant) = self.post("/v1/tenants", ADMIN_KEY, json!({"id": id, "name": format!("Klinik {id}")})).await;
+        let (status, tenant) = self
+            .post(
+                "/v1/tenants",
+                ADMIN_KEY,
+                json!({"id": id, "name": format!("Klinik {id}")}),
+            )
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{tenant}");
-        let (status, key) = self.post(&format!("/v1/tenants/{id}/keys"), ADMIN_KEY, json!({})).await;
+        let (status, key) = self
+            .post(&format!("/v1/tenants/{id}/keys"), ADMIN_KEY, json!({}))
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{key}");
         (id.to_owned(), key["key"].as_str().unwrap().to_owned())
     }
 
     /// Creates a subscription and returns its JSON (with `secret`).
     pub async fn subscribe(&self, tenant: &str, key: &str, body: Value) -> Value {
-        let (status, subscription) = self.post(&format!("/v1/tenants/{tenant}/subscriptions"), key, body).await;
+        let (status, subscription) = self
+            .post(&format!("/v1/tenants/{tenant}/subscriptions"), key, body)
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{subscription}");
         subscription
     }
 
     /// Posts an event and returns the 202 body.
     pub async fn ingest(&self, tenant: &str, key: &str, event: Value) -> Value {
-        let (status, accepted) = self.post(&format!("/v1/tenants/{tenant}/events"), key, event).await;
+        let (status, accepted) = self
+            .post(&format!("/v1/tenants/{tenant}/events"), key, event)
+            .await;
         assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
         accepted
     }
 
     /// Polls the delivery log until `done` holds for the deliveries of `event_id`.
-    pub async fn wait_for_deliveries(&self, tenant: &str, key: &str, event_id: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    pub async fn wait_for_deliveries(
+        &self,
+        tenant: &str,
+        key: &str,
+        event_id: &str,
+        done: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
-            let (status, page) = self.get(&format!("/v1/tenants/{tenant}/deliveries?event_id={event_id}"), key).await;
+            let (status, page) = self
+                .get(
+                    &format!("/v1/tenants/{tenant}/deliveries?event_id={event_id}"),
+                    key,
+                )
+                .await;
             assert_eq!(status, StatusCode::OK, "{page}");
             let list = page["data"].as_array().cloned().unwrap_or_default();
             if done(&list) {
@@ -211,7 +267,10 @@ impl Received {
     }
 
     pub fn header(&self, name: &str) -> &str {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
     }
 }
 
@@ -224,7 +283,10 @@ pub struct Answer {
 
 impl Answer {
     pub fn status(status: u16) -> Answer {
-        Answer { status, headers: vec![] }
+        Answer {
+            status,
+            headers: vec![],
+        }
     }
 }
 
@@ -246,7 +308,9 @@ pub struct Receiver {
 impl Receiver {
     pub async fn start() -> Receiver {
         let inner = Arc::new(Inner::default());
-        let app = axum::Router::new().fallback(record).with_state(inner.clone());
+        let app = axum::Router::new()
+            .fallback(record)
+            .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
         tokio::spawn(async move { axum::serve(listener, app).await });
@@ -281,15 +345,33 @@ impl Receiver {
                 return got;
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                panic!("expected {n} requests at the receiver, got {}", self.received().len());
+                panic!(
+                    "expected {n} requests at the receiver, got {}",
+                    self.received().len()
+                );
             }
         }
     }
 }
 
-async fn record(State(inner): State<Arc<Inner>>, uri: axum::http::Uri, headers: HeaderMap, body: Bytes) -> impl IntoResponse {
-    let answer = inner.script.lock().unwrap().pop_front().unwrap_or(Answer::status(200));
-    inner.received.lock().unwrap().push(Received { path: uri.path().to_owned(), headers, body, at: std::time::Instant::now() });
+async fn record(
+    State(inner): State<Arc<Inner>>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> impl IntoResponse {
+    let answer = inner
+        .script
+        .lock()
+        .unwrap()
+        .pop_front()
+        .unwrap_or(Answer::status(200));
+    inner.received.lock().unwrap().push(Received {
+        path: uri.path().to_owned(),
+        headers,
+        body,
+        at: std::time::Instant::now(),
+    });
     inner.arrived.notify_waiters();
     let delay = *inner.delay.lock().unwrap();
     if !delay.is_zero() {
@@ -299,13 +381,19 @@ async fn record(State(inner): State<Arc<Inner>>, uri: axum::http::Uri, headers: 
     for (name, value) in answer.headers {
         response_headers.insert(name, HeaderValue::from_str(&value).unwrap());
     }
-    (StatusCode::from_u16(answer.status).unwrap(), response_headers, "receiver says hi")
+    (
+        StatusCode::from_u16(answer.status).unwrap(),
+        response_headers,
+        "receiver says hi",
+    )
 }
 
 /// Checks a delivery's signature with the independent `standardwebhooks` crate.
 pub fn verify(secret: &str, received: &Received) -> Result<(), String> {
     let webhook = standardwebhooks::Webhook::new(secret).map_err(|e| format!("{e:?}"))?;
-    webhook.verify(&received.body, &received.headers).map_err(|e| format!("{e:?}"))
+    webhook
+        .verify(&received.body, &received.headers)
+        .map_err(|e| format!("{e:?}"))
 }
 
 /// A fixture event as JSON.
@@ -333,13 +421,20 @@ pub fn krog_binary() -> PathBuf {
 }
 
 /// Starts `krog serve` on port 0 and returns it with its base URL, read from its log.
-pub async fn start_krog(dir: &std::path::Path, database_url: &str, env: &[(&str, &str)]) -> (Child, String) {
+pub async fn start_krog(
+    dir: &std::path::Path,
+    database_url: &str,
+    env: &[(&str, &str)],
+) -> (Child, String) {
     let mut child = Command::new(krog_binary())
         .arg("serve")
         .current_dir(dir)
         .env("KROG_LISTEN", "127.0.0.1:0")
         .env("KROG_DATABASE_URL", database_url)
-        .env("KROG_CACHE_DIR", PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifact-cache"))
+        .env(
+            "KROG_CACHE_DIR",
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifact-cache"),
+        )
         .env("KROG_ADMIN_KEY", ADMIN_KEY)
         .env("KROG_ALLOW_PRIVATE_DESTINATIONS", "true")
         .env("KROG_ALLOW_HTTP", "true")
@@ -355,7 +450,11 @@ pub async fn start_krog(dir: &std::path::Path, database_url: &str, env: &[(&str,
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let address = tokio::time::timeout(Duration::from_secs(60), async {
         while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(rest) = line.split("address=").nth(1).filter(|_| line.contains("listening")) {
+            if let Some(rest) = line
+                .split("address=")
+                .nth(1)
+                .filter(|_| line.contains("listening"))
+            {
                 return rest.split_whitespace().next().unwrap().to_owned();
             }
         }
@@ -367,4 +466,3 @@ pub async fn start_krog(dir: &std::path::Path, database_url: &str, env: &[(&str,
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (child, format!("http://{address}"))
 }
-

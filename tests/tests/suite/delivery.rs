@@ -13,7 +13,11 @@ async fn an_event_without_a_transform_arrives_as_the_signed_envelope() {
     let receiver = Receiver::start().await;
     let (tenant, key) = app.tenant("klinik").await;
     let sub = app
-        .subscribe(&tenant, &key, json!({"url": receiver.url("/hook"), "event_types": ["booking.created"]}))
+        .subscribe(
+            &tenant,
+            &key,
+            json!({"url": receiver.url("/hook"), "event_types": ["booking.created"]}),
+        )
         .await;
     let event = fresh("created");
     let accepted = app.ingest(&tenant, &key, event.clone()).await;
@@ -22,14 +26,25 @@ async fn an_event_without_a_transform_arrives_as_the_signed_envelope() {
 
     let got = receiver.wait_for(1).await;
     let body = got[0].json();
-    assert_eq!(body, json!({"type": event["type"], "timestamp": event["timestamp"], "data": event["data"]}));
+    assert_eq!(
+        body,
+        json!({"type": event["type"], "timestamp": event["timestamp"], "data": event["data"]})
+    );
     assert_eq!(got[0].header("webhook-id"), event["id"].as_str().unwrap());
     assert_eq!(got[0].header("content-type"), "application/json");
     verify(sub["secret"].as_str().unwrap(), &got[0]).expect("signature verifies");
-    assert!(verify("whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", &got[0]).is_err());
+    assert!(
+        verify(
+            "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            &got[0]
+        )
+        .is_err()
+    );
 
     let deliveries = app
-        .wait_for_deliveries(&tenant, &key, event["id"].as_str().unwrap(), |d| d.len() == 1 && d[0]["status"] == "succeeded")
+        .wait_for_deliveries(&tenant, &key, event["id"].as_str().unwrap(), |d| {
+            d.len() == 1 && d[0]["status"] == "succeeded"
+        })
         .await;
     let attempts = deliveries[0]["attempts"].as_array().unwrap();
     assert_eq!(attempts.len(), 1);
@@ -48,7 +63,12 @@ async fn events_fan_out_only_to_enabled_subscriptions_of_their_type() {
         ("/c", json!(["booking.deleted"]), true),
         ("/d", json!(["booking.created"]), false),
     ] {
-        app.subscribe(&tenant, &key, json!({"url": receiver.url(path), "event_types": types, "enabled": enabled})).await;
+        app.subscribe(
+            &tenant,
+            &key,
+            json!({"url": receiver.url(path), "event_types": types, "enabled": enabled}),
+        )
+        .await;
     }
     let accepted = app.ingest(&tenant, &key, fresh("created")).await;
     assert_eq!(accepted["deliveries"], 2);
@@ -78,7 +98,10 @@ async fn a_slack_subscription_receives_a_slack_message() {
     assert!(body["text"].is_string(), "{body}");
     assert!(body["blocks"].is_array(), "{body}");
     let text = String::from_utf8_lossy(&got[0].body);
-    assert!(!text.contains("jens.odegaard@example.com"), "client contact must not leak by default");
+    assert!(
+        !text.contains("jens.odegaard@example.com"),
+        "client contact must not leak by default"
+    );
     verify(sub["secret"].as_str().unwrap(), &got[0]).expect("signature verifies");
 }
 
@@ -97,10 +120,19 @@ async fn a_filter_skip_is_recorded_without_an_http_call() {
     let event = fresh("created");
     app.ingest(&tenant, &key, event.clone()).await;
     let deliveries = app
-        .wait_for_deliveries(&tenant, &key, event["id"].as_str().unwrap(), |d| d.len() == 1 && d[0]["status"] != "pending")
+        .wait_for_deliveries(&tenant, &key, event["id"].as_str().unwrap(), |d| {
+            d.len() == 1 && d[0]["status"] != "pending"
+        })
         .await;
     assert_eq!(deliveries[0]["status"], "skipped");
-    assert!(deliveries[0]["skip_reason"].as_str().unwrap().contains("th_nobody"), "{}", deliveries[0]);
+    assert!(
+        deliveries[0]["skip_reason"]
+            .as_str()
+            .unwrap()
+            .contains("th_nobody"),
+        "{}",
+        deliveries[0]
+    );
     assert!(deliveries[0]["attempts"].as_array().unwrap().is_empty());
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(receiver.received().is_empty());
@@ -111,15 +143,32 @@ async fn after_a_rotation_both_secrets_sign_and_both_verify() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
     let (tenant, key) = app.tenant("klinik").await;
-    let sub = app.subscribe(&tenant, &key, json!({"url": receiver.url("/r"), "event_types": ["booking.created"]})).await;
+    let sub = app
+        .subscribe(
+            &tenant,
+            &key,
+            json!({"url": receiver.url("/r"), "event_types": ["booking.created"]}),
+        )
+        .await;
     let old = sub["secret"].as_str().unwrap().to_owned();
     let id = sub["id"].as_str().unwrap();
-    let (status, rotated) = app.post(&format!("/v1/tenants/{tenant}/subscriptions/{id}/rotate-secret"), &key, json!({})).await;
+    let (status, rotated) = app
+        .post(
+            &format!("/v1/tenants/{tenant}/subscriptions/{id}/rotate-secret"),
+            &key,
+            json!({}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{rotated}");
     let new = rotated["secret"].as_str().unwrap().to_owned();
     assert_ne!(old, new);
-    let (_, listed) = app.get(&format!("/v1/tenants/{tenant}/subscriptions/{id}"), &key).await;
-    assert!(listed.get("secret").is_none(), "a secret is never listed again: {listed}");
+    let (_, listed) = app
+        .get(&format!("/v1/tenants/{tenant}/subscriptions/{id}"), &key)
+        .await;
+    assert!(
+        listed.get("secret").is_none(),
+        "a secret is never listed again: {listed}"
+    );
 
     app.ingest(&tenant, &key, fresh("created")).await;
     let got = receiver.wait_for(1).await;
@@ -134,18 +183,34 @@ async fn failed_attempts_are_retried_until_success_and_each_is_recorded() {
     let receiver = Receiver::start().await;
     receiver.script([Answer::status(500), Answer::status(503)]);
     let (tenant, key) = app.tenant("klinik").await;
-    let sub = app.subscribe(&tenant, &key, json!({"url": receiver.url("/flaky"), "event_types": ["booking.created"]})).await;
+    let sub = app
+        .subscribe(
+            &tenant,
+            &key,
+            json!({"url": receiver.url("/flaky"), "event_types": ["booking.created"]}),
+        )
+        .await;
     let event = fresh("created");
     app.ingest(&tenant, &key, event.clone()).await;
     let got = receiver.wait_for(3).await;
-    assert!(got.iter().all(|r| r.header("webhook-id") == event["id"].as_str().unwrap()));
+    assert!(
+        got.iter()
+            .all(|r| r.header("webhook-id") == event["id"].as_str().unwrap())
+    );
     for r in &got {
         verify(sub["secret"].as_str().unwrap(), r).expect("every retry is signed");
     }
     let deliveries = app
-        .wait_for_deliveries(&tenant, &key, event["id"].as_str().unwrap(), |d| d[0]["status"] == "succeeded")
+        .wait_for_deliveries(&tenant, &key, event["id"].as_str().unwrap(), |d| {
+            d[0]["status"] == "succeeded"
+        })
         .await;
-    let codes: Vec<_> = deliveries[0]["attempts"].as_array().unwrap().iter().map(|a| a["status_code"].clone()).collect();
+    let codes: Vec<_> = deliveries[0]["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["status_code"].clone())
+        .collect();
     assert_eq!(codes, [json!(500), json!(503), json!(200)]);
 }
 
@@ -153,9 +218,17 @@ async fn failed_attempts_are_retried_until_success_and_each_is_recorded() {
 async fn retry_after_is_honoured() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
-    receiver.script([Answer { status: 429, headers: vec![("retry-after", "1".into())] }]);
+    receiver.script([Answer {
+        status: 429,
+        headers: vec![("retry-after", "1".into())],
+    }]);
     let (tenant, key) = app.tenant("klinik").await;
-    app.subscribe(&tenant, &key, json!({"url": receiver.url("/slow-down"), "event_types": ["booking.created"]})).await;
+    app.subscribe(
+        &tenant,
+        &key,
+        json!({"url": receiver.url("/slow-down"), "event_types": ["booking.created"]}),
+    )
+    .await;
     app.ingest(&tenant, &key, fresh("created")).await;
     let got = receiver.wait_for(2).await;
     let gap = got[1].at - got[0].at;
@@ -169,18 +242,37 @@ async fn gone_disables_the_subscription() {
     let receiver = Receiver::start().await;
     receiver.script([Answer::status(410)]);
     let (tenant, key) = app.tenant("klinik").await;
-    let sub = app.subscribe(&tenant, &key, json!({"url": receiver.url("/gone"), "event_types": ["booking.created"]})).await;
+    let sub = app
+        .subscribe(
+            &tenant,
+            &key,
+            json!({"url": receiver.url("/gone"), "event_types": ["booking.created"]}),
+        )
+        .await;
     let event = fresh("created");
     app.ingest(&tenant, &key, event.clone()).await;
     let deliveries = app
-        .wait_for_deliveries(&tenant, &key, event["id"].as_str().unwrap(), |d| d[0]["status"] == "failed")
+        .wait_for_deliveries(&tenant, &key, event["id"].as_str().unwrap(), |d| {
+            d[0]["status"] == "failed"
+        })
         .await;
     assert_eq!(deliveries[0]["attempts"].as_array().unwrap().len(), 1);
-    let (_, sub) = app.get(&format!("/v1/tenants/{tenant}/subscriptions/{}", sub["id"].as_str().unwrap()), &key).await;
+    let (_, sub) = app
+        .get(
+            &format!(
+                "/v1/tenants/{tenant}/subscriptions/{}",
+                sub["id"].as_str().unwrap()
+            ),
+            &key,
+        )
+        .await;
     assert_eq!(sub["enabled"], false);
     assert!(sub["disabled_reason"].as_str().unwrap().contains("410"));
     let accepted = app.ingest(&tenant, &key, fresh("created")).await;
-    assert_eq!(accepted["deliveries"], 0, "a disabled subscription gets nothing");
+    assert_eq!(
+        accepted["deliveries"], 0,
+        "a disabled subscription gets nothing"
+    );
 }
 
 #[tokio::test]
@@ -190,20 +282,37 @@ async fn exhausted_retries_end_failed_and_can_be_retried_by_hand() {
     // Four attempts (three retries in the test schedule), all refused.
     receiver.script((0..4).map(|_| Answer::status(500)));
     let (tenant, key) = app.tenant("klinik").await;
-    app.subscribe(&tenant, &key, json!({"url": receiver.url("/down"), "event_types": ["booking.created"]})).await;
+    app.subscribe(
+        &tenant,
+        &key,
+        json!({"url": receiver.url("/down"), "event_types": ["booking.created"]}),
+    )
+    .await;
     let event = fresh("created");
     let event_id = event["id"].as_str().unwrap().to_owned();
     app.ingest(&tenant, &key, event).await;
-    let deliveries = app.wait_for_deliveries(&tenant, &key, &event_id, |d| d[0]["status"] == "failed").await;
+    let deliveries = app
+        .wait_for_deliveries(&tenant, &key, &event_id, |d| d[0]["status"] == "failed")
+        .await;
     assert_eq!(deliveries[0]["attempts"].as_array().unwrap().len(), 4);
     assert!(deliveries[0]["next_attempt_at"].is_null());
 
     let id = deliveries[0]["id"].as_str().unwrap();
-    let (status, body) = app.post(&format!("/v1/tenants/{tenant}/deliveries/{id}/retry"), &key, json!({})).await;
+    let (status, body) = app
+        .post(
+            &format!("/v1/tenants/{tenant}/deliveries/{id}/retry"),
+            &key,
+            json!({}),
+        )
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    let deliveries = app.wait_for_deliveries(&tenant, &key, &event_id, |d| d[0]["status"] == "succeeded").await;
+    let deliveries = app
+        .wait_for_deliveries(&tenant, &key, &event_id, |d| d[0]["status"] == "succeeded")
+        .await;
     assert_eq!(deliveries[0]["attempts"].as_array().unwrap().len(), 5);
-    let (_, one) = app.get(&format!("/v1/tenants/{tenant}/deliveries/{id}"), &key).await;
+    let (_, one) = app
+        .get(&format!("/v1/tenants/{tenant}/deliveries/{id}"), &key)
+        .await;
     assert_eq!(one["request"]["content_type"], "application/json");
     assert!(one["request"]["body"].as_str().unwrap().contains("bk_1042"));
 }
@@ -214,7 +323,12 @@ async fn failed_deliveries_since_a_time_can_be_retried_in_bulk() {
     let receiver = Receiver::start().await;
     receiver.script((0..3).map(|_| Answer::status(500)));
     let (tenant, key) = app.tenant("klinik").await;
-    app.subscribe(&tenant, &key, json!({"url": receiver.url("/bulk"), "event_types": ["booking.created"]})).await;
+    app.subscribe(
+        &tenant,
+        &key,
+        json!({"url": receiver.url("/bulk"), "event_types": ["booking.created"]}),
+    )
+    .await;
     let since = chrono::Utc::now().to_rfc3339();
     let mut ids = vec![];
     for _ in 0..3 {
@@ -223,13 +337,21 @@ async fn failed_deliveries_since_a_time_can_be_retried_in_bulk() {
         app.ingest(&tenant, &key, event).await;
     }
     for id in &ids {
-        app.wait_for_deliveries(&tenant, &key, id, |d| d[0]["status"] == "failed").await;
+        app.wait_for_deliveries(&tenant, &key, id, |d| d[0]["status"] == "failed")
+            .await;
     }
-    let (status, body) = app.post(&format!("/v1/tenants/{tenant}/deliveries/retry"), &key, json!({"since": since})).await;
+    let (status, body) = app
+        .post(
+            &format!("/v1/tenants/{tenant}/deliveries/retry"),
+            &key,
+            json!({"since": since}),
+        )
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert_eq!(body["retried"], 3);
     for id in &ids {
-        app.wait_for_deliveries(&tenant, &key, id, |d| d[0]["status"] == "succeeded").await;
+        app.wait_for_deliveries(&tenant, &key, id, |d| d[0]["status"] == "succeeded")
+            .await;
     }
 }
 
@@ -238,7 +360,12 @@ async fn the_same_event_id_is_accepted_once() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
     let (tenant, key) = app.tenant("klinik").await;
-    app.subscribe(&tenant, &key, json!({"url": receiver.url("/once"), "event_types": ["booking.created"]})).await;
+    app.subscribe(
+        &tenant,
+        &key,
+        json!({"url": receiver.url("/once"), "event_types": ["booking.created"]}),
+    )
+    .await;
     let event = fresh("created");
     let first = app.ingest(&tenant, &key, event.clone()).await;
     let second = app.ingest(&tenant, &key, event.clone()).await;
@@ -248,7 +375,9 @@ async fn the_same_event_id_is_accepted_once() {
     receiver.wait_for(1).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(receiver.received().len(), 1);
-    let (_, page) = app.get(&format!("/v1/tenants/{tenant}/deliveries"), &key).await;
+    let (_, page) = app
+        .get(&format!("/v1/tenants/{tenant}/deliveries"), &key)
+        .await;
     assert_eq!(page["data"].as_array().unwrap().len(), 1);
 }
 
@@ -268,9 +397,22 @@ async fn the_test_route_sends_a_sample_booking() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
     let (tenant, key) = app.tenant("klinik").await;
-    let sub = app.subscribe(&tenant, &key, json!({"url": receiver.url("/t"), "event_types": ["booking.deleted"]})).await;
+    let sub = app
+        .subscribe(
+            &tenant,
+            &key,
+            json!({"url": receiver.url("/t"), "event_types": ["booking.deleted"]}),
+        )
+        .await;
     let (status, body) = app
-        .post(&format!("/v1/tenants/{tenant}/subscriptions/{}/test", sub["id"].as_str().unwrap()), &key, json!({}))
+        .post(
+            &format!(
+                "/v1/tenants/{tenant}/subscriptions/{}/test",
+                sub["id"].as_str().unwrap()
+            ),
+            &key,
+            json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let got = receiver.wait_for(1).await;
@@ -284,7 +426,13 @@ async fn a_tenant_key_sees_only_its_own_tenant() {
     let receiver = Receiver::start().await;
     let (a, key_a) = app.tenant("alpha").await;
     let (b, key_b) = app.tenant("beta").await;
-    let sub = app.subscribe(&a, &key_a, json!({"url": receiver.url("/a"), "event_types": ["booking.created"]})).await;
+    let sub = app
+        .subscribe(
+            &a,
+            &key_a,
+            json!({"url": receiver.url("/a"), "event_types": ["booking.created"]}),
+        )
+        .await;
     let sub_id = sub["id"].as_str().unwrap();
     let event = fresh("created");
     app.ingest(&a, &key_a, event.clone()).await;
@@ -294,14 +442,26 @@ async fn a_tenant_key_sees_only_its_own_tenant() {
         ("GET", format!("/v1/tenants/{a}/subscriptions/{sub_id}")),
         ("GET", format!("/v1/tenants/{a}/deliveries")),
         ("POST", format!("/v1/tenants/{a}/events")),
-        ("POST", format!("/v1/tenants/{a}/subscriptions/{sub_id}/rotate-secret")),
+        (
+            "POST",
+            format!("/v1/tenants/{a}/subscriptions/{sub_id}/rotate-secret"),
+        ),
     ] {
-        let (status, body) = app.call(method.parse().unwrap(), &path, &key_b, Some(fresh("created"))).await;
+        let (status, body) = app
+            .call(
+                method.parse().unwrap(),
+                &path,
+                &key_b,
+                Some(fresh("created")),
+            )
+            .await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}: {body}");
         assert_eq!(body["code"], "not_found");
     }
     // Its own tenant's path with another tenant's subscription id is 404 too.
-    let (status, _) = app.get(&format!("/v1/tenants/{b}/subscriptions/{sub_id}"), &key_b).await;
+    let (status, _) = app
+        .get(&format!("/v1/tenants/{b}/subscriptions/{sub_id}"), &key_b)
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     // Tenant keys cannot do admin things.
     let (status, _) = app.get("/v1/tenants", &key_b).await;
@@ -320,7 +480,10 @@ async fn bad_input_is_answered_with_a_4xx_json_error_and_never_a_5xx() {
     let (tenant, key) = app.tenant("klinik").await;
     let events = app.url(&format!("/v1/tenants/{tenant}/events"));
     let subs = app.url(&format!("/v1/tenants/{tenant}/subscriptions"));
-    let huge = format!("{{\"type\":\"booking.created\",\"data\":{{\"notes\":\"{}\"}}}}", "x".repeat(2 * 1024 * 1024));
+    let huge = format!(
+        "{{\"type\":\"booking.created\",\"data\":{{\"notes\":\"{}\"}}}}",
+        "x".repeat(2 * 1024 * 1024)
+    );
     let cases: Vec<(&str, String, Option<&str>, String, u16)> = vec![
         ("malformed JSON", events.clone(), Some(key.as_str()), "{\"type\": ".into(), 400),
         ("not JSON at all", events.clone(), Some(key.as_str()), "hello".into(), 400),
@@ -345,8 +508,16 @@ async fn bad_input_is_answered_with_a_4xx_json_error_and_never_a_5xx() {
         ("bad status filter", app.url(&format!("/v1/tenants/{tenant}/deliveries?status=lost")), Some(key.as_str()), String::new(), 422),
     ];
     for (what, url, auth, body, expected) in cases {
-        let method = if what == "bad status filter" { reqwest::Method::GET } else { reqwest::Method::POST };
-        let mut request = app.client.request(method, &url).header("content-type", "application/json").body(body);
+        let method = if what == "bad status filter" {
+            reqwest::Method::GET
+        } else {
+            reqwest::Method::POST
+        };
+        let mut request = app
+            .client
+            .request(method, &url)
+            .header("content-type", "application/json")
+            .body(body);
         if let Some(auth) = auth {
             request = request.bearer_auth(auth);
         }
@@ -354,8 +525,12 @@ async fn bad_input_is_answered_with_a_4xx_json_error_and_never_a_5xx() {
         let status = response.status().as_u16();
         let text = response.text().await.unwrap();
         assert_eq!(status, expected, "{what}: {text}");
-        let error: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{what}: not JSON: {text}"));
-        assert!(error["code"].is_string() && error["message"].is_string(), "{what}: {error}");
+        let error: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("{what}: not JSON: {text}"));
+        assert!(
+            error["code"].is_string() && error["message"].is_string(),
+            "{what}: {error}"
+        );
     }
 }
 
@@ -363,11 +538,65 @@ async fn bad_input_is_answered_with_a_4xx_json_error_and_never_a_5xx() {
 async fn private_destinations_are_refused_unless_allowed() {
     let app = TestApp::spawn_with(|c| c.allow_private_destinations = false).await;
     let (tenant, key) = app.tenant("klinik").await;
-    for url in ["http://127.0.0.1:9/hook", "http://localhost/hook", "http://10.0.0.1/x", "http://[::1]/x", "http://169.254.169.254/latest"] {
+    for url in [
+        "http://127.0.0.1:9/hook",
+        "http://localhost/hook",
+        "http://10.0.0.1/x",
+        "http://[::1]/x",
+        "http://169.254.169.254/latest",
+    ] {
         let (status, body) = app
-            .post(&format!("/v1/tenants/{tenant}/subscriptions"), &key, json!({"url": url, "event_types": ["booking.created"]}))
+            .post(
+                &format!("/v1/tenants/{tenant}/subscriptions"),
+                &key,
+                json!({"url": url, "event_types": ["booking.created"]}),
+            )
             .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {body}");
-        assert!(body["message"].as_str().unwrap().contains("private"), "{body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("private"),
+            "{body}"
+        );
     }
+}
+
+#[tokio::test]
+async fn health_metrics_and_the_api_document_answer_without_a_key() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    let (tenant, key) = app.tenant("klinik").await;
+    app.subscribe(
+        &tenant,
+        &key,
+        json!({"url": receiver.url("/m"), "event_types": ["booking.created"]}),
+    )
+    .await;
+    app.ingest(&tenant, &key, fresh("created")).await;
+    receiver.wait_for(1).await;
+    for path in ["/healthz", "/readyz"] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+    }
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("krog_events_accepted_total"), "{metrics}");
+    let doc: serde_json::Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(doc["paths"]["/v1/tenants/{tenant}/events"]["post"].is_object());
+    assert!(doc["paths"]["/v1/tenants/{tenant}/subscriptions/{id}"]["patch"].is_object());
 }

@@ -17,7 +17,13 @@ async fn stamp_wasm() -> &'static [u8] {
             let target_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/stranger");
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             let output = std::process::Command::new(cargo)
-                .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+                .args([
+                    "build",
+                    "--release",
+                    "--target",
+                    "wasm32-wasip2",
+                    "--manifest-path",
+                ])
                 .arg(crate_dir.join("Cargo.toml"))
                 .arg("--target-dir")
                 .arg(&target_dir)
@@ -26,8 +32,13 @@ async fn stamp_wasm() -> &'static [u8] {
                 .env_remove("CARGO_ENCODED_RUSTFLAGS")
                 .output()
                 .expect("cargo runs");
-            assert!(output.status.success(), "building the stamp plugin failed:\n{}", String::from_utf8_lossy(&output.stderr));
-            std::fs::read(target_dir.join("wasm32-wasip2/release/stamp.wasm")).expect("the component exists")
+            assert!(
+                output.status.success(),
+                "building the stamp plugin failed:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            std::fs::read(target_dir.join("wasm32-wasip2/release/stamp.wasm"))
+                .expect("the component exists")
         })
         .await
         .unwrap()
@@ -54,14 +65,23 @@ async fn a_strangers_plugin_is_uploaded_used_and_its_output_arrives_signed() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
     let (tenant, key) = app.tenant("klinik").await;
-    let (status, version) = upload(&app, &format!("/v1/tenants/{tenant}/modules/stamp"), &key, stamp_wasm().await.to_vec()).await;
+    let (status, version) = upload(
+        &app,
+        &format!("/v1/tenants/{tenant}/modules/stamp"),
+        &key,
+        stamp_wasm().await.to_vec(),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{version}");
     assert_eq!(version["name"], "stamp");
     assert_eq!(version["version"], 1);
     assert_eq!(version["info"]["name"], "stamp");
     assert_eq!(version["info"]["version"], "1.2.0");
     assert_eq!(version["sha256"].as_str().unwrap().len(), 64);
-    assert!(version["info"]["config_schema"]["properties"]["stamp"].is_object(), "{version}");
+    assert!(
+        version["info"]["config_schema"]["properties"]["stamp"].is_object(),
+        "{version}"
+    );
 
     let sub = app
         .subscribe(
@@ -73,7 +93,10 @@ async fn a_strangers_plugin_is_uploaded_used_and_its_output_arrives_signed() {
         .await;
     app.ingest(&tenant, &key, fresh("created")).await;
     let got = receiver.wait_for(1).await;
-    assert_eq!(got[0].json(), json!({"stamp": "hej", "booking": "bk_1042", "event": "booking.created"}));
+    assert_eq!(
+        got[0].json(),
+        json!({"stamp": "hej", "booking": "bk_1042", "event": "booking.created"})
+    );
     assert_eq!(got[0].header("x-stamp"), "hej");
     verify(sub["secret"].as_str().unwrap(), &got[0]).expect("signed");
 }
@@ -90,14 +113,23 @@ async fn identical_bytes_return_the_existing_version_and_new_bytes_a_new_one() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(first["version"], again["version"]);
     // Another valid component under the same name is version 2.
-    let slack = krog::runtime::catalog::builtin("slack").unwrap().wasm.to_vec();
+    let slack = krog::runtime::catalog::builtin("slack")
+        .unwrap()
+        .wasm
+        .to_vec();
     let (status, second) = upload(&app, &path, &key, slack).await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(second["version"], 2);
     let (status, all) = app.get(&path, &key).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(all["data"].as_array().unwrap().len(), 2);
-    let response = app.client.get(app.url(&format!("{path}/versions/1/wasm"))).bearer_auth(&key).send().await.unwrap();
+    let response = app
+        .client
+        .get(app.url(&format!("{path}/versions/1/wasm")))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.headers()["content-type"], "application/wasm");
     assert_eq!(response.bytes().await.unwrap().as_ref(), wasm.as_slice());
 }
@@ -108,20 +140,57 @@ async fn refused_uploads_answer_422_with_the_kind() {
     let (tenant, key) = app.tenant("klinik").await;
     let core_module = wat::parse_str("(module (func (export \"f\")))").unwrap();
     let cases: Vec<(&str, Vec<u8>, &str, &str)> = vec![
-        ("garbage", b"this is not wasm".to_vec(), "invalid_module", ""),
-        ("a core module", core_module, "invalid_module", "wasm32-wasip2"),
-        ("a component of another world", krog::runtime::test_plugins::WRONG_WORLD.to_vec(), "invalid_module", ""),
-        ("an oversized file", vec![0u8; 5 * 1024 * 1024], "module_too_large", "limit"),
+        (
+            "garbage",
+            b"this is not wasm".to_vec(),
+            "invalid_module",
+            "",
+        ),
+        (
+            "a core module",
+            core_module,
+            "invalid_module",
+            "wasm32-wasip2",
+        ),
+        (
+            "a component of another world",
+            krog::runtime::test_plugins::WRONG_WORLD.to_vec(),
+            "invalid_module",
+            "",
+        ),
+        (
+            "an oversized file",
+            vec![0u8; 5 * 1024 * 1024],
+            "module_too_large",
+            "limit",
+        ),
     ];
     for (what, bytes, kind, hint) in cases {
-        let (status, error) = upload(&app, &format!("/v1/tenants/{tenant}/modules/bad"), &key, bytes).await;
+        let (status, error) = upload(
+            &app,
+            &format!("/v1/tenants/{tenant}/modules/bad"),
+            &key,
+            bytes,
+        )
+        .await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{what}: {error}");
         assert_eq!(error["code"], kind, "{what}: {error}");
-        assert!(error["message"].as_str().unwrap().contains(hint), "{what}: {error}");
+        assert!(
+            error["message"].as_str().unwrap().contains(hint),
+            "{what}: {error}"
+        );
     }
-    let (status, _) = upload(&app, &format!("/v1/tenants/{tenant}/modules/Bad_Name"), &key, b"x".to_vec()).await;
+    let (status, _) = upload(
+        &app,
+        &format!("/v1/tenants/{tenant}/modules/Bad_Name"),
+        &key,
+        b"x".to_vec(),
+    )
+    .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    let (status, _) = app.get(&format!("/v1/tenants/{tenant}/modules/bad"), &key).await;
+    let (status, _) = app
+        .get(&format!("/v1/tenants/{tenant}/modules/bad"), &key)
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "nothing was stored");
 }
 
@@ -140,14 +209,36 @@ async fn a_pinned_version_cannot_be_deleted_until_unpinned() {
         )
         .await;
     let sub_id = sub["id"].as_str().unwrap();
-    let (status, error) = app.call(reqwest::Method::DELETE, &format!("{path}/versions/1"), &key, None).await;
+    let (status, error) = app
+        .call(
+            reqwest::Method::DELETE,
+            &format!("{path}/versions/1"),
+            &key,
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::CONFLICT, "{error}");
-    assert!(error["message"].as_str().unwrap().contains(sub_id), "{error}");
+    assert!(
+        error["message"].as_str().unwrap().contains(sub_id),
+        "{error}"
+    );
     let (status, _) = app
-        .call(reqwest::Method::PATCH, &format!("/v1/tenants/{tenant}/subscriptions/{sub_id}"), &key, Some(json!({"transform": null})))
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/v1/tenants/{tenant}/subscriptions/{sub_id}"),
+            &key,
+            Some(json!({"transform": null})),
+        )
         .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _) = app.call(reqwest::Method::DELETE, &format!("{path}/versions/1"), &key, None).await;
+    let (status, _) = app
+        .call(
+            reqwest::Method::DELETE,
+            &format!("{path}/versions/1"),
+            &key,
+            None,
+        )
+        .await;
     assert_eq!(status, StatusCode::NO_CONTENT);
 }
 
@@ -156,10 +247,20 @@ async fn a_tenant_can_never_use_another_tenants_module() {
     let app = TestApp::spawn().await;
     let (a, key_a) = app.tenant("alpha").await;
     let (b, key_b) = app.tenant("beta").await;
-    upload(&app, &format!("/v1/tenants/{a}/modules/stamp"), &key_a, stamp_wasm().await.to_vec()).await;
-    let (status, _) = app.get(&format!("/v1/tenants/{a}/modules/stamp"), &key_b).await;
+    upload(
+        &app,
+        &format!("/v1/tenants/{a}/modules/stamp"),
+        &key_a,
+        stamp_wasm().await.to_vec(),
+    )
+    .await;
+    let (status, _) = app
+        .get(&format!("/v1/tenants/{a}/modules/stamp"), &key_b)
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = app.get(&format!("/v1/tenants/{b}/modules/stamp"), &key_b).await;
+    let (status, _) = app
+        .get(&format!("/v1/tenants/{b}/modules/stamp"), &key_b)
+        .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, error) = app
         .post(
@@ -171,7 +272,13 @@ async fn a_tenant_can_never_use_another_tenants_module() {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
     // Tenants may not write the shared catalog.
-    let (status, _) = upload(&app, "/v1/modules/stamp", &key_a, stamp_wasm().await.to_vec()).await;
+    let (status, _) = upload(
+        &app,
+        "/v1/modules/stamp",
+        &key_a,
+        stamp_wasm().await.to_vec(),
+    )
+    .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
@@ -181,9 +288,20 @@ async fn the_catalog_holds_the_built_in_formatters() {
     let (_, key) = app.tenant("klinik").await;
     let (status, catalog) = app.get("/v1/modules", &key).await;
     assert_eq!(status, StatusCode::OK);
-    let names: Vec<_> = catalog["data"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap().to_owned()).collect();
+    let names: Vec<_> = catalog["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(names, ["filter", "redact", "sheets", "slack"]);
-    assert!(catalog["data"].as_array().unwrap().iter().all(|m| m["builtin"] == env!("CARGO_PKG_VERSION")));
+    assert!(
+        catalog["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["builtin"] == env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[tokio::test]
@@ -191,7 +309,11 @@ async fn a_dry_run_shows_the_outcome_and_delivers_nothing() {
     let app = TestApp::spawn().await;
     let (tenant, key) = app.tenant("klinik").await;
     let (status, run) = app
-        .post("/v1/modules/slack/run", &key, json!({"event": fresh("updated"), "config": {"locale": "en"}}))
+        .post(
+            "/v1/modules/slack/run",
+            &key,
+            json!({"event": fresh("updated"), "config": {"locale": "en"}}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{run}");
     assert_eq!(run["outcome"], "deliver");
@@ -199,22 +321,45 @@ async fn a_dry_run_shows_the_outcome_and_delivers_nothing() {
     assert!(run["body"].as_str().unwrap().contains("blocks"));
     assert!(run["duration_us"].as_u64().is_some() && run["fuel_consumed"].as_u64().unwrap() > 0);
 
-    upload(&app, &format!("/v1/tenants/{tenant}/modules/stamp"), &key, stamp_wasm().await.to_vec()).await;
+    upload(
+        &app,
+        &format!("/v1/tenants/{tenant}/modules/stamp"),
+        &key,
+        stamp_wasm().await.to_vec(),
+    )
+    .await;
     let mut cancelled = fresh("created");
     cancelled["data"]["status"] = json!("cancelled");
     let (status, run) = app
-        .post(&format!("/v1/tenants/{tenant}/modules/stamp/run"), &key, json!({"event": cancelled, "config": {"stamp": "x"}}))
+        .post(
+            &format!("/v1/tenants/{tenant}/modules/stamp/run"),
+            &key,
+            json!({"event": cancelled, "config": {"stamp": "x"}}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{run}");
     assert_eq!(run["outcome"], "skip");
     assert_eq!(run["reason"], "cancelled bookings are not stamped");
     let (status, run) = app
-        .post(&format!("/v1/tenants/{tenant}/modules/stamp/versions/1/run"), &key, json!({"event": fresh("created"), "config": {"stamp": "y"}}))
+        .post(
+            &format!("/v1/tenants/{tenant}/modules/stamp/versions/1/run"),
+            &key,
+            json!({"event": fresh("created"), "config": {"stamp": "y"}}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{run}");
     assert_eq!(run["outcome"], "deliver");
-    assert!(run["logs"].as_array().unwrap().iter().any(|l| l["message"].as_str().unwrap().contains("stamping")), "{run}");
-    let (_, deliveries) = app.get(&format!("/v1/tenants/{tenant}/deliveries"), &key).await;
+    assert!(
+        run["logs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["message"].as_str().unwrap().contains("stamping")),
+        "{run}"
+    );
+    let (_, deliveries) = app
+        .get(&format!("/v1/tenants/{tenant}/deliveries"), &key)
+        .await;
     assert!(deliveries["data"].as_array().unwrap().is_empty());
     let _ = ADMIN_KEY;
 }
