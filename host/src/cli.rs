@@ -16,8 +16,8 @@ use clap::{Parser, Subcommand};
 )]
 struct Cli {
     /// A TOML configuration file (the environment overrides it).
-    #[arg(long, global = true, env = "KROG_CONFIG")]
-    config: Option<PathBuf>,
+    #[arg(long = "config-file", global = true, env = "KROG_CONFIG")]
+    config_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -34,7 +34,7 @@ enum Command {
 /// Parses the arguments and runs the command.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match Config::load(cli.config.as_deref()) {
+    let config = match Config::load(cli.config_file.as_deref()) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("krog: configuration error: {e:#}");
