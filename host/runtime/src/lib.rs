@@ -85,11 +85,11 @@ pub struct Limits {
 }
 
 impl Default for Limits {
-    /// - `fuel`: 200 million. The Slack formatter burns about 0.1 million per event (see
-    ///   BENCH_NOTES.md), so a normal plugin has three orders of magnitude to spare; an endless
-    ///   loop burns it in roughly 40-80 ms on this hardware, i.e. before the 100 ms timeout,
-    ///   which makes `out_of_fuel` the deterministic outcome of a CPU-bound runaway and `timeout`
-    ///   the backstop for time spent outside fuel accounting.
+    /// - `fuel`: 200 million. The Slack formatter burns about 0.36 million per event (see
+    ///   BENCH_NOTES.md), so a normal plugin has a margin of ~500×; an endless loop burns it in
+    ///   about 30 ms on the 2-core reference machine, well before the 100 ms timeout. So
+    ///   `out_of_fuel` is the deterministic outcome of a CPU-bound runaway, and `timeout` the
+    ///   backstop for time not covered by fuel (host calls, a loaded machine).
     /// - `timeout` 100 ms, `memory_bytes` 64 MiB, `max_output_bytes` 1 MiB, logs 64 lines ×
     ///   1 KiB, `max_module_bytes` 32 MiB.
     fn default() -> Self {
