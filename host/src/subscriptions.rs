@@ -177,11 +177,6 @@ async fn check_transform(state: &AppState, tenant: &str, transform: &Transform) 
             Error::NotFound(what) => Error::Validation(format!("transform: {what} does not exist")),
             other => other,
         })?;
-    if !transform.config.is_object() {
-        return Err(Error::Validation(
-            "transform.config must be a JSON object".into(),
-        ));
-    }
     if let Some(schema) = version.info.get("config_schema").filter(|s| s.is_object()) {
         let validator = jsonschema::validator_for(schema).map_err(|e| {
             Error::Validation(format!("the module's config schema is not usable: {e}"))

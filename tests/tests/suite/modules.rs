@@ -363,3 +363,96 @@ async fn a_dry_run_shows_the_outcome_and_delivers_nothing() {
     assert!(deliveries["data"].as_array().unwrap().is_empty());
     let _ = ADMIN_KEY;
 }
+
+#[tokio::test]
+async fn a_hostile_plugin_is_recorded_as_a_plugin_error_and_harms_no_one() {
+    let app = TestApp::spawn_with(|c| c.retry_schedule = vec![]).await;
+    let receiver = Receiver::start().await;
+    let (tenant, key) = app.tenant("mallory").await;
+    let (other, other_key) = app.tenant("innocent").await;
+    let (status, body) = upload(
+        &app,
+        &format!("/v1/tenants/{tenant}/modules/hostile"),
+        &key,
+        krog::runtime::test_plugins::HOSTILE.to_vec(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let behaviours = [
+        ("loop", "out_of_fuel"),
+        ("memory", "memory_limit"),
+        ("panic", "trap"),
+        ("reserved-header", "reserved_header"),
+        ("err", "plugin_error"),
+    ];
+    for (behaviour, _) in behaviours {
+        app.subscribe(
+            &tenant,
+            &key,
+            json!({"url": receiver.url(&format!("/{behaviour}")), "event_types": ["booking.created"],
+                   "transform": {"module": "tenant:hostile", "config": behaviour}}),
+        )
+        .await;
+    }
+    app.subscribe(
+        &tenant,
+        &key,
+        json!({"url": receiver.url("/plain"), "event_types": ["booking.created"]}),
+    )
+    .await;
+    app.subscribe(
+        &other,
+        &other_key,
+        json!({"url": receiver.url("/other"), "event_types": ["booking.created"]}),
+    )
+    .await;
+
+    let event = fresh("created");
+    app.ingest(&tenant, &key, event.clone()).await;
+    let other_event = fresh("created");
+    app.ingest(&other, &other_key, other_event).await;
+    let deliveries = app
+        .wait_for_deliveries(&tenant, &key, event["id"].as_str().unwrap(), |d| {
+            d.len() == 6 && d.iter().all(|d| d["status"] != "pending")
+        })
+        .await;
+    let got = receiver.wait_for(2).await;
+    let mut paths: Vec<_> = got.iter().map(|r| r.path.clone()).collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        ["/other", "/plain"],
+        "only the well-behaved subscriptions received anything"
+    );
+    let (_, subs) = app
+        .get(&format!("/v1/tenants/{tenant}/subscriptions"), &key)
+        .await;
+    for (behaviour, kind) in behaviours {
+        let sub = subs["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| {
+                s["url"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with(&format!("/{behaviour}"))
+            })
+            .unwrap();
+        let delivery = deliveries
+            .iter()
+            .find(|d| d["subscription_id"] == sub["id"])
+            .unwrap();
+        assert_eq!(delivery["status"], "failed", "{behaviour}: {delivery}");
+        let attempt = &delivery["attempts"][0];
+        assert_eq!(attempt["kind"], kind, "{behaviour}: {attempt}");
+        assert!(
+            attempt["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("plugin error"),
+            "{attempt}"
+        );
+        assert!(attempt["status_code"].is_null());
+    }
+}
