@@ -34,6 +34,7 @@ pub struct Application {
 impl Application {
     /// Connects, migrates, installs the catalog, binds.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
+        telemetry::prometheus();
         let db = Db::connect(&config.database_url, &config.sqlite_synchronous).await?;
         let runtime = {
             let runtime_config = RuntimeConfig {

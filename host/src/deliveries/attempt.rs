@@ -449,24 +449,29 @@ async fn record(
         .execute(&mut *tx)
         .await?;
     }
-    if let Some(request) = &request {
-        let headers = serde_json::to_string(&request.headers)?;
-        sqlx::query("UPDATE deliveries SET request_content_type = $1, request_headers = $2, request_body = $3 WHERE id = $4")
-            .bind(&request.content_type)
-            .bind(headers)
-            .bind(&request.body)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-    }
+    // The request is kept when there was one; COALESCE keeps the last one otherwise.
+    let (content_type, headers, body) = match &request {
+        Some(r) => (
+            Some(r.content_type.as_str()),
+            Some(serde_json::to_string(&r.headers)?),
+            Some(r.body.as_slice()),
+        ),
+        None => (None, None, None),
+    };
     sqlx::query(
         "UPDATE deliveries SET status = $1, attempt_count = $2, next_attempt_at = $3, \
-         claimed_until = NULL, claimed_by = NULL, updated_at = $4 WHERE id = $5",
+         claimed_until = NULL, claimed_by = NULL, updated_at = $4, \
+         request_content_type = COALESCE($5, request_content_type), \
+         request_headers = COALESCE($6, request_headers), request_body = COALESCE($7, request_body) \
+         WHERE id = $8",
     )
     .bind(status)
     .bind(if counted { attempts } else { job.attempt_count })
     .bind(next_at)
     .bind(now)
+    .bind(content_type)
+    .bind(headers)
+    .bind(body)
     .bind(id)
     .execute(&mut *tx)
     .await?;

@@ -366,7 +366,13 @@ async fn a_dry_run_shows_the_outcome_and_delivers_nothing() {
 
 #[tokio::test]
 async fn a_hostile_plugin_is_recorded_as_a_plugin_error_and_harms_no_one() {
-    let app = TestApp::spawn_with(|c| c.retry_schedule = vec![]).await;
+    // A generous wall clock, so that on a loaded machine each misbehaviour is stopped by its
+    // own limit (fuel, memory) rather than by the deadline.
+    let app = TestApp::spawn_with(|c| {
+        c.retry_schedule = vec![];
+        c.limits.timeout = std::time::Duration::from_secs(5);
+    })
+    .await;
     let receiver = Receiver::start().await;
     let (tenant, key) = app.tenant("mallory").await;
     let (other, other_key) = app.tenant("innocent").await;
@@ -445,7 +451,12 @@ async fn a_hostile_plugin_is_recorded_as_a_plugin_error_and_harms_no_one() {
             .unwrap();
         assert_eq!(delivery["status"], "failed", "{behaviour}: {delivery}");
         let attempt = &delivery["attempts"][0];
-        assert_eq!(attempt["kind"], kind, "{behaviour}: {attempt}");
+        // An endless loop is stopped by fuel or, on a loaded machine, by the wall clock first.
+        let stopped_as = attempt["kind"].as_str().unwrap();
+        assert!(
+            stopped_as == kind || (behaviour == "loop" && stopped_as == "timeout"),
+            "{behaviour}: {attempt}"
+        );
         assert!(
             attempt["error"]
                 .as_str()
