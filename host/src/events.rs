@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::auth::Caller;
-use crate::db::{new_id, now_ms};
+use crate::db::new_id;
 use crate::error::{Error, Result};
 use crate::extract::{Json, Path};
 use crate::state::AppState;
@@ -132,7 +132,7 @@ async fn ingest(
 ) -> Result<(StatusCode, axum::Json<Accepted>)> {
     caller.require_tenant(&state.db, &tenant).await?;
     let event = incoming.into_event(&tenant)?;
-    let accepted = accept(&state, &tenant, &event, None).await?;
+    let accepted = accept(&state, &tenant, event, None).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(accepted)))
 }
 
@@ -141,10 +141,9 @@ async fn ingest(
 pub async fn accept(
     state: &AppState,
     tenant: &str,
-    event: &Event,
+    event: Event,
     only: Option<&str>,
 ) -> Result<Accepted> {
-    let now = now_ms();
     let subscriptions: Vec<(String, String)> = match only {
         Some(id) => sqlx::query_as(
             "SELECT id, event_types FROM subscriptions WHERE tenant_id = $1 AND id = $2",
@@ -169,64 +168,16 @@ pub async fn accept(
         })
         .map(|(id, _)| id)
         .collect();
-
-    let queue = &state.queue;
-    let lease_until = now + state.config.claim_lease.as_millis() as i64;
-    let mut tx = state.db.begin_write().await?;
-    let inserted = sqlx::query(
-        "INSERT INTO events (tenant_id, id, event_type, timestamp, data, deliveries, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id, id) DO NOTHING",
-    )
-    .bind(tenant)
-    .bind(&event.id)
-    .bind(event.event_type)
-    .bind(&event.timestamp)
-    .bind(&event.data)
-    .bind(targets.len() as i64)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
-    if inserted.rows_affected() == 0 {
-        tx.rollback().await?;
-        let (deliveries,): (i64,) =
-            sqlx::query_as("SELECT deliveries FROM events WHERE tenant_id = $1 AND id = $2")
-                .bind(tenant)
-                .bind(&event.id)
-                .fetch_one(state.db.pool())
-                .await?;
-        return Ok(Accepted {
-            id: event.id.clone(),
-            deliveries,
-            duplicate: true,
-        });
+    let id = event.id.clone();
+    let stored = state.writer.accept(tenant, event, targets).await?;
+    if !stored.duplicate {
+        metrics::counter!("krog_events_accepted_total").increment(1);
     }
-    let mut ids = Vec::with_capacity(targets.len());
-    for subscription in &targets {
-        let id = new_id("dlv");
-        // Claimed by this node from the start: the workers get it through the channel at
-        // once, and only if this node dies does the lease expire for another to take it.
-        sqlx::query(
-            "INSERT INTO deliveries (id, tenant_id, event_id, subscription_id, status, attempt_count, \
-             next_attempt_at, claimed_until, claimed_by, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6, $7, $5, $5)",
-        )
-        .bind(&id)
-        .bind(tenant)
-        .bind(&event.id)
-        .bind(subscription)
-        .bind(now)
-        .bind(lease_until)
-        .bind(queue.node_id())
-        .execute(&mut *tx)
-        .await?;
-        ids.push(id);
-    }
-    tx.commit().await?;
-    metrics::counter!("krog_events_accepted_total").increment(1);
-    queue.push(ids).await;
-    Ok(Accepted {
-        id: event.id.clone(),
-        deliveries: targets.len() as i64,
-        duplicate: false,
-    })
+    let accepted = Accepted {
+        id,
+        deliveries: stored.deliveries,
+        duplicate: stored.duplicate,
+    };
+    state.queue.push(stored.delivery_ids).await;
+    Ok(accepted)
 }

@@ -26,6 +26,7 @@ pub mod state;
 pub mod subscriptions;
 pub mod telemetry;
 pub mod tenants;
+pub mod writer;
 
 /// The WebAssembly sandbox (the `krog-runtime` crate).
 pub use krog_runtime as runtime;

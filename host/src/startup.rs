@@ -57,7 +57,10 @@ impl Application {
         let http = delivery_client(&config)?;
         let (queue, queue_rx) = queue::channel(config.queue_capacity);
         let listener = TcpListener::bind(config.listen).await?;
+        let writer =
+            crate::writer::Writer::spawn(db.clone(), queue.node_id().into(), config.claim_lease);
         let state = AppState {
+            writer,
             db,
             runtime,
             http,

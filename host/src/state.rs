@@ -18,6 +18,8 @@ pub struct AppState {
     pub http: reqwest::Client,
     /// The delivery queue: hand new work to the workers.
     pub queue: Queue,
+    /// Group commit of the hot-path writes.
+    pub writer: crate::writer::Writer,
     /// The configuration the service started with.
     pub config: Arc<Config>,
 }

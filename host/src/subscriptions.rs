@@ -414,7 +414,7 @@ async fn send_test(
         timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         data: sample["data"].to_string(),
     };
-    let accepted = accept(&state, &tenant, &event, Some(&id)).await?;
+    let accepted = accept(&state, &tenant, event, Some(&id)).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(accepted)))
 }
 

@@ -33,7 +33,7 @@ struct Job {
 }
 
 /// The request to send.
-struct Request {
+pub struct Request {
     content_type: String,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
@@ -63,7 +63,7 @@ enum Ending {
 }
 
 /// What an attempt row records besides its time and duration.
-struct AttemptRow {
+pub struct AttemptRow {
     status_code: Option<i64>,
     error: Option<String>,
     kind: Option<&'static str>,
@@ -359,7 +359,22 @@ fn next_delay(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
+/// How a delivery settles after an attempt: everything the group-commit writer needs to
+/// store it, computed here so that the transaction does no thinking.
+pub struct Settlement {
+    delivery_id: String,
+    subscription_id: String,
+    at: i64,
+    duration_ms: i64,
+    status: &'static str,
+    attempt_count: i64,
+    next_attempt_at: Option<i64>,
+    attempt: Option<AttemptRow>,
+    skip_reason: Option<String>,
+    disable_subscription: bool,
+    request: Option<Request>,
+}
+
 async fn record(
     state: &AppState,
     id: &str,
@@ -371,8 +386,6 @@ async fn record(
 ) -> anyhow::Result<()> {
     let attempts = job.attempt_count + 1;
     let now = now_ms();
-    let duration_ms = duration.as_millis() as i64;
-    let mut tx = state.db.begin_write().await?;
     let row =
         |status_code: Option<i64>, error: String, kind: &'static str, response: Option<String>| {
             Some(AttemptRow {
@@ -382,109 +395,142 @@ async fn record(
                 response,
             })
         };
-    let (status, next_at, attempt_row): (&str, Option<i64>, Option<AttemptRow>) = match ending {
-        Ending::Delivered { status, response } => {
-            let ok = AttemptRow {
-                status_code: Some(status as i64),
-                error: None,
-                kind: None,
-                response: Some(response),
-            };
-            ("succeeded", None, Some(ok))
-        }
-        Ending::Skipped(reason) => {
-            sqlx::query("UPDATE deliveries SET skip_reason = $1 WHERE id = $2")
-                .bind(&reason)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-            ("skipped", None, None)
-        }
-        Ending::Abandoned(why) => ("failed", None, row(None, why, "abandoned", None)),
-        Ending::Gone { response } => {
-            sqlx::query("UPDATE subscriptions SET enabled = 0, disabled_reason = $1, updated_at = $2 WHERE id = $3")
-                .bind("the endpoint answered 410 Gone")
-                .bind(now)
-                .bind(&job.subscription_id)
-                .execute(&mut *tx)
-                .await?;
-            let why = "the endpoint answered 410 Gone; subscription disabled".to_owned();
-            ("failed", None, row(Some(410), why, "gone", Some(response)))
-        }
-        Ending::Failed {
-            status,
-            error,
-            kind,
-            response,
-            retry_after,
-        } => {
-            let attempt = row(status.map(i64::from), error, kind, response);
-            match next_delay(&state.config.retry_schedule, attempts, retry_after) {
-                Some(delay) => ("pending", Some(now + delay.as_millis() as i64), attempt),
-                None => ("failed", None, attempt),
+    let mut skip_reason = None;
+    let mut disable_subscription = false;
+    let (status, next_attempt_at, attempt): (&'static str, Option<i64>, Option<AttemptRow>) =
+        match ending {
+            Ending::Delivered { status, response } => {
+                let ok = AttemptRow {
+                    status_code: Some(status as i64),
+                    error: None,
+                    kind: None,
+                    response: Some(response),
+                };
+                ("succeeded", None, Some(ok))
             }
-        }
+            Ending::Skipped(reason) => {
+                skip_reason = Some(reason);
+                ("skipped", None, None)
+            }
+            Ending::Abandoned(why) => ("failed", None, row(None, why, "abandoned", None)),
+            Ending::Gone { response } => {
+                disable_subscription = true;
+                let why = "the endpoint answered 410 Gone; subscription disabled".to_owned();
+                ("failed", None, row(Some(410), why, "gone", Some(response)))
+            }
+            Ending::Failed {
+                status,
+                error,
+                kind,
+                response,
+                retry_after,
+            } => {
+                let attempt = row(status.map(i64::from), error, kind, response);
+                match next_delay(&state.config.retry_schedule, attempts, retry_after) {
+                    Some(delay) => ("pending", Some(now + delay.as_millis() as i64), attempt),
+                    None => ("failed", None, attempt),
+                }
+            }
+        };
+    let settlement = Settlement {
+        delivery_id: id.to_owned(),
+        subscription_id: job.subscription_id.clone(),
+        at,
+        duration_ms: duration.as_millis() as i64,
+        status,
+        attempt_count: if attempt.is_some() {
+            attempts
+        } else {
+            job.attempt_count
+        },
+        next_attempt_at,
+        attempt,
+        skip_reason,
+        disable_subscription,
+        request,
     };
-    let counted = attempt_row.is_some();
-    if let Some(AttemptRow {
-        status_code,
-        error,
-        kind,
-        response,
-    }) = attempt_row
-    {
-        sqlx::query(
-            "INSERT INTO attempts (id, delivery_id, at, duration_ms, status_code, error, error_kind, response, node) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(new_id("att"))
-        .bind(id)
-        .bind(at)
-        .bind(duration_ms)
-        .bind(status_code)
-        .bind(error)
-        .bind(kind)
-        .bind(response)
-        .bind(state.queue.node_id())
-        .execute(&mut *tx)
-        .await?;
-    }
-    // The request is kept when there was one; COALESCE keeps the last one otherwise.
-    let (content_type, headers, body) = match &request {
-        Some(r) => (
-            Some(r.content_type.as_str()),
-            Some(serde_json::to_string(&r.headers)?),
-            Some(r.body.as_slice()),
-        ),
-        None => (None, None, None),
-    };
-    sqlx::query(
-        "UPDATE deliveries SET status = $1, attempt_count = $2, next_attempt_at = $3, \
-         claimed_until = NULL, claimed_by = NULL, updated_at = $4, \
-         request_content_type = COALESCE($5, request_content_type), \
-         request_headers = COALESCE($6, request_headers), request_body = COALESCE($7, request_body) \
-         WHERE id = $8",
-    )
-    .bind(status)
-    .bind(if counted { attempts } else { job.attempt_count })
-    .bind(next_at)
-    .bind(now)
-    .bind(content_type)
-    .bind(headers)
-    .bind(body)
-    .bind(id)
-    .execute(&mut *tx)
-    .await?;
-    if next_at.is_some() {
-        crate::queue::announce(&mut tx, state.db.backend()).await?;
-    }
-    tx.commit().await?;
+    state.writer.settle(settlement).await?;
     metrics::counter!("krog_delivery_attempts_total", "status" => status).increment(1);
     metrics::histogram!("krog_delivery_attempt_seconds").record(duration.as_secs_f64());
-    if next_at.is_some() {
+    if next_attempt_at.is_some() {
         state.queue.wake_scheduler();
     }
     Ok(())
+}
+
+impl Settlement {
+    /// Whether another attempt is scheduled (to announce to other nodes).
+    pub fn retries(&self) -> bool {
+        self.next_attempt_at.is_some()
+    }
+
+    /// Stores the settlement inside the writer's transaction.
+    pub async fn apply(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        node: &str,
+    ) -> Result<(), sqlx::Error> {
+        let now = now_ms();
+        if self.disable_subscription {
+            sqlx::query("UPDATE subscriptions SET enabled = 0, disabled_reason = $1, updated_at = $2 WHERE id = $3")
+                .bind("the endpoint answered 410 Gone")
+                .bind(now)
+                .bind(&self.subscription_id)
+                .execute(&mut **tx)
+                .await?;
+        }
+        if let Some(AttemptRow {
+            status_code,
+            error,
+            kind,
+            response,
+        }) = &self.attempt
+        {
+            sqlx::query(
+                "INSERT INTO attempts (id, delivery_id, at, duration_ms, status_code, error, error_kind, response, node) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(new_id("att"))
+            .bind(&self.delivery_id)
+            .bind(self.at)
+            .bind(self.duration_ms)
+            .bind(*status_code)
+            .bind(error.as_deref())
+            .bind(*kind)
+            .bind(response.as_deref())
+            .bind(node)
+            .execute(&mut **tx)
+            .await?;
+        }
+        // The request is kept when there was one; COALESCE keeps the last one otherwise.
+        let (content_type, headers, body) = match &self.request {
+            Some(r) => (
+                Some(r.content_type.as_str()),
+                Some(serde_json::to_string(&r.headers).unwrap_or_default()),
+                Some(r.body.as_slice()),
+            ),
+            None => (None, None, None),
+        };
+        sqlx::query(
+            "UPDATE deliveries SET status = $1, attempt_count = $2, next_attempt_at = $3, \
+             claimed_until = NULL, claimed_by = NULL, updated_at = $4, skip_reason = COALESCE($5, skip_reason), \
+             request_content_type = COALESCE($6, request_content_type), \
+             request_headers = COALESCE($7, request_headers), request_body = COALESCE($8, request_body) \
+             WHERE id = $9",
+        )
+        .bind(self.status)
+        .bind(self.attempt_count)
+        .bind(self.next_attempt_at)
+        .bind(now)
+        .bind(self.skip_reason.as_deref())
+        .bind(content_type)
+        .bind(headers)
+        .bind(body)
+        .bind(&self.delivery_id)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
