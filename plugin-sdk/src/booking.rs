@@ -18,6 +18,50 @@ where
     Ok(serde_json::from_value(value).ok())
 }
 
+/// [`lenient`] on a borrowed value: the same result as `serde_json::from_value(value.clone()).ok()`
+/// without the clone.
+fn lenient_ref<T: DeserializeOwned>(value: &Value) -> Option<T> {
+    T::deserialize(value).ok()
+}
+
+/// The fast equivalent of deserializing a struct with lenient fields and a flattened `extra`:
+/// `None` unless `value` is an object; known keys read leniently, all others kept in `extra`.
+macro_rules! from_ref {
+    ($ty:ident { $($field:ident $(= $read:path)?),* $(,)? }) => {
+        impl $ty {
+            fn from_ref(value: &Value) -> Option<$ty> {
+                let map = value.as_object()?;
+                let mut out = $ty::default();
+                for (key, value) in map {
+                    match key.as_str() {
+                        $(stringify!($field) => out.$field = from_ref!(@read value $($read)?),)*
+                        _ => {
+                            out.extra.insert(key.clone(), value.clone());
+                        }
+                    }
+                }
+                Some(out)
+            }
+        }
+    };
+    (@read $value:ident) => {
+        lenient_ref($value)
+    };
+    (@read $value:ident $read:path) => {
+        $read($value)
+    };
+}
+
+from_ref!(Service { id, name, duration_minutes, price = Price::from_ref });
+from_ref!(Price { amount, currency });
+from_ref!(Therapist { id, name, email });
+from_ref!(Client {
+    id,
+    name,
+    email,
+    phone
+});
+
 /// Like [`lenient`], for a string that defaults to `""`.
 fn lenient_string<'de, D>(deserializer: D) -> Result<String, D::Error>
 where
@@ -128,7 +172,33 @@ impl Booking {
                 json_kind(value)
             )));
         }
-        Ok(Booking::deserialize(value)?)
+        Ok(Booking::from_map(value.as_object().expect("checked above")))
+    }
+
+    /// What `Booking::deserialize` gives for an object, without serde's `flatten` buffering
+    /// (which copies the whole booking into an intermediate tree and every field once more).
+    fn from_map(map: &Map<String, Value>) -> Booking {
+        let mut b = Booking::default();
+        for (key, value) in map {
+            match key.as_str() {
+                "id" => b.id = lenient_ref::<String>(value).unwrap_or_default(),
+                "status" => b.status = lenient_ref(value),
+                "start" => b.start = lenient_ref(value),
+                "end" => b.end = lenient_ref(value),
+                "service" => b.service = Service::from_ref(value),
+                "therapist" => b.therapist = Therapist::from_ref(value),
+                "client" => b.client = Client::from_ref(value),
+                "location" => b.location = lenient_ref(value),
+                "notes" => b.notes = lenient_ref(value),
+                "created_at" => b.created_at = lenient_ref(value),
+                "updated_at" => b.updated_at = lenient_ref(value),
+                "changes" => b.changes = lenient_ref(value),
+                _ => {
+                    b.extra.insert(key.clone(), value.clone());
+                }
+            }
+        }
+        b
     }
 
     /// The service name, or `""`.

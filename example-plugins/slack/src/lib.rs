@@ -9,7 +9,6 @@ use chrono_tz::Tz;
 use krog_sdk::{Booking, Error, Event, EventType, Location, Outcome, Plugin, Status, Value};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 /// The Slack formatter.
 pub struct Slack;
@@ -72,7 +71,7 @@ impl Plugin for Slack {
             config: &config,
         }
         .render(event);
-        Outcome::json(&message)
+        Ok(Outcome::deliver("application/json", message))
     }
 }
 
@@ -235,17 +234,38 @@ impl Words {
 
     /// `torsdag 3. december 2026` / `Thursday 3 December 2026`.
     fn date(&self, t: &DateTime<Tz>) -> String {
-        let weekday = self.weekdays[t.weekday().num_days_from_monday() as usize];
-        let month = self.months[t.month0() as usize];
-        match self.locale {
-            Locale::Da => format!("{weekday} {}. {month} {}", t.day(), t.year()),
-            Locale::En => format!("{weekday} {} {month} {}", t.day(), t.year()),
+        let mut out = String::with_capacity(40);
+        self.push_date(&mut out, t);
+        out
+    }
+
+    fn push_date(&self, out: &mut String, t: &DateTime<Tz>) {
+        out.push_str(self.weekdays[t.weekday().num_days_from_monday() as usize]);
+        out.push(' ');
+        push_number(out, t.day());
+        if self.locale == Locale::Da {
+            out.push('.');
         }
+        out.push(' ');
+        out.push_str(self.months[t.month0() as usize]);
+        out.push(' ');
+        // `{}` of an `i32` year, as `format!` writes it.
+        let year = t.year();
+        if year < 0 {
+            out.push('-');
+        }
+        push_number(out, year.unsigned_abs());
     }
 
     /// `torsdag 3. december 2026 kl. 14:00`.
     fn date_time(&self, t: &DateTime<Tz>) -> String {
-        format!("{} {} {}", self.date(t), self.at, clock(t))
+        let mut out = String::with_capacity(48);
+        self.push_date(&mut out, t);
+        out.push(' ');
+        out.push_str(self.at);
+        out.push(' ');
+        push_clock(&mut out, t);
+        out
     }
 
     /// Amount in minor units: `950,00 kr.` (da, DKK), `DKK 950.00` (en).
@@ -268,7 +288,41 @@ impl Words {
 }
 
 fn clock(t: &DateTime<Tz>) -> String {
-    format!("{:02}:{:02}", t.hour(), t.minute())
+    let mut out = String::with_capacity(5);
+    push_clock(&mut out, t);
+    out
+}
+
+/// `14:05`: hours and minutes, two digits each.
+fn push_clock(out: &mut String, t: &DateTime<Tz>) {
+    push_two_digits(out, t.hour());
+    out.push(':');
+    push_two_digits(out, t.minute());
+}
+
+fn push_two_digits(out: &mut String, n: u32) {
+    if n < 10 {
+        out.push('0');
+    }
+    push_number(out, n);
+}
+
+/// Appends `n` in decimal, as `{}` formats it.
+fn push_number(out: &mut String, n: u32) {
+    let mut digits = [0u8; 10];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        out.push(char::from(d));
+    }
 }
 
 /// Formats an amount in minor units with `decimals` decimals and grouped thousands.
@@ -297,9 +351,41 @@ fn format_minor(amount: i64, decimals: u32, decimal: char, group: char) -> Strin
 
 /// Escapes text for Slack `mrkdwn` (`&`, `<`, `>`).
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    if !text.bytes().any(|b| matches!(b, b'&' | b'<' | b'>')) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A JSON text being written by hand, in the exact form `serde_json::to_vec` gives a `Value`.
+struct Json(Vec<u8>);
+
+impl Json {
+    fn raw(&mut self, text: &str) {
+        self.0.extend_from_slice(text.as_bytes());
+    }
+
+    /// A JSON string, escaped by serde_json itself.
+    fn str(&mut self, text: &str) {
+        // Writing to a `Vec` cannot fail.
+        let _ = serde_json::to_writer(&mut self.0, text);
+    }
+
+    /// `,{"text":{"text":…,"type":"mrkdwn"},"type":"section"}`.
+    fn text_section(&mut self, text: &str) {
+        self.raw(r#",{"text":{"text":"#);
+        self.str(text);
+        self.raw(r#","type":"mrkdwn"},"type":"section"}"#);
+    }
 }
 
 fn parse_time(text: &str, tz: Tz) -> Option<DateTime<Tz>> {
@@ -315,40 +401,47 @@ struct Message<'a> {
 }
 
 impl Message<'_> {
-    fn render(&self, event: &Event) -> Value {
+    /// Renders the message as JSON text: the bytes `serde_json` would write for the equivalent
+    /// `Value` (keys in sorted order, the same string escaping), without building the `Value`.
+    fn render(&self, event: &Event) -> Vec<u8> {
         let w = self.words;
         let b = &event.booking;
-        let title = match &event.event_type {
-            EventType::BookingCreated => w.created.to_string(),
-            EventType::BookingUpdated => w.updated.to_string(),
-            EventType::BookingDeleted => w.deleted.to_string(),
-            EventType::Other(t) => format!("{}: {t}", w.other_event),
+        let other_title;
+        let title: &str = match &event.event_type {
+            EventType::BookingCreated => w.created,
+            EventType::BookingUpdated => w.updated,
+            EventType::BookingDeleted => w.deleted,
+            EventType::Other(t) => {
+                other_title = format!("{}: {t}", w.other_event);
+                &other_title
+            }
         };
         let when = self.when(b);
 
-        let mut blocks = vec![json!({
-            "type": "header",
-            "text": {"type": "plain_text", "text": title, "emoji": true},
-        })];
-
-        let mut fields = Vec::new();
-        let mut field = |label: &str, value: String| {
-            if !value.trim().is_empty() {
-                fields.push(json!({"type": "mrkdwn", "text": format!("*{label}*\n{value}")}));
+        let mut fields: Vec<String> = Vec::with_capacity(8);
+        let mut field = |label: &str, value: &str| {
+            if !value.trim().is_empty() && fields.len() < 10 {
+                // Slack allows at most 10 fields per section.
+                let mut text = String::with_capacity(label.len() + value.len() + 3);
+                text.push('*');
+                text.push_str(label);
+                text.push_str("*\n");
+                text.push_str(value);
+                fields.push(text);
             }
         };
-        field(w.when, escape(&when));
+        field(w.when, &escape(&when));
         if let Some(service) = &b.service {
             let mut text = escape(service.name.as_deref().unwrap_or_default());
             if let Some(minutes) = service.duration_minutes {
                 text = format!("{text} ({minutes} {})", w.minutes);
             }
-            field(w.service, text);
+            field(w.service, &text);
         }
-        field(w.therapist, escape(b.therapist_name()));
-        field(w.client, self.client(b));
+        field(w.therapist, &escape(b.therapist_name()));
+        field(w.client, &self.client(b));
         if let Some(location) = &b.location {
-            field(w.location, self.location(location));
+            field(w.location, &self.location(location));
         }
         if let Some((amount, currency)) = b
             .service
@@ -356,56 +449,73 @@ impl Message<'_> {
             .and_then(|s| s.price.as_ref())
             .and_then(|p| Some((p.amount?, p.currency.as_deref().unwrap_or(""))))
         {
-            field(w.price, escape(&w.price(amount, currency)));
+            field(w.price, &escape(&w.price(amount, currency)));
         }
         if let Some(status) = &b.status {
-            field(w.status, escape(&w.status(status)));
+            field(w.status, &escape(&w.status(status)));
         }
+
+        let mut out = Json(Vec::with_capacity(1536));
+        out.raw(r#"{"blocks":[{"text":{"emoji":true,"text":"#);
+        out.str(title);
+        out.raw(r#","type":"plain_text"},"type":"header"}"#);
         if !fields.is_empty() {
-            // Slack allows at most 10 fields per section.
-            fields.truncate(10);
-            blocks.push(json!({"type": "section", "fields": fields}));
+            out.raw(r#",{"fields":["#);
+            for (i, text) in fields.iter().enumerate() {
+                if i > 0 {
+                    out.raw(",");
+                }
+                out.raw(r#"{"text":"#);
+                out.str(text);
+                out.raw(r#","type":"mrkdwn"}"#);
+            }
+            out.raw(r#"],"type":"section"}"#);
         }
 
         if let Some(changes) = self.changes(b) {
-            blocks.push(json!({
-                "type": "section",
-                "text": {"type": "mrkdwn", "text": format!("*{}*\n{changes}", w.changes)},
-            }));
+            out.text_section(&format!("*{}*\n{changes}", w.changes));
         }
 
         if self.config.include_notes
             && let Some(notes) = b.notes.as_deref().filter(|n| !n.trim().is_empty())
         {
-            blocks.push(json!({
-                "type": "section",
-                "text": {"type": "mrkdwn", "text": format!("*{}*\n{}", w.notes, escape(notes))},
-            }));
+            out.text_section(&format!("*{}*\n{}", w.notes, escape(notes)));
         }
 
-        let mut context = Vec::new();
+        let mut context = String::with_capacity(64);
         if !b.id.is_empty() {
-            context.push(format!("Booking `{}`", escape(&b.id)));
+            context.push_str("Booking `");
+            context.push_str(&escape(&b.id));
+            context.push_str("` · ");
         }
-        context.push(format!("{} {}", w.times_in, self.tz.name()));
-        blocks.push(json!({
-            "type": "context",
-            "elements": [{"type": "mrkdwn", "text": context.join(" · ")}],
-        }));
+        context.push_str(w.times_in);
+        context.push(' ');
+        context.push_str(self.tz.name());
+        out.raw(r#",{"elements":[{"text":"#);
+        out.str(&context);
+        out.raw(r#","type":"mrkdwn"}],"type":"context"}],"text":"#);
 
-        let mut summary = title;
+        let mut summary = String::with_capacity(128);
+        summary.push_str(title);
         let service = b.service_name();
         if !service.is_empty() {
-            summary = format!("{summary}: {service}");
+            summary.push_str(": ");
+            summary.push_str(service);
             let therapist = b.therapist_name();
             if !therapist.is_empty() {
-                summary = format!("{summary} {} {therapist}", w.with);
+                summary.push(' ');
+                summary.push_str(w.with);
+                summary.push(' ');
+                summary.push_str(therapist);
             }
         }
         if !when.is_empty() {
-            summary = format!("{summary}, {when}");
+            summary.push_str(", ");
+            summary.push_str(&when);
         }
-        json!({"text": escape(&summary), "blocks": blocks})
+        out.str(&escape(&summary));
+        out.raw("}");
+        out.0
     }
 
     /// `torsdag 3. december 2026, 14:00–14:50`.
