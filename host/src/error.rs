@@ -4,7 +4,7 @@
 //! the client.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -87,19 +87,6 @@ impl IntoResponse for Error {
 }
 
 impl Error {
-    /// Maps axum's JSON rejection; `limit` is the body cap to name in a 413.
-    #[allow(dead_code)]
-    pub fn from_json_rejection(rejection: JsonRejection, limit: usize) -> Self {
-        match rejection.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => Error::PayloadTooLarge(limit),
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => Error::BadRequest(
-                "send the body as JSON with `Content-Type: application/json`".into(),
-            ),
-            StatusCode::UNPROCESSABLE_ENTITY => Error::Validation(rejection.body_text()),
-            _ => Error::BadRequest(rejection.body_text()),
-        }
-    }
-
     /// Maps a serde_json error of a request body: broken JSON is a 400, JSON of the wrong
     /// shape a 422.
     pub fn from_json_error(e: serde_json::Error) -> Self {

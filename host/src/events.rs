@@ -72,8 +72,8 @@ pub struct Event {
 }
 
 impl Incoming {
-    /// Validates the envelope; `_tenant` is for messages.
-    pub fn into_event(self, _tenant: &str) -> Result<Event> {
+    /// Validates the envelope.
+    pub fn into_event(self) -> Result<Event> {
         let id = match self.id {
             Some(id) => {
                 if id.is_empty()
@@ -131,7 +131,7 @@ async fn ingest(
     Json(incoming): Json<Incoming>,
 ) -> Result<(StatusCode, axum::Json<Accepted>)> {
     caller.require_tenant(&state.db, &tenant).await?;
-    let event = incoming.into_event(&tenant)?;
+    let event = incoming.into_event()?;
     let accepted = accept(&state, &tenant, event, None).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(accepted)))
 }

@@ -517,9 +517,7 @@ async fn dry_run(
     authorize(&state, &caller, tenant.as_deref(), false).await?;
     let found = find_version(&state.db, &reference(tenant.as_deref(), name, version)).await?;
     let module = compiled(&state.db, &state.runtime, &found.sha256).await?;
-    let event = run
-        .event
-        .into_event(tenant.as_deref().unwrap_or("dry-run"))?;
+    let event = run.event.into_event()?;
     let input = EventInput {
         id: event.id,
         event_type: event.event_type.to_owned(),
