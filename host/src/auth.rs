@@ -8,6 +8,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use crate::db::{Db, new_id, now_ms};
+use crate::directory::Directory;
 use crate::error::{Error, Result};
 use crate::state::AppState;
 
@@ -30,17 +31,13 @@ impl Caller {
     }
 
     /// Fails with 404 unless the caller may act for `tenant` and the tenant exists.
-    pub async fn require_tenant(&self, db: &Db, tenant: &str) -> Result<()> {
+    pub async fn require_tenant(&self, directory: &Directory, tenant: &str) -> Result<()> {
         if let Caller::Tenant(own) = self
             && own != tenant
         {
             return Err(Error::NotFound(format!("tenant {tenant}")));
         }
-        let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM tenants WHERE id = $1")
-            .bind(tenant)
-            .fetch_optional(db.pool())
-            .await?;
-        match exists {
+        match directory.routes(tenant).await? {
             Some(_) => Ok(()),
             None => Err(Error::NotFound(format!("tenant {tenant}"))),
         }
@@ -61,16 +58,11 @@ impl FromRequestParts<AppState> for Caller {
             .or_else(|| header.strip_prefix("bearer "))
             .map(str::trim)
             .ok_or(Error::Unauthorized)?;
-        let row: Option<(Option<String>,)> =
-            sqlx::query_as("SELECT tenant_id FROM api_keys WHERE key_hash = $1")
-                .bind(hash_key(key))
-                .fetch_optional(state.db.pool())
-                .await?;
-        match row {
-            Some((None,)) => Ok(Caller::Admin),
-            Some((Some(tenant),)) => Ok(Caller::Tenant(tenant)),
-            None => Err(Error::Unauthorized),
-        }
+        state
+            .directory
+            .caller(key)
+            .await?
+            .ok_or(Error::Unauthorized)
     }
 }
 

@@ -40,6 +40,13 @@ pub struct Config {
     pub poll_interval: Duration,
     /// How long a rotated-out secret keeps signing.
     pub secret_overlap: Duration,
+    /// How long keys, tenants and subscriptions stay cached in memory. Changes through this
+    /// node apply at once; this bounds how long another node's changes go unseen.
+    pub directory_ttl: Duration,
+    /// Events one plugin instance may transform before it is thrown away (always after a
+    /// failure; only ever for one subscription and module version). 1: a fresh instance per
+    /// event.
+    pub plugin_instance_reuse: usize,
     /// Compiled plugin artifacts (content addressed). Default: `krog-cache` next to a SQLite
     /// database, or the system cache directory for PostgreSQL.
     pub cache_dir: Option<PathBuf>,
@@ -66,6 +73,8 @@ impl Default for Config {
             claim_lease: Duration::from_secs(60),
             poll_interval: Duration::from_secs(1),
             secret_overlap: Duration::from_secs(24 * 3600),
+            directory_ttl: Duration::from_secs(1),
+            plugin_instance_reuse: 256,
             cache_dir: None,
             sqlite_synchronous: "FULL".into(),
             limits: Limits::default(),
@@ -90,6 +99,8 @@ struct FileConfig {
     claim_lease: Option<String>,
     poll_interval: Option<String>,
     secret_overlap: Option<String>,
+    directory_ttl: Option<String>,
+    plugin_instance_reuse: Option<usize>,
     cache_dir: Option<PathBuf>,
     sqlite_synchronous: Option<String>,
     plugin_fuel: Option<u64>,
@@ -191,6 +202,12 @@ impl Config {
         }
         if let Some(v) = duration("SECRET_OVERLAP", file.secret_overlap)? {
             self.secret_overlap = v;
+        }
+        if let Some(v) = duration("DIRECTORY_TTL", file.directory_ttl)? {
+            self.directory_ttl = v;
+        }
+        if let Some(v) = number("PLUGIN_INSTANCE_REUSE", file.plugin_instance_reuse)? {
+            self.plugin_instance_reuse = v.max(1);
         }
         if let Some(v) = pick("CACHE_DIR", file.cache_dir.map(|p| p.display().to_string())) {
             self.cache_dir = Some(PathBuf::from(v));

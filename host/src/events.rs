@@ -8,10 +8,14 @@ use axum::routing::post;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use std::sync::Arc;
+
 use crate::auth::Caller;
+use crate::directory::Target;
 use crate::db::new_id;
 use crate::error::{Error, Result};
 use crate::extract::{Json, Path};
+use crate::queue::{Job, Work};
 use crate::state::AppState;
 
 /// The ingest route.
@@ -36,6 +40,13 @@ pub enum EventType {
 impl EventType {
     /// All of them, for validation messages.
     pub const ALL: [&'static str; 3] = ["booking.created", "booking.updated", "booking.deleted"];
+
+    /// The event type with this wire name.
+    pub fn parse(name: &str) -> Option<EventType> {
+        [EventType::Created, EventType::Updated, EventType::Deleted]
+            .into_iter()
+            .find(|t| t.as_str() == name)
+    }
 
     /// The wire name.
     pub fn as_str(self) -> &'static str {
@@ -130,7 +141,7 @@ async fn ingest(
     Path(tenant): Path<String>,
     Json(incoming): Json<Incoming>,
 ) -> Result<(StatusCode, axum::Json<Accepted>)> {
-    caller.require_tenant(&state.db, &tenant).await?;
+    caller.require_tenant(&state.directory, &tenant).await?;
     let event = incoming.into_event()?;
     let accepted = accept(&state, &tenant, event, None).await?;
     Ok((StatusCode::ACCEPTED, axum::Json(accepted)))
@@ -144,40 +155,47 @@ pub async fn accept(
     event: Event,
     only: Option<&str>,
 ) -> Result<Accepted> {
-    let subscriptions: Vec<(String, String)> = match only {
-        Some(id) => sqlx::query_as(
-            "SELECT id, event_types FROM subscriptions WHERE tenant_id = $1 AND id = $2",
-        )
-        .bind(tenant)
-        .bind(id),
-        None => sqlx::query_as(
-            "SELECT id, event_types FROM subscriptions WHERE tenant_id = $1 AND enabled = 1",
-        )
-        .bind(tenant),
-    }
-    .fetch_all(state.db.pool())
-    .await?;
-    let targets: Vec<String> = subscriptions
-        .into_iter()
-        .filter(|(_, types)| {
-            // A test send (`only`) goes to its subscription whatever it listens to.
-            only.is_some()
-                || serde_json::from_str::<Vec<String>>(types)
-                    .map(|types| types.iter().any(|t| t == event.event_type))
-                    .unwrap_or(false)
-        })
-        .map(|(id, _)| id)
-        .collect();
-    let id = event.id.clone();
-    let stored = state.writer.accept(tenant, event, targets).await?;
+    let routes = state
+        .directory
+        .routes(tenant)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("tenant {tenant}")))?;
+    let targets: Vec<Arc<Target>> = match only {
+        // A test send goes to its subscription whatever it listens to.
+        Some(id) => routes.target(id).cloned().into_iter().collect(),
+        None => routes
+            .targets
+            .iter()
+            .filter(|t| t.enabled && t.listens_to(event.event_type))
+            .cloned()
+            .collect(),
+    };
+    let event = Arc::new(event);
+    let ids = targets.iter().map(|t| t.id.clone()).collect();
+    let stored = state.writer.accept(tenant, event.clone(), ids).await?;
     if !stored.duplicate {
         metrics::counter!("krog_events_accepted_total").increment(1);
     }
     let accepted = Accepted {
-        id,
+        id: event.id.clone(),
         deliveries: stored.deliveries,
         duplicate: stored.duplicate,
     };
-    state.queue.push(stored.delivery_ids).await;
+    let tenant: Arc<str> = tenant.into();
+    let work = stored
+        .delivery_ids
+        .into_iter()
+        .zip(targets)
+        .map(|(delivery_id, target)| {
+            Work::Fresh(Job {
+                delivery_id,
+                attempt_count: 0,
+                tenant_id: tenant.clone(),
+                subscription_id: target.id.clone(),
+                target: Some(target),
+                event: event.clone(),
+            })
+        });
+    state.queue.push(work).await;
     Ok(accepted)
 }

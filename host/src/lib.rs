@@ -13,6 +13,7 @@ pub mod config;
 pub mod db;
 pub mod deliveries;
 pub mod destinations;
+pub mod directory;
 pub mod error;
 pub mod events;
 pub mod extract;

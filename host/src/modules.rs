@@ -299,22 +299,6 @@ pub async fn install_builtins(db: &Db, runtime: &Runtime) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Compiles every stored module ahead of the first delivery, from the artifact cache when it
-/// has them, so that a restart is ready at once.
-pub async fn warm(db: &Db, runtime: &Runtime) -> anyhow::Result<usize> {
-    let hashes: Vec<(String,)> = sqlx::query_as("SELECT sha256 FROM module_blobs")
-        .fetch_all(db.pool())
-        .await?;
-    let mut count = 0;
-    for (sha256,) in hashes {
-        match compiled(db, runtime, &sha256).await {
-            Ok(_) => count += 1,
-            Err(e) => tracing::warn!(sha256, error = %e, "a stored module does not load"),
-        }
-    }
-    Ok(count)
-}
-
 fn is_module_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name
@@ -333,7 +317,7 @@ async fn authorize(
     write: bool,
 ) -> Result<()> {
     match tenant {
-        Some(tenant) => caller.require_tenant(&state.db, tenant).await,
+        Some(tenant) => caller.require_tenant(&state.directory, tenant).await,
         None if write => caller.require_admin(),
         None => Ok(()),
     }
@@ -374,6 +358,7 @@ async fn upload(
         None,
     )
     .await?;
+    state.directory.invalidate();
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -494,6 +479,7 @@ async fn delete_version(
         .bind(version)
         .execute(state.db.pool())
         .await?;
+    state.directory.invalidate();
     Ok(StatusCode::NO_CONTENT)
 }
 

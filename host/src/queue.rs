@@ -2,10 +2,12 @@
 //! attempt settles it, and a node works on a row only while it holds its claim
 //! (`claimed_by`, `claimed_until`). Two paths feed the workers:
 //! - real time: ingest claims the new rows for this node in its own transaction and pushes
-//!   their ids into a bounded channel, so a worker starts at once (and ingest waits when the
-//!   workers are saturated: back-pressure);
+//!   them, with the event and the subscription they go to, into a bounded channel, so a worker
+//!   starts at once without reading anything back (and ingest waits when the workers are
+//!   saturated: back-pressure);
 //! - the scheduler: claims rows that are due (retries, or work a dead node left behind when
 //!   its lease ran out), sleeping until the next due time, woken early by a local retry.
+//!   These go by id; the worker reads the row first.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,19 +16,56 @@ use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::db::{Backend, Db, now_ms};
+use crate::directory::Target;
+use crate::events::Event;
 use crate::state::AppState;
+
+/// A delivery for a worker.
+pub enum Work {
+    /// Just accepted here: everything the attempt needs is in hand.
+    Fresh(Job),
+    /// Claimed by id (a retry, a replay, work a dead node left): read before attempting.
+    Stored(String),
+}
+
+impl Work {
+    /// The delivery id.
+    pub fn id(&self) -> &str {
+        match self {
+            Work::Fresh(job) => &job.delivery_id,
+            Work::Stored(id) => id,
+        }
+    }
+}
+
+/// One pending delivery with its event.
+pub struct Job {
+    /// The delivery.
+    pub delivery_id: String,
+    /// Attempts made so far.
+    pub attempt_count: i64,
+    /// The tenant.
+    pub tenant_id: Arc<str>,
+    /// The subscription it goes to.
+    pub subscription_id: String,
+    /// The subscription as it was when the delivery was created, if known; otherwise it is
+    /// looked up in the directory.
+    pub target: Option<Arc<Target>>,
+    /// The event, shared by all deliveries of a fan-out.
+    pub event: Arc<Event>,
+}
 
 /// The sending side of the queue, held in `AppState`.
 #[derive(Clone)]
 pub struct Queue {
-    tx: mpsc::Sender<String>,
+    tx: mpsc::Sender<Work>,
     wake: Arc<Notify>,
     node: Arc<str>,
 }
 
 /// The receiving side, consumed by [`start`].
 pub struct Receiver {
-    rx: mpsc::Receiver<String>,
+    rx: mpsc::Receiver<Work>,
 }
 
 /// A new queue with room for `capacity` waiting deliveries.
@@ -50,9 +89,9 @@ impl Queue {
     }
 
     /// Hands deliveries this node has claimed to the workers, waiting while the queue is full.
-    pub async fn push(&self, ids: Vec<String>) {
-        for id in ids {
-            if self.tx.send(id).await.is_err() {
+    pub async fn push(&self, work: impl IntoIterator<Item = Work>) {
+        for item in work {
+            if self.tx.send(item).await.is_err() {
                 // Shutting down: the claim runs out and the row is picked up again.
                 return;
             }
@@ -80,14 +119,15 @@ pub async fn start(state: AppState, receiver: Receiver, mut shutdown: watch::Rec
             _ = shutdown.wait_for(|stop| *stop) => break,
             permit = permits.clone().acquire_owned() => permit.expect("semaphore is never closed"),
         };
-        let id = tokio::select! {
+        let work = tokio::select! {
             biased;
             _ = shutdown.wait_for(|stop| *stop) => break,
-            id = rx.recv() => match id { Some(id) => id, None => break },
+            work = rx.recv() => match work { Some(work) => work, None => break },
         };
         let state = state.clone();
         running.spawn(async move {
-            if let Err(e) = crate::deliveries::attempt::run(&state, &id).await {
+            let id = work.id().to_owned();
+            if let Err(e) = crate::deliveries::attempt::run(&state, work).await {
                 tracing::error!(delivery = %id, error = ?e, "delivery attempt failed to complete");
                 // Let the lease lapse quickly so the row is retried rather than stuck.
                 let _ = release(&state.db, &id).await;
@@ -232,7 +272,7 @@ async fn claim_due(state: &AppState) -> Result<usize, sqlx::Error> {
         tracing::debug!(count, "claimed due deliveries");
         state
             .queue
-            .push(ids.into_iter().map(|(id,)| id).collect())
+            .push(ids.into_iter().map(|(id,)| Work::Stored(id)))
             .await;
     }
     Ok(count)

@@ -40,12 +40,13 @@ impl Application {
             let runtime_config = RuntimeConfig {
                 limits: config.limits.clone(),
                 cache_dir: Some(config.resolved_cache_dir()),
+                instance_reuse: config.plugin_instance_reuse,
             };
             tokio::task::spawn_blocking(move || Runtime::new(runtime_config)).await??
         };
         modules::install_builtins(&db, &runtime).await?;
-        let warmed = modules::warm(&db, &runtime).await?;
-        tracing::info!(modules = warmed, "plugin modules ready");
+        // Other modules load on first use (from the artifact cache when they have been compiled
+        // before), so memory follows the modules in use, not the modules stored.
         let new_admin_key = auth::ensure_admin_key(&db, config.admin_key.as_deref()).await?;
         let released = queue::recover_on_start(&db).await?;
         if released > 0 {
@@ -59,7 +60,12 @@ impl Application {
         let listener = TcpListener::bind(config.listen).await?;
         let writer =
             crate::writer::Writer::spawn(db.clone(), queue.node_id().into(), config.claim_lease);
+        let directory =
+            crate::directory::Directory::new(db.clone(), runtime.clone(), config.directory_ttl);
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let state = AppState {
+            directory,
+            transforms: Arc::new(tokio::sync::Semaphore::new(cores)),
             writer,
             db,
             runtime,

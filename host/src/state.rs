@@ -20,6 +20,11 @@ pub struct AppState {
     pub queue: Queue,
     /// Group commit of the hot-path writes.
     pub writer: crate::writer::Writer,
+    /// What the hot path knows of keys, tenants and subscriptions, kept in memory.
+    pub directory: crate::directory::Directory,
+    /// Turns at running a plugin: one per core, so transforms never queue for the CPU
+    /// while holding an instance each.
+    pub transforms: Arc<tokio::sync::Semaphore>,
     /// The configuration the service started with.
     pub config: Arc<Config>,
 }

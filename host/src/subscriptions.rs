@@ -209,7 +209,7 @@ async fn create(
     Path(tenant): Path<String>,
     Json(new): Json<NewSubscription>,
 ) -> Result<(StatusCode, axum::Json<Subscription>)> {
-    caller.require_tenant(&state.db, &tenant).await?;
+    caller.require_tenant(&state.directory, &tenant).await?;
     let url = check_url(&new.url, &state.config).map_err(Error::Validation)?;
     let event_types = check_event_types(&new.event_types)?;
     check_description(&new.description)?;
@@ -243,6 +243,7 @@ async fn create(
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
+    state.directory.invalidate();
     let mut subscription = fetch(&state.db, &tenant, &id).await?;
     subscription.secret = Some(secret);
     Ok((StatusCode::CREATED, axum::Json(subscription)))
@@ -266,7 +267,7 @@ async fn list(
     Path(tenant): Path<String>,
     Query(page): Query<PageQuery>,
 ) -> Result<axum::Json<Page<Subscription>>> {
-    caller.require_tenant(&state.db, &tenant).await?;
+    caller.require_tenant(&state.directory, &tenant).await?;
     let limit = page.limit();
     let rows: Vec<Row> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM subscriptions WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3"
@@ -285,7 +286,7 @@ async fn read(
     State(state): State<AppState>,
     Path((tenant, id)): Path<(String, String)>,
 ) -> Result<axum::Json<Subscription>> {
-    caller.require_tenant(&state.db, &tenant).await?;
+    caller.require_tenant(&state.directory, &tenant).await?;
     Ok(axum::Json(fetch(&state.db, &tenant, &id).await?))
 }
 
@@ -295,7 +296,7 @@ async fn update(
     Path((tenant, id)): Path<(String, String)>,
     Json(changes): Json<Changes>,
 ) -> Result<axum::Json<Subscription>> {
-    caller.require_tenant(&state.db, &tenant).await?;
+    caller.require_tenant(&state.directory, &tenant).await?;
     let current = fetch(&state.db, &tenant, &id).await?;
     let url = match &changes.url {
         Some(url) => check_url(url, &state.config)
@@ -336,6 +337,7 @@ async fn update(
     .bind(&id)
     .execute(state.db.pool())
     .await?;
+    state.directory.invalidate();
     Ok(axum::Json(fetch(&state.db, &tenant, &id).await?))
 }
 
@@ -344,12 +346,13 @@ async fn remove(
     State(state): State<AppState>,
     Path((tenant, id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    caller.require_tenant(&state.db, &tenant).await?;
+    caller.require_tenant(&state.directory, &tenant).await?;
     let deleted = sqlx::query("DELETE FROM subscriptions WHERE tenant_id = $1 AND id = $2")
         .bind(&tenant)
         .bind(&id)
         .execute(state.db.pool())
         .await?;
+    state.directory.invalidate();
     if deleted.rows_affected() == 0 {
         return Err(Error::NotFound(format!("subscription {id}")));
     }
@@ -361,7 +364,7 @@ async fn rotate_secret(
     State(state): State<AppState>,
     Path((tenant, id)): Path<(String, String)>,
 ) -> Result<axum::Json<Subscription>> {
-    caller.require_tenant(&state.db, &tenant).await?;
+    caller.require_tenant(&state.directory, &tenant).await?;
     let mut subscription = fetch(&state.db, &tenant, &id).await?;
     let now = now_ms();
     let secret = generate_secret();
@@ -380,6 +383,7 @@ async fn rotate_secret(
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
+    state.directory.invalidate();
     subscription.secret = Some(secret);
     Ok(axum::Json(subscription))
 }
@@ -400,7 +404,7 @@ async fn send_test(
     Path((tenant, id)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, axum::Json<Accepted>)> {
-    caller.require_tenant(&state.db, &tenant).await?;
+    caller.require_tenant(&state.directory, &tenant).await?;
     fetch(&state.db, &tenant, &id).await?;
     let request: TestRequest = if body.is_empty() {
         TestRequest::default()

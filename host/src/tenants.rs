@@ -59,6 +59,7 @@ async fn create(
         .bind(now_ms())
         .execute(state.db.pool())
         .await;
+    state.directory.invalidate();
     match inserted {
         Ok(_) => Ok((
             StatusCode::CREATED,
@@ -102,9 +103,10 @@ async fn create_key(
     Path(tenant): Path<String>,
 ) -> Result<(StatusCode, axum::Json<NewKey>)> {
     caller.require_admin()?;
-    caller.require_tenant(&state.db, &tenant).await?;
+    caller.require_tenant(&state.directory, &tenant).await?;
     let key = generate_key();
     let id = store_key(&state.db, Some(&tenant), &key).await?;
+    state.directory.invalidate();
     Ok((StatusCode::CREATED, axum::Json(NewKey { id, key })))
 }
 

@@ -23,14 +23,14 @@ pub struct Stored {
     pub duplicate: bool,
     /// Deliveries of the event (the original count for a duplicate).
     pub deliveries: i64,
-    /// Ids of the new deliveries, claimed by this node.
+    /// Ids of the new deliveries, claimed by this node, in the order of the targets.
     pub delivery_ids: Vec<String>,
 }
 
 enum Write {
     Accept {
         tenant: String,
-        event: Event,
+        event: Arc<Event>,
         targets: Vec<String>,
         reply: oneshot::Sender<Result<Stored, String>>,
     },
@@ -58,7 +58,7 @@ impl Writer {
     pub async fn accept(
         &self,
         tenant: &str,
-        event: Event,
+        event: Arc<Event>,
         targets: Vec<String>,
     ) -> anyhow::Result<Stored> {
         let (reply, answer) = oneshot::channel();

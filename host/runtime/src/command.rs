@@ -60,6 +60,7 @@ fn runtime(limits: Limits) -> anyhow::Result<Runtime> {
     Runtime::new(RuntimeConfig {
         limits,
         cache_dir: None,
+        instance_reuse: 1,
     })
 }
 

@@ -111,7 +111,13 @@ pub struct RuntimeConfig {
     pub limits: Limits,
     /// Where precompiled artifacts (`<sha256>.cwasm`) are kept across restarts. `None`: memory only.
     pub cache_dir: Option<PathBuf>,
+    /// Calls one instance may serve in [`Runtime::transform_in`]; 0 or 1: a fresh instance
+    /// for every call.
+    pub instance_reuse: usize,
 }
+
+/// The most idle instances kept for reuse, over all scopes.
+const MAX_IDLE_INSTANCES: usize = 32;
 
 /// Counters about compilation and the disk cache.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -143,6 +149,8 @@ struct Inner {
     limits: Limits,
     cache_dir: Option<PathBuf>,
     modules: Mutex<HashMap<String, Module>>,
+    instance_reuse: usize,
+    idle: Idle,
     counters: Counters,
     epoch_ticks: u64,
     _ticker: Ticker,
@@ -478,6 +486,11 @@ impl Runtime {
                 limits,
                 cache_dir: config.cache_dir,
                 modules: Mutex::new(HashMap::new()),
+                instance_reuse: config.instance_reuse,
+                idle: Idle {
+                    max: MAX_IDLE_INSTANCES,
+                    map: Mutex::new((0, HashMap::new())),
+                },
                 counters: Counters::default(),
                 epoch_ticks,
                 _ticker: Ticker {
@@ -668,13 +681,7 @@ impl Runtime {
         event: &EventInput,
         config: &str,
     ) -> Result<Execution, PluginFailure> {
-        let wit_event = wit::Event {
-            id: event.id.clone(),
-            event_type: event.event_type.clone(),
-            timestamp: event.timestamp.clone(),
-            tenant: event.tenant.clone(),
-            data: event.data.clone(),
-        };
+        let wit_event = wit_event(event);
         let (outcome, logs, duration, fuel_consumed) = self.call(module, |bindings, store| {
             bindings.call_transform(store, &wit_event, config)
         })?;
@@ -702,8 +709,19 @@ impl Runtime {
         module: &Module,
         f: impl FnOnce(&bindings::Transformer, &mut Store<State>) -> wasmtime::Result<Result<R, String>>,
     ) -> Result<(R, Vec<LogLine>, Duration, u64), PluginFailure> {
-        let limits = &self.inner.limits;
         let start = Instant::now();
+        let (mut store, stdout, stderr) = self.new_store();
+        let result = module
+            .inner
+            .pre
+            .instantiate(&mut store)
+            .and_then(|bindings| f(&bindings, &mut store));
+        self.conclude(result, &mut store, &stdout, &stderr, start)
+    }
+
+    /// A store with this runtime's limits, WASI without capabilities, and captured output.
+    fn new_store(&self) -> (Store<State>, CappedPipe, CappedPipe) {
+        let limits = &self.inner.limits;
         let stdout = CappedPipe::new(limits.max_log_lines * limits.max_log_line_bytes);
         let stderr = CappedPipe::new(limits.max_log_lines * limits.max_log_line_bytes);
         let wasi = WasiCtx::builder()
@@ -728,19 +746,32 @@ impl Runtime {
         };
         let mut store = Store::new(&self.inner.engine, state);
         store.limiter(|s| &mut s.limits);
-        // Fuel and epochs are enabled on the engine, so these cannot fail.
-        let _ = store.set_fuel(limits.fuel);
+        self.arm(&mut store);
+        (store, stdout, stderr)
+    }
+
+    /// Gives a store the full fuel and a fresh deadline for the next call.
+    fn arm(&self, store: &mut Store<State>) {
+        // Fuel and epochs are enabled on the engine, so this cannot fail.
+        let _ = store.set_fuel(self.inner.limits.fuel);
         store.set_epoch_deadline(self.inner.epoch_ticks);
         store.epoch_deadline_trap();
+    }
 
-        let result = module
-            .inner
-            .pre
-            .instantiate(&mut store)
-            .and_then(|bindings| f(&bindings, &mut store));
-
+    /// Collects a call's logs and fuel from `store` (leaving it ready for another call) and
+    /// classifies its result.
+    #[allow(clippy::type_complexity)]
+    fn conclude<R>(
+        &self,
+        result: wasmtime::Result<Result<R, String>>,
+        store: &mut Store<State>,
+        stdout: &CappedPipe,
+        stderr: &CappedPipe,
+        start: Instant,
+    ) -> Result<(R, Vec<LogLine>, Duration, u64), PluginFailure> {
+        let limits = &self.inner.limits;
         let fuel_consumed = limits.fuel - store.get_fuel().unwrap_or(0);
-        let State { mut log, .. } = store.into_data();
+        let mut log = std::mem::replace(&mut store.data_mut().log, LogSink::new(limits));
         let (out, out_discarded) = stdout.take();
         let (err, err_discarded) = stderr.take();
         log.push_output("stdout", &out, out_discarded);
@@ -763,6 +794,133 @@ impl Runtime {
                 Err(failure(kind, message))
             }
         }
+    }
+
+    /// Like [`Runtime::transform`], but may run in an instance that already transformed
+    /// earlier events of the same `scope` (krog passes the subscription id) and module, up to
+    /// [`RuntimeConfig::instance_reuse`] calls. An instance is thrown away after any failure
+    /// and never crosses scopes, so what a plugin leaves in its memory can only be seen by
+    /// later events of the same subscription — which is why plugins must not keep state
+    /// between calls.
+    pub fn transform_in(
+        &self,
+        scope: &str,
+        module: &Module,
+        event: &EventInput,
+        config: &str,
+    ) -> Result<Execution, PluginFailure> {
+        let reuse = self.inner.instance_reuse;
+        if reuse <= 1 {
+            return self.transform(module, event, config);
+        }
+        let start = Instant::now();
+        let key = (scope.to_owned(), module.inner.sha256.clone());
+        let mut warm = match self.inner.idle.take(&key) {
+            Some(mut warm) => {
+                self.arm(&mut warm.store);
+                warm
+            }
+            None => {
+                let (mut store, stdout, stderr) = self.new_store();
+                let bindings = match module.inner.pre.instantiate(&mut store) {
+                    Ok(bindings) => bindings,
+                    Err(error) => {
+                        let result: wasmtime::Result<Result<(), String>> = Err(error);
+                        let failure = self
+                            .conclude(result, &mut store, &stdout, &stderr, start)
+                            .expect_err("an error stays an error");
+                        return Err(failure);
+                    }
+                };
+                Warm {
+                    store,
+                    bindings,
+                    stdout,
+                    stderr,
+                    calls: 0,
+                }
+            }
+        };
+        let wit_event = wit_event(event);
+        let result = warm
+            .bindings
+            .call_transform(&mut warm.store, &wit_event, config);
+        let concluded = self.conclude(result, &mut warm.store, &warm.stdout, &warm.stderr, start);
+        let (outcome, logs, duration, fuel_consumed) = concluded?;
+        let checked = check_outcome(outcome, &self.inner.limits);
+        warm.calls += 1;
+        if checked.is_ok() && warm.calls < reuse {
+            self.inner.idle.put(key, warm);
+        }
+        match checked {
+            Ok(outcome) => Ok(Execution {
+                outcome,
+                logs,
+                duration,
+                fuel_consumed,
+            }),
+            Err((kind, message)) => Err(PluginFailure {
+                kind,
+                message,
+                logs,
+                duration,
+                fuel_consumed,
+            }),
+        }
+    }
+}
+
+/// The wit form of an event (the strings are copied into the guest anyway).
+fn wit_event(event: &EventInput) -> wit::Event {
+    wit::Event {
+        id: event.id.clone(),
+        event_type: event.event_type.clone(),
+        timestamp: event.timestamp.clone(),
+        tenant: event.tenant.clone(),
+        data: event.data.clone(),
+    }
+}
+
+/// An instance kept for the next event of its scope.
+struct Warm {
+    store: Store<State>,
+    bindings: bindings::Transformer,
+    stdout: CappedPipe,
+    stderr: CappedPipe,
+    calls: usize,
+}
+
+/// Idle instances by (scope, module sha256), bounded in total so that memory stays bounded
+/// whatever the number of subscriptions: when full, the instance being returned is dropped.
+struct Idle {
+    max: usize,
+    map: Mutex<(usize, HashMap<(String, String), Vec<Warm>>)>,
+}
+
+impl Idle {
+    fn take(&self, key: &(String, String)) -> Option<Warm> {
+        let mut guard = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let (count, map) = &mut *guard;
+        let list = map.get_mut(key)?;
+        let warm = list.pop();
+        if list.is_empty() {
+            map.remove(key);
+        }
+        if warm.is_some() {
+            *count -= 1;
+        }
+        warm
+    }
+
+    fn put(&self, key: (String, String), warm: Warm) {
+        let mut guard = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let (count, map) = &mut *guard;
+        if *count >= self.max {
+            drop(guard);
+            return;
+        }
+        *count += 1;
+        map.entry(key).or_default().push(warm);
     }
 }
 

@@ -19,6 +19,7 @@ fn runtime_with(limits: Limits) -> Runtime {
     Runtime::new(RuntimeConfig {
         limits,
         cache_dir: None,
+        ..Default::default()
     })
     .expect("runtime")
 }

@@ -68,6 +68,7 @@ fn cached_runtime(dir: &std::path::Path) -> Runtime {
     Runtime::new(RuntimeConfig {
         limits: Default::default(),
         cache_dir: Some(dir.to_path_buf()),
+        ..Default::default()
     })
     .unwrap()
 }

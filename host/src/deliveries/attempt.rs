@@ -2,23 +2,25 @@
 //! a plugin failure, a refused destination, a timeout — ends as a recorded attempt and a
 //! settled or rescheduled delivery, never a lost one.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::db::{new_id, now_ms};
-use crate::modules::{ModuleRef, compiled, find_version};
+use crate::directory::{Resolved, Target};
+use crate::events::{Event, EventType};
+use crate::queue::{Job, Work};
 use crate::runtime::{EventInput, Outcome};
-use crate::signing::{SigningKey, signature};
+use crate::signing::signature;
 use crate::state::AppState;
-use crate::subscriptions::Transform;
 
 /// How much of a response body is kept on the attempt.
 const RESPONSE_KEEP: usize = 1024;
 
 #[derive(sqlx::FromRow)]
-struct Job {
+struct Row {
     status: String,
     attempt_count: i64,
     tenant_id: String,
@@ -27,16 +29,13 @@ struct Job {
     event_type: String,
     timestamp: String,
     data: String,
-    url: Option<String>,
-    transform: Option<String>,
-    enabled: Option<i64>,
 }
 
 /// The request to send.
 pub struct Request {
     content_type: String,
     headers: Vec<(String, String)>,
-    body: Vec<u8>,
+    body: axum::body::Bytes,
 }
 
 /// How an attempt ended.
@@ -70,43 +69,77 @@ pub struct AttemptRow {
     response: Option<String>,
 }
 
-/// Runs one attempt of delivery `id`, if it is still pending.
-pub async fn run(state: &AppState, id: &str) -> anyhow::Result<()> {
-    let job: Option<Job> = sqlx::query_as(
-        "SELECT d.status, d.attempt_count, d.tenant_id, d.event_id, d.subscription_id, \
-         e.event_type, e.timestamp, e.data, s.url, s.transform, s.enabled \
-         FROM deliveries d JOIN events e ON e.tenant_id = d.tenant_id AND e.id = d.event_id \
-         LEFT JOIN subscriptions s ON s.id = d.subscription_id WHERE d.id = $1",
-    )
-    .bind(id)
-    .fetch_optional(state.db.pool())
-    .await?;
-    let Some(job) = job else { return Ok(()) };
-    if job.status != "pending" {
-        return Ok(());
-    }
+/// Runs one attempt of a delivery, if it is still pending.
+pub async fn run(state: &AppState, work: Work) -> anyhow::Result<()> {
+    let job = match work {
+        Work::Fresh(job) => job,
+        Work::Stored(id) => match load(state, id).await? {
+            Some(job) => job,
+            None => return Ok(()),
+        },
+    };
+    let target = match &job.target {
+        Some(target) => Some(target.clone()),
+        None => state
+            .directory
+            .routes(&job.tenant_id)
+            .await?
+            .and_then(|routes| routes.target(&job.subscription_id).cloned()),
+    };
     let started = Instant::now();
     let at = now_ms();
-    let (ending, request) = attempt(state, &job).await;
+    let (ending, request) = attempt(state, &job, target.as_deref()).await;
     let duration = started.elapsed();
-    record(state, id, &job, at, duration, ending, request).await
+    record(state, &job, at, duration, ending, request).await
 }
 
-async fn attempt(state: &AppState, job: &Job) -> (Ending, Option<Request>) {
-    let Some(url) = &job.url else {
+/// Reads a delivery claimed by id, with its event; `None` unless it is still pending.
+async fn load(state: &AppState, id: String) -> anyhow::Result<Option<Job>> {
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT d.status, d.attempt_count, d.tenant_id, d.event_id, d.subscription_id, \
+         e.event_type, e.timestamp, e.data \
+         FROM deliveries d JOIN events e ON e.tenant_id = d.tenant_id AND e.id = d.event_id \
+         WHERE d.id = $1",
+    )
+    .bind(&id)
+    .fetch_optional(state.db.pool())
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    if row.status != "pending" {
+        return Ok(None);
+    }
+    let event_type = EventType::parse(&row.event_type)
+        .ok_or_else(|| anyhow::anyhow!("stored event has unknown type {:?}", row.event_type))?;
+    Ok(Some(Job {
+        delivery_id: id,
+        attempt_count: row.attempt_count,
+        tenant_id: row.tenant_id.into(),
+        subscription_id: row.subscription_id,
+        target: None,
+        event: Arc::new(Event {
+            id: row.event_id,
+            event_type: event_type.as_str(),
+            timestamp: row.timestamp,
+            data: row.data,
+        }),
+    }))
+}
+
+async fn attempt(state: &AppState, job: &Job, target: Option<&Target>) -> (Ending, Option<Request>) {
+    let Some(target) = target else {
         return (
             Ending::Abandoned("the subscription was deleted".into()),
             None,
         );
     };
-    if job.enabled == Some(0) {
+    if !target.enabled {
         return (
             Ending::Abandoned("the subscription is disabled".into()),
             None,
         );
     }
-    let request = match &job.transform {
-        None => envelope(job),
+    let request = match &target.transform {
+        None => envelope(&job.event),
         Some(transform) => match run_transform(state, job, transform).await {
             Ok(Outcome::Skip { reason }) => return (Ending::Skipped(reason), None),
             Ok(Outcome::Deliver {
@@ -116,7 +149,7 @@ async fn attempt(state: &AppState, job: &Job) -> (Ending, Option<Request>) {
             }) => Request {
                 content_type,
                 headers,
-                body,
+                body: body.into(),
             },
             Err((kind, error)) => {
                 metrics::counter!("krog_plugin_errors_total", "kind" => kind).increment(1);
@@ -131,58 +164,54 @@ async fn attempt(state: &AppState, job: &Job) -> (Ending, Option<Request>) {
             }
         },
     };
-    let ending = send(state, job, url, &request).await;
+    let ending = send(state, job, target, &request).await;
     (ending, Some(request))
 }
 
 /// Without a transform the body is the event envelope; `data` is spliced in as received.
-fn envelope(job: &Job) -> Request {
-    let mut body = Vec::with_capacity(job.data.len() + 96);
+fn envelope(event: &Event) -> Request {
+    let mut body = Vec::with_capacity(event.data.len() + 96);
     body.extend_from_slice(b"{\"type\":");
-    serde_json::to_writer(&mut body, &job.event_type).expect("strings serialize");
+    serde_json::to_writer(&mut body, &event.event_type).expect("strings serialize");
     body.extend_from_slice(b",\"timestamp\":");
-    serde_json::to_writer(&mut body, &job.timestamp).expect("strings serialize");
+    serde_json::to_writer(&mut body, &event.timestamp).expect("strings serialize");
     body.extend_from_slice(b",\"data\":");
-    body.extend_from_slice(job.data.as_bytes());
+    body.extend_from_slice(event.data.as_bytes());
     body.push(b'}');
     Request {
         content_type: "application/json".into(),
         headers: Vec::new(),
-        body,
+        body: body.into(),
     }
 }
 
 async fn run_transform(
     state: &AppState,
     job: &Job,
-    transform: &str,
+    transform: &Result<Resolved, String>,
 ) -> Result<Outcome, (&'static str, String)> {
-    let transform: Transform = serde_json::from_str(transform).map_err(|e| {
-        (
-            "invalid_module",
-            format!("stored transform is unreadable: {e}"),
-        )
-    })?;
-    let module = ModuleRef::parse(&transform.module, &job.tenant_id, transform.version)
-        .map_err(|e| ("invalid_module", e.to_string()))?;
-    let version = find_version(&state.db, &module)
-        .await
-        .map_err(|e| ("invalid_module", e.to_string()))?;
-    let compiled = compiled(&state.db, &state.runtime, &version.sha256)
-        .await
-        .map_err(|e| ("invalid_module", e.to_string()))?;
+    let resolved = transform
+        .as_ref()
+        .map_err(|why| ("invalid_module", why.clone()))?;
     let input = EventInput {
-        id: job.event_id.clone(),
-        event_type: job.event_type.clone(),
-        timestamp: job.timestamp.clone(),
-        tenant: job.tenant_id.clone(),
-        data: job.data.clone(),
+        id: job.event.id.clone(),
+        event_type: job.event.event_type.to_owned(),
+        timestamp: job.event.timestamp.clone(),
+        tenant: job.tenant_id.to_string(),
+        data: job.event.data.clone(),
     };
-    let config = transform.config.to_string();
+    let module = resolved.module.clone();
+    let config = resolved.config.clone();
+    let scope = job.subscription_id.clone();
     let runtime = state.runtime.clone();
-    let result = tokio::task::spawn_blocking(move || runtime.transform(&compiled, &input, &config))
-        .await
-        .map_err(|e| ("trap", format!("the plugin call did not complete: {e}")))?;
+    // Plugins run on blocking threads, at most one per core at a time: more would only
+    // queue for the CPU while holding an instance each.
+    let _turn = state.transforms.acquire().await;
+    let result = tokio::task::spawn_blocking(move || {
+        runtime.transform_in(&scope, &module, &input, &config)
+    })
+    .await
+    .map_err(|e| ("trap", format!("the plugin call did not complete: {e}")))?;
     match result {
         Ok(execution) => Ok(execution.outcome),
         Err(failure) => Err((
@@ -196,7 +225,7 @@ async fn run_transform(
     }
 }
 
-async fn send(state: &AppState, job: &Job, url: &str, request: &Request) -> Ending {
+async fn send(state: &AppState, job: &Job, target: &Target, request: &Request) -> Ending {
     let failed = |error: String, kind: &'static str| Ending::Failed {
         status: None,
         error,
@@ -205,21 +234,19 @@ async fn send(state: &AppState, job: &Job, url: &str, request: &Request) -> Endi
         retry_after: None,
     };
     // Checked again here, not only at create: IP literals never reach the guarded resolver.
-    let parsed = match crate::destinations::check_url(url, &state.config) {
+    let parsed = match crate::destinations::check_url(&target.url, &state.config) {
         Ok(url) => url,
         Err(why) => return failed(why, "destination"),
     };
-    let timestamp = now_ms() / 1000;
-    let keys = match signing_keys(state, &job.subscription_id).await {
-        Ok(keys) if !keys.is_empty() => keys,
-        Ok(_) => {
-            return failed(
-                "the subscription has no valid signing secret".into(),
-                "signing",
-            );
-        }
-        Err(e) => return failed(format!("could not read signing secrets: {e}"), "internal"),
-    };
+    let now = now_ms();
+    let timestamp = now / 1000;
+    let keys = target.signing_keys(now);
+    if keys.is_empty() {
+        return failed(
+            "the subscription has no valid signing secret".into(),
+            "signing",
+        );
+    }
     let mut headers = HeaderMap::with_capacity(request.headers.len() + 4);
     for (name, value) in &request.headers {
         if let (Ok(name), Ok(value)) = (
@@ -232,9 +259,9 @@ async fn send(state: &AppState, job: &Job, url: &str, request: &Request) -> Endi
     let content_type = HeaderValue::try_from(request.content_type.as_str())
         .unwrap_or(HeaderValue::from_static("application/octet-stream"));
     headers.insert(reqwest::header::CONTENT_TYPE, content_type);
-    let sig = signature(&keys, &job.event_id, timestamp, &request.body);
+    let sig = signature(&keys, &job.event.id, timestamp, &request.body);
     let (Ok(id), Ok(sig)) = (
-        HeaderValue::try_from(job.event_id.as_str()),
+        HeaderValue::try_from(job.event.id.as_str()),
         HeaderValue::try_from(sig),
     ) else {
         return failed("event id is not a valid header value".into(), "signing");
@@ -325,24 +352,6 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
     Some(Duration::from_millis(ms.max(0) as u64))
 }
 
-async fn signing_keys(
-    state: &AppState,
-    subscription: &str,
-) -> Result<Vec<SigningKey>, sqlx::Error> {
-    let secrets: Vec<(String,)> = sqlx::query_as(
-        "SELECT secret FROM subscription_secrets WHERE subscription_id = $1 \
-         AND (expires_at IS NULL OR expires_at > $2) ORDER BY created_at DESC",
-    )
-    .bind(subscription)
-    .bind(now_ms())
-    .fetch_all(state.db.pool())
-    .await?;
-    Ok(secrets
-        .iter()
-        .filter_map(|(s,)| SigningKey::parse(s))
-        .collect())
-}
-
 /// The delay before attempt number `attempts + 1`, with ±20 % jitter, at least `retry_after`;
 /// `None` when the schedule is exhausted.
 fn next_delay(
@@ -377,7 +386,6 @@ pub struct Settlement {
 
 async fn record(
     state: &AppState,
-    id: &str,
     job: &Job,
     at: i64,
     duration: Duration,
@@ -433,7 +441,7 @@ async fn record(
             }
         };
     let settlement = Settlement {
-        delivery_id: id.to_owned(),
+        delivery_id: job.delivery_id.clone(),
         subscription_id: job.subscription_id.clone(),
         at,
         duration_ms: duration.as_millis() as i64,
@@ -449,7 +457,11 @@ async fn record(
         disable_subscription,
         request,
     };
+    let disabled = settlement.disable_subscription;
     state.writer.settle(settlement).await?;
+    if disabled {
+        state.directory.invalidate();
+    }
     metrics::counter!("krog_delivery_attempts_total", "status" => status).increment(1);
     metrics::histogram!("krog_delivery_attempt_seconds").record(duration.as_secs_f64());
     if next_attempt_at.is_some() {
@@ -507,7 +519,7 @@ impl Settlement {
             Some(r) => (
                 Some(r.content_type.as_str()),
                 Some(serde_json::to_string(&r.headers).unwrap_or_default()),
-                Some(r.body.as_slice()),
+                Some(&r.body[..]),
             ),
             None => (None, None, None),
         };

@@ -132,7 +132,7 @@ async fn list(
     Path(tenant): Path<String>,
     Query(filter): Query<Filter>,
 ) -> Result<axum::Json<Page<Delivery>>> {
-    caller.require_tenant(&state.db, &tenant).await?;
+    caller.require_tenant(&state.directory, &tenant).await?;
     if let Some(status) = &filter.status
         && !STATUSES.contains(&status.as_str())
     {
@@ -179,7 +179,7 @@ async fn read(
     State(state): State<AppState>,
     Path((tenant, id)): Path<(String, String)>,
 ) -> Result<axum::Json<Delivery>> {
-    caller.require_tenant(&state.db, &tenant).await?;
+    caller.require_tenant(&state.directory, &tenant).await?;
     let row: Row = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM deliveries WHERE tenant_id = $1 AND id = $2"
     ))
@@ -234,7 +234,10 @@ async fn requeue(state: &AppState, ids: Vec<String>) -> Result<()> {
         .await?;
     }
     tx.commit().await?;
-    state.queue.push(ids).await;
+    state
+        .queue
+        .push(ids.into_iter().map(crate::queue::Work::Stored))
+        .await;
     Ok(())
 }
 
@@ -243,7 +246,7 @@ async fn retry_one(
     State(state): State<AppState>,
     Path((tenant, id)): Path<(String, String)>,
 ) -> Result<(StatusCode, axum::Json<serde_json::Value>)> {
-    caller.require_tenant(&state.db, &tenant).await?;
+    caller.require_tenant(&state.directory, &tenant).await?;
     let (status,): (String,) =
         sqlx::query_as("SELECT status FROM deliveries WHERE tenant_id = $1 AND id = $2")
             .bind(&tenant)
@@ -275,7 +278,7 @@ async fn retry_failed(
     Path(tenant): Path<String>,
     Json(request): Json<RetryFailed>,
 ) -> Result<(StatusCode, axum::Json<serde_json::Value>)> {
-    caller.require_tenant(&state.db, &tenant).await?;
+    caller.require_tenant(&state.directory, &tenant).await?;
     let since = chrono::DateTime::parse_from_rfc3339(&request.since)
         .map_err(|e| Error::Validation(format!("since {:?} is not RFC 3339: {e}", request.since)))?
         .timestamp_millis();

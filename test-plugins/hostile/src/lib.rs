@@ -2,7 +2,9 @@
 //!
 //! It implements the real `transformer` world (bound with wit-bindgen directly, not the SDK), and
 //! its behaviour is chosen by the config string: `loop`, `memory`, `recursion`, `panic`, `big`,
-//! `reserved-header`, `err`, `log-flood`, `print`, `ok`.
+//! `reserved-header`, `err`, `log-flood`, `print`, `ok`, and `count` (delivers how many times
+//! this instance has been called: state kept between calls, which plugins must not rely on, and
+//! which shows whether the host reused an instance).
 
 // The bindings wit-bindgen generates for the host target trip this lint; they are not ours.
 #![allow(clippy::too_many_arguments)]
@@ -41,7 +43,7 @@ impl Guest for Hostile {
             name: "hostile".to_string(),
             version: "0.1.0".to_string(),
             description: "Misbehaves on purpose, as the config says.".to_string(),
-            config_schema: r#"{"type":"string","enum":["loop","memory","recursion","panic","big","reserved-header","err","log-flood","print","ok"]}"#.to_string(),
+            config_schema: r#"{"type":"string","enum":["loop","memory","recursion","panic","big","reserved-header","err","log-flood","print","ok","count"]}"#.to_string(),
         }
     }
 
@@ -73,6 +75,11 @@ impl Guest for Hostile {
                 vec![("webhook-signature".to_string(), "v1,forged".to_string())],
             )),
             "err" => Err("the plugin said no".to_string()),
+            "count" => {
+                static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+                let calls = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                Ok(deliver(calls.to_string().into_bytes(), Vec::new()))
+            }
             "log-flood" => {
                 for i in 0..10_000 {
                     log(LogLevel::Info, &format!("line {i}"));

@@ -1,0 +1,262 @@
+//! The hot path's memory of the database: which API keys exist, which tenants, and where each
+//! tenant's events go (subscriptions with their URL, event types, resolved transform module and
+//! signing keys). Ingest and delivery read only from here, so an event costs no reads.
+//!
+//! Entries are loaded on first use and dropped on any change made through this node (every
+//! write path calls [`Directory::invalidate`]); changes made by another node over a shared
+//! PostgreSQL are seen within [`Directory::ttl`].
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::auth::{Caller, hash_key};
+use crate::db::Db;
+use crate::error::{Error, Result};
+use crate::modules::{ModuleRef, compiled, find_version};
+use crate::runtime::{Module, Runtime};
+use crate::signing::SigningKey;
+use crate::subscriptions::Transform;
+
+/// Where one subscription's deliveries go, as of when it was loaded.
+pub struct Target {
+    /// The subscription id.
+    pub id: String,
+    /// The destination URL.
+    pub url: String,
+    /// The event types it listens to.
+    pub event_types: Vec<String>,
+    /// False when disabled (by the tenant or by a 410).
+    pub enabled: bool,
+    /// The transform, resolved to a compiled module; `Err` holds why it cannot run, recorded as
+    /// a plugin error on each attempt (the module was deleted, its bytes are unreadable…).
+    pub transform: Option<std::result::Result<Resolved, String>>,
+    /// Signing secrets, newest first, with their expiry (ms since the epoch).
+    keys: Vec<(SigningKey, Option<i64>)>,
+}
+
+impl Target {
+    /// Whether an event of this type goes here.
+    pub fn listens_to(&self, event_type: &str) -> bool {
+        self.event_types.iter().any(|t| t == event_type)
+    }
+
+    /// The keys to sign with now: every secret not yet expired.
+    pub fn signing_keys(&self, now_ms: i64) -> Vec<SigningKey> {
+        self.keys
+            .iter()
+            .filter(|(_, expires)| expires.is_none_or(|at| at > now_ms))
+            .map(|(key, _)| key.clone())
+            .collect()
+    }
+}
+
+/// A transform ready to run.
+pub struct Resolved {
+    /// The compiled plugin of the version in use.
+    pub module: Module,
+    /// The plugin's config as JSON text.
+    pub config: String,
+}
+
+/// A tenant's subscriptions.
+pub struct Routes {
+    loaded: Instant,
+    generation: u64,
+    /// Every subscription of the tenant, enabled or not.
+    pub targets: Vec<Arc<Target>>,
+}
+
+impl Routes {
+    /// The subscription `id`, if the tenant has it.
+    pub fn target(&self, id: &str) -> Option<&Arc<Target>> {
+        self.targets.iter().find(|t| t.id == id)
+    }
+}
+
+struct Stamped<T> {
+    value: T,
+    loaded: Instant,
+    generation: u64,
+}
+
+/// The cache. Cheap to clone.
+#[derive(Clone)]
+pub struct Directory {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    runtime: Runtime,
+    ttl: Duration,
+    generation: AtomicU64,
+    keys: Mutex<HashMap<String, Stamped<Caller>>>,
+    tenants: Mutex<HashMap<String, Arc<Routes>>>,
+}
+
+impl Directory {
+    /// An empty directory over `db`; entries older than `ttl` are reloaded.
+    pub fn new(db: Db, runtime: Runtime, ttl: Duration) -> Directory {
+        Directory {
+            inner: Arc::new(Inner {
+                db,
+                runtime,
+                ttl,
+                generation: AtomicU64::new(0),
+                keys: Mutex::new(HashMap::new()),
+                tenants: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// How long another node's change may go unseen here.
+    pub fn ttl(&self) -> Duration {
+        self.inner.ttl
+    }
+
+    /// Forgets everything: called after every change to keys, tenants, subscriptions,
+    /// secrets or modules.
+    pub fn invalidate(&self) {
+        self.inner.generation.fetch_add(1, Ordering::AcqRel);
+        lock(&self.inner.keys).clear();
+        lock(&self.inner.tenants).clear();
+    }
+
+    fn fresh(&self, loaded: Instant, generation: u64) -> bool {
+        generation == self.inner.generation.load(Ordering::Acquire)
+            && loaded.elapsed() < self.inner.ttl
+    }
+
+    /// Who holds `key`, or `None` for an unknown key.
+    pub async fn caller(&self, key: &str) -> Result<Option<Caller>> {
+        let hash = hash_key(key);
+        if let Some(entry) = lock(&self.inner.keys).get(&hash)
+            && self.fresh(entry.loaded, entry.generation)
+        {
+            return Ok(Some(entry.value.clone()));
+        }
+        let generation = self.inner.generation.load(Ordering::Acquire);
+        let loaded = Instant::now();
+        let row: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT tenant_id FROM api_keys WHERE key_hash = $1")
+                .bind(&hash)
+                .fetch_optional(self.inner.db.pool())
+                .await?;
+        let caller = match row {
+            Some((None,)) => Caller::Admin,
+            Some((Some(tenant),)) => Caller::Tenant(tenant),
+            None => return Ok(None),
+        };
+        // Only known keys are kept, so a flood of wrong keys cannot grow the map.
+        lock(&self.inner.keys).insert(
+            hash,
+            Stamped {
+                value: caller.clone(),
+                loaded,
+                generation,
+            },
+        );
+        Ok(Some(caller))
+    }
+
+    /// The tenant's subscriptions, or `None` when there is no such tenant.
+    pub async fn routes(&self, tenant: &str) -> Result<Option<Arc<Routes>>> {
+        if let Some(routes) = lock(&self.inner.tenants).get(tenant)
+            && self.fresh(routes.loaded, routes.generation)
+        {
+            return Ok(Some(routes.clone()));
+        }
+        let generation = self.inner.generation.load(Ordering::Acquire);
+        let loaded = Instant::now();
+        let Some(targets) = self.load(tenant).await? else {
+            return Ok(None);
+        };
+        let routes = Arc::new(Routes {
+            loaded,
+            generation,
+            targets,
+        });
+        lock(&self.inner.tenants).insert(tenant.to_owned(), routes.clone());
+        Ok(Some(routes))
+    }
+
+    async fn load(&self, tenant: &str) -> Result<Option<Vec<Arc<Target>>>> {
+        let db = &self.inner.db;
+        let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM tenants WHERE id = $1")
+            .bind(tenant)
+            .fetch_optional(db.pool())
+            .await?;
+        if exists.is_none() {
+            return Ok(None);
+        }
+        let rows: Vec<(String, String, String, Option<String>, i64)> = sqlx::query_as(
+            "SELECT id, url, event_types, transform, enabled FROM subscriptions WHERE tenant_id = $1 \
+             ORDER BY id",
+        )
+        .bind(tenant)
+        .fetch_all(db.pool())
+        .await?;
+        let secrets: Vec<(String, String, Option<i64>)> = sqlx::query_as(
+            "SELECT x.subscription_id, x.secret, x.expires_at FROM subscription_secrets x \
+             JOIN subscriptions s ON s.id = x.subscription_id WHERE s.tenant_id = $1 \
+             ORDER BY x.created_at DESC",
+        )
+        .bind(tenant)
+        .fetch_all(db.pool())
+        .await?;
+        let mut targets = Vec::with_capacity(rows.len());
+        for (id, url, event_types, transform, enabled) in rows {
+            let keys = secrets
+                .iter()
+                .filter(|(owner, ..)| *owner == id)
+                .filter_map(|(_, secret, expires)| Some((SigningKey::parse(secret)?, *expires)))
+                .collect();
+            let transform = match transform {
+                Some(text) => Some(self.resolve(tenant, &text).await?),
+                None => None,
+            };
+            targets.push(Arc::new(Target {
+                id,
+                url,
+                event_types: serde_json::from_str(&event_types).unwrap_or_default(),
+                enabled: enabled != 0,
+                transform,
+                keys,
+            }));
+        }
+        Ok(Some(targets))
+    }
+
+    /// The transform's module, compiled; `Ok(Err(why))` when it cannot run (recorded on each
+    /// attempt), `Err` only when the database failed (nothing is cached then).
+    async fn resolve(
+        &self,
+        tenant: &str,
+        text: &str,
+    ) -> Result<std::result::Result<Resolved, String>> {
+        let transform: Transform = match serde_json::from_str(text) {
+            Ok(transform) => transform,
+            Err(e) => return Ok(Err(format!("the stored transform is unreadable: {e}"))),
+        };
+        let found = async {
+            let module = ModuleRef::parse(&transform.module, tenant, transform.version)?;
+            let version = find_version(&self.inner.db, &module).await?;
+            compiled(&self.inner.db, &self.inner.runtime, &version.sha256).await
+        };
+        match found.await {
+            Ok(module) => Ok(Ok(Resolved {
+                module,
+                config: transform.config.to_string(),
+            })),
+            Err(e @ (Error::Database(_) | Error::Internal(_))) => Err(e),
+            Err(e) => Ok(Err(e.to_string())),
+        }
+    }
+}
+
+/// A poisoned lock only means a panic elsewhere; the maps stay consistent.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
