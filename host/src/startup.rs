@@ -58,8 +58,7 @@ impl Application {
         let http = delivery_client(&config)?;
         let (queue, queue_rx) = queue::channel(config.queue_capacity);
         let listener = TcpListener::bind(config.listen).await?;
-        let writer =
-            crate::writer::Writer::spawn(db.clone(), queue.node_id().into(), config.claim_lease);
+        let writer = crate::writer::Writer::spawn(db.clone(), &config, queue.node_id().into())?;
         let directory =
             crate::directory::Directory::new(db.clone(), runtime.clone(), config.directory_ttl);
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());

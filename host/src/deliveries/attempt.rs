@@ -8,13 +8,14 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::db::{new_id, now_ms};
+use crate::db::now_ms;
 use crate::directory::{Resolved, Target};
 use crate::events::{Event, EventType};
 use crate::queue::{Job, Work};
 use crate::runtime::{EventInput, Outcome};
 use crate::signing::signature;
 use crate::state::AppState;
+use crate::writer::{Param, Statement};
 
 /// How much of a response body is kept on the attempt.
 const RESPONSE_KEEP: usize = 1024;
@@ -382,6 +383,8 @@ pub struct Settlement {
     skip_reason: Option<String>,
     disable_subscription: bool,
     request: Option<Request>,
+    /// The request's headers as JSON, when there was a request.
+    request_headers: Option<String>,
 }
 
 async fn record(
@@ -455,6 +458,9 @@ async fn record(
         attempt,
         skip_reason,
         disable_subscription,
+        request_headers: request
+            .as_ref()
+            .map(|r| serde_json::to_string(&r.headers).unwrap_or_default()),
         request,
     };
     let disabled = settlement.disable_subscription;
@@ -476,72 +482,67 @@ impl Settlement {
         self.next_attempt_at.is_some()
     }
 
-    /// Stores the settlement inside the writer's transaction.
-    pub async fn apply(
-        &self,
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-        node: &str,
-    ) -> Result<(), sqlx::Error> {
-        let now = now_ms();
+    /// The statements that store the settlement (run in the writer's transaction); `attempt_id`
+    /// names the attempt row when there is one.
+    pub fn statements<'a>(
+        &'a self,
+        node: &'a str,
+        attempt_id: &'a str,
+        now: i64,
+    ) -> Vec<Statement<'a>> {
+        use Param::{Blob, Int, Text};
+        let mut statements = Vec::with_capacity(3);
         if self.disable_subscription {
-            sqlx::query("UPDATE subscriptions SET enabled = 0, disabled_reason = $1, updated_at = $2 WHERE id = $3")
-                .bind("the endpoint answered 410 Gone")
-                .bind(now)
-                .bind(&self.subscription_id)
-                .execute(&mut **tx)
-                .await?;
+            statements.push(Statement {
+                sql: "UPDATE subscriptions SET enabled = 0, disabled_reason = $1, updated_at = $2 WHERE id = $3",
+                params: vec![
+                    Text(Some("the endpoint answered 410 Gone")),
+                    Int(Some(now)),
+                    Text(Some(&self.subscription_id)),
+                ],
+            });
         }
-        if let Some(AttemptRow {
-            status_code,
-            error,
-            kind,
-            response,
-        }) = &self.attempt
-        {
-            sqlx::query(
-                "INSERT INTO attempts (id, delivery_id, at, duration_ms, status_code, error, error_kind, response, node) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(new_id("att"))
-            .bind(&self.delivery_id)
-            .bind(self.at)
-            .bind(self.duration_ms)
-            .bind(*status_code)
-            .bind(error.as_deref())
-            .bind(*kind)
-            .bind(response.as_deref())
-            .bind(node)
-            .execute(&mut **tx)
-            .await?;
+        if let Some(row) = &self.attempt {
+            statements.push(Statement {
+                sql: "INSERT INTO attempts (id, delivery_id, at, duration_ms, status_code, error, error_kind, response, node) \
+                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                params: vec![
+                    Text(Some(attempt_id)),
+                    Text(Some(&self.delivery_id)),
+                    Int(Some(self.at)),
+                    Int(Some(self.duration_ms)),
+                    Int(row.status_code),
+                    Text(row.error.as_deref()),
+                    Text(row.kind),
+                    Text(row.response.as_deref()),
+                    Text(Some(node)),
+                ],
+            });
         }
         // The request is kept when there was one; COALESCE keeps the last one otherwise.
-        let (content_type, headers, body) = match &self.request {
-            Some(r) => (
-                Some(r.content_type.as_str()),
-                Some(serde_json::to_string(&r.headers).unwrap_or_default()),
-                Some(&r.body[..]),
-            ),
-            None => (None, None, None),
+        let (content_type, body) = match &self.request {
+            Some(r) => (Some(r.content_type.as_str()), Some(&r.body[..])),
+            None => (None, None),
         };
-        sqlx::query(
-            "UPDATE deliveries SET status = $1, attempt_count = $2, next_attempt_at = $3, \
-             claimed_until = NULL, claimed_by = NULL, updated_at = $4, skip_reason = COALESCE($5, skip_reason), \
-             request_content_type = COALESCE($6, request_content_type), \
-             request_headers = COALESCE($7, request_headers), request_body = COALESCE($8, request_body) \
-             WHERE id = $9",
-        )
-        .bind(self.status)
-        .bind(self.attempt_count)
-        .bind(self.next_attempt_at)
-        .bind(now)
-        .bind(self.skip_reason.as_deref())
-        .bind(content_type)
-        .bind(headers)
-        .bind(body)
-        .bind(&self.delivery_id)
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
+        statements.push(Statement {
+            sql: "UPDATE deliveries SET status = $1, attempt_count = $2, next_attempt_at = $3, \
+                  claimed_until = NULL, claimed_by = NULL, updated_at = $4, skip_reason = COALESCE($5, skip_reason), \
+                  request_content_type = COALESCE($6, request_content_type), \
+                  request_headers = COALESCE($7, request_headers), request_body = COALESCE($8, request_body) \
+                  WHERE id = $9",
+            params: vec![
+                Text(Some(self.status)),
+                Int(Some(self.attempt_count)),
+                Int(self.next_attempt_at),
+                Int(Some(now)),
+                Text(self.skip_reason.as_deref()),
+                Text(content_type),
+                Text(self.request_headers.as_deref()),
+                Blob(body),
+                Text(Some(&self.delivery_id)),
+            ],
+        });
+        statements
     }
 }
 

@@ -1,0 +1,337 @@
+//! Group commit. The two writes on the hot path — accepting an event with its deliveries, and
+//! settling a delivery after an attempt — go through one writer that gathers whatever is
+//! waiting into a single transaction. Under load one commit (one fsync) serves dozens of
+//! requests; alone, a write commits at once. Callers wait for their commit, so a 202 still
+//! means durable and a settled delivery is settled.
+//!
+//! The statements are built once ([`Statement`]) and run by one of two drivers: on SQLite a
+//! dedicated thread with its own connection ([`sqlite`]), where a statement is a function call
+//! rather than a round trip to sqlx's connection thread; on PostgreSQL the sqlx pool.
+
+mod sqlite;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::Config;
+use crate::db::{Backend, Db, new_id, now_ms};
+use crate::deliveries::attempt::Settlement;
+use crate::events::Event;
+
+/// The most writes gathered into one transaction.
+const MAX_BATCH: usize = 256;
+
+/// What an accepted event stored.
+#[derive(Debug)]
+pub struct Stored {
+    /// True when the event id was known: nothing new was stored.
+    pub duplicate: bool,
+    /// Deliveries of the event (the original count for a duplicate).
+    pub deliveries: i64,
+    /// Ids of the new deliveries, claimed by this node, in the order of the targets.
+    pub delivery_ids: Vec<String>,
+}
+
+enum Write {
+    Accept {
+        tenant: String,
+        event: Arc<Event>,
+        targets: Vec<String>,
+        reply: oneshot::Sender<Result<Stored, String>>,
+    },
+    Settle {
+        settlement: Box<Settlement>,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+}
+
+/// The handle to the writer.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Write>,
+}
+
+/// Who writes: this node's claim on new deliveries.
+#[derive(Clone)]
+struct Claim {
+    node: Arc<str>,
+    lease: Duration,
+}
+
+impl Writer {
+    /// Starts the writer for this node.
+    pub fn spawn(db: Db, config: &Config, node: Arc<str>) -> anyhow::Result<Writer> {
+        let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
+        let claim = Claim {
+            node,
+            lease: config.claim_lease,
+        };
+        match db.backend() {
+            Backend::Sqlite => {
+                let conn = sqlite::open(&config.database_url, &config.sqlite_synchronous)?;
+                std::thread::Builder::new()
+                    .name("krog-writer".into())
+                    .spawn(move || sqlite::run(conn, claim, rx))?;
+            }
+            Backend::Postgres => {
+                tokio::spawn(run_sqlx(db, claim, rx));
+            }
+        }
+        Ok(Writer { tx })
+    }
+
+    /// Stores an event and one pending delivery per target, claimed by this node.
+    pub async fn accept(
+        &self,
+        tenant: &str,
+        event: Arc<Event>,
+        targets: Vec<String>,
+    ) -> anyhow::Result<Stored> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Write::Accept {
+                tenant: tenant.to_owned(),
+                event,
+                targets,
+                reply,
+            })
+            .await
+            .map_err(|_| anyhow::anyhow!("the writer has stopped"))?;
+        answer.await?.map_err(anyhow::Error::msg)
+    }
+
+    /// Stores how a delivery settled after an attempt.
+    pub async fn settle(&self, settlement: Settlement) -> anyhow::Result<()> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Write::Settle {
+                settlement: Box::new(settlement),
+                reply,
+            })
+            .await
+            .map_err(|_| anyhow::anyhow!("the writer has stopped"))?;
+        answer.await?.map_err(anyhow::Error::msg)
+    }
+}
+
+/// Answers every write of a batch with the outcome of its transaction.
+fn reply(batch: &mut Vec<Write>, result: Result<Vec<Option<Stored>>, String>) {
+    metrics::histogram!("krog_group_commit_size").record(batch.len() as f64);
+    match result {
+        Ok(results) => {
+            for (write, result) in batch.drain(..).zip(results) {
+                match (write, result) {
+                    (Write::Accept { reply, .. }, Some(stored)) => {
+                        let _ = reply.send(Ok(stored));
+                    }
+                    (Write::Settle { reply, .. }, _) => {
+                        let _ = reply.send(Ok(()));
+                    }
+                    (Write::Accept { reply, .. }, None) => {
+                        let _ = reply.send(Err("internal: no result for an accepted event".into()));
+                    }
+                }
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, size = batch.len(), "group commit failed");
+            let message = format!("database write failed: {e}");
+            for write in batch.drain(..) {
+                match write {
+                    Write::Accept { reply, .. } => {
+                        let _ = reply.send(Err(message.clone()));
+                    }
+                    Write::Settle { reply, .. } => {
+                        let _ = reply.send(Err(message.clone()));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A value bound to a statement, typed even when NULL (PostgreSQL needs the type).
+#[derive(Clone, Copy, Debug)]
+pub enum Param<'a> {
+    /// An integer.
+    Int(Option<i64>),
+    /// Text.
+    Text(Option<&'a str>),
+    /// Bytes.
+    Blob(Option<&'a [u8]>),
+}
+
+/// One SQL statement with its parameters (`$1`, `$2`, … in order of first use), for either
+/// driver.
+#[derive(Debug)]
+pub struct Statement<'a> {
+    /// The SQL.
+    pub sql: &'static str,
+    /// The values of `$1`, `$2`, ….
+    pub params: Vec<Param<'a>>,
+}
+
+const INSERT_EVENT: &str = "INSERT INTO events (tenant_id, id, event_type, timestamp, data, deliveries, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id, id) DO NOTHING";
+
+const COUNT_DELIVERIES: &str = "SELECT deliveries FROM events WHERE tenant_id = $1 AND id = $2";
+
+// Claimed by this node from the start: the workers get it through the channel at once, and
+// only if this node dies does the lease expire for another to take it.
+const INSERT_DELIVERY: &str = "INSERT INTO deliveries (id, tenant_id, event_id, subscription_id, status, attempt_count, \
+     next_attempt_at, claimed_until, claimed_by, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6, $7, $5, $5)";
+
+/// The statements of one accepted event: the event itself first (its row count tells a
+/// duplicate), then the deliveries, whose ids are in `ids`.
+struct Acceptance<'a> {
+    event: Statement<'a>,
+    duplicate_count: Statement<'a>,
+    deliveries: Vec<Statement<'a>>,
+}
+
+fn acceptance<'a>(
+    tenant: &'a str,
+    event: &'a Event,
+    targets: &'a [String],
+    claim: &'a Claim,
+    now: i64,
+    ids: &'a [String],
+) -> Acceptance<'a> {
+    use Param::{Int, Text};
+    let lease_until = now + claim.lease.as_millis() as i64;
+    Acceptance {
+        event: Statement {
+            sql: INSERT_EVENT,
+            params: vec![
+                Text(Some(tenant)),
+                Text(Some(&event.id)),
+                Text(Some(event.event_type)),
+                Text(Some(&event.timestamp)),
+                Text(Some(&event.data)),
+                Int(Some(targets.len() as i64)),
+                Int(Some(now)),
+            ],
+        },
+        duplicate_count: Statement {
+            sql: COUNT_DELIVERIES,
+            params: vec![Text(Some(tenant)), Text(Some(&event.id))],
+        },
+        deliveries: targets
+            .iter()
+            .zip(ids)
+            .map(|(subscription, id)| Statement {
+                sql: INSERT_DELIVERY,
+                params: vec![
+                    Text(Some(id)),
+                    Text(Some(tenant)),
+                    Text(Some(&event.id)),
+                    Text(Some(subscription)),
+                    Int(Some(now)),
+                    Int(Some(lease_until)),
+                    Text(Some(&claim.node)),
+                ],
+            })
+            .collect(),
+    }
+}
+
+/// Fresh delivery ids for an event's targets.
+fn delivery_ids(targets: &[String]) -> Vec<String> {
+    targets.iter().map(|_| new_id("dlv")).collect()
+}
+
+async fn run_sqlx(db: Db, claim: Claim, mut rx: mpsc::Receiver<Write>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let result = commit_sqlx(&db, &claim, &batch)
+            .await
+            .map_err(|e| e.to_string());
+        reply(&mut batch, result);
+    }
+}
+
+async fn commit_sqlx(
+    db: &Db,
+    claim: &Claim,
+    batch: &[Write],
+) -> Result<Vec<Option<Stored>>, sqlx::Error> {
+    let mut tx = db.begin_write().await?;
+    let now = now_ms();
+    let mut results = Vec::with_capacity(batch.len());
+    let mut announce = false;
+    for write in batch {
+        match write {
+            Write::Accept {
+                tenant,
+                event,
+                targets,
+                ..
+            } => {
+                let ids = delivery_ids(targets);
+                let acceptance = acceptance(tenant, event, targets, claim, now, &ids);
+                if execute(&mut tx, &acceptance.event).await? == 0 {
+                    let deliveries = fetch_i64(&mut tx, &acceptance.duplicate_count).await?;
+                    results.push(Some(Stored {
+                        duplicate: true,
+                        deliveries,
+                        delivery_ids: Vec::new(),
+                    }));
+                    continue;
+                }
+                for statement in &acceptance.deliveries {
+                    execute(&mut tx, statement).await?;
+                }
+                results.push(Some(Stored {
+                    duplicate: false,
+                    deliveries: targets.len() as i64,
+                    delivery_ids: ids,
+                }));
+            }
+            Write::Settle { settlement, .. } => {
+                let id = new_id("att");
+                for statement in settlement.statements(&claim.node, &id, now) {
+                    execute(&mut tx, &statement).await?;
+                }
+                announce |= settlement.retries();
+                results.push(None);
+            }
+        }
+    }
+    if announce {
+        crate::queue::announce(&mut tx, db.backend()).await?;
+    }
+    tx.commit().await?;
+    Ok(results)
+}
+
+fn bind<'q>(
+    statement: &Statement<'q>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    let mut query = sqlx::query(statement.sql);
+    for param in &statement.params {
+        query = match *param {
+            Param::Int(v) => query.bind(v),
+            Param::Text(v) => query.bind(v),
+            Param::Blob(v) => query.bind(v),
+        };
+    }
+    query
+}
+
+async fn execute(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    statement: &Statement<'_>,
+) -> Result<u64, sqlx::Error> {
+    Ok(bind(statement).execute(&mut **tx).await?.rows_affected())
+}
+
+async fn fetch_i64(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    statement: &Statement<'_>,
+) -> Result<i64, sqlx::Error> {
+    use sqlx::Row;
+    bind(statement).fetch_one(&mut **tx).await?.try_get(0)
+}
