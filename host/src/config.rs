@@ -69,7 +69,7 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             delivery_timeout: Duration::from_secs(15),
             workers: 64,
-            queue_capacity: 4096,
+            queue_capacity: 512,
             claim_lease: Duration::from_secs(60),
             poll_interval: Duration::from_secs(1),
             secret_overlap: Duration::from_secs(24 * 3600),

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::de::{DeserializeOwned, Deserializer};
+use serde::de::{DeserializeOwned, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 
@@ -164,6 +164,27 @@ pub struct Booking {
 }
 
 impl Booking {
+    /// Parses a booking from its JSON text in one pass, without building a `Value` tree of the
+    /// whole object first: known fields are read leniently as they stream by, and only unknown
+    /// fields (kept in `extra`) and the small nested objects become `Value`s. Fails when `text`
+    /// is not JSON or not an object.
+    pub fn from_json(text: &str) -> Result<Booking, crate::Error> {
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        let parsed = deserializer
+            .deserialize_any(BookingVisitor)
+            .and_then(|booking| deserializer.end().map(|()| booking));
+        parsed.map_err(|e| {
+            if e.is_data() {
+                crate::Error::msg(format!(
+                    "the booking must be a JSON object, got {}",
+                    json_kind_of_text(text)
+                ))
+            } else {
+                crate::Error::msg(format!("the event data is not valid JSON: {e}"))
+            }
+        })
+    }
+
     /// Parses a booking from its JSON value. Fails only when `value` is not a JSON object.
     pub fn from_value(value: &Value) -> Result<Booking, crate::Error> {
         if !value.is_object() {
@@ -223,6 +244,116 @@ impl Booking {
             .as_ref()
             .and_then(|c| c.name.as_deref())
             .unwrap_or("")
+    }
+}
+
+/// Reads the booking object field by field (see [`Booking::from_json`]).
+struct BookingVisitor;
+
+impl<'de> Visitor<'de> for BookingVisitor {
+    type Value = Booking;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the booking as a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Booking, A::Error> {
+        let mut b = Booking::default();
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "id" => b.id = map.next_value::<LenientString>()?.0.unwrap_or_default(),
+                "status" => {
+                    b.status = map
+                        .next_value::<LenientString>()?
+                        .0
+                        .map(|s| Status::from(s.as_str()))
+                }
+                "start" => b.start = map.next_value::<LenientString>()?.0,
+                "end" => b.end = map.next_value::<LenientString>()?.0,
+                "notes" => b.notes = map.next_value::<LenientString>()?.0,
+                "created_at" => b.created_at = map.next_value::<LenientString>()?.0,
+                "updated_at" => b.updated_at = map.next_value::<LenientString>()?.0,
+                "service" => b.service = Service::from_ref(&map.next_value::<Value>()?),
+                "therapist" => b.therapist = Therapist::from_ref(&map.next_value::<Value>()?),
+                "client" => b.client = Client::from_ref(&map.next_value::<Value>()?),
+                "location" => b.location = lenient_ref(&map.next_value::<Value>()?),
+                "changes" => b.changes = lenient_ref(&map.next_value::<Value>()?),
+                _ => {
+                    let value = map.next_value::<Value>()?;
+                    b.extra.insert(key, value);
+                }
+            }
+        }
+        Ok(b)
+    }
+}
+
+/// A string, or `None` for a value of any other type (skipped without building it).
+struct LenientString(Option<String>);
+
+impl<'de> Deserialize<'de> for LenientString {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(LenientStringVisitor)
+    }
+}
+
+struct LenientStringVisitor;
+
+impl<'de> Visitor<'de> for LenientStringVisitor {
+    type Value = LenientString;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<LenientString, E> {
+        Ok(LenientString(Some(v.to_owned())))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<LenientString, E> {
+        Ok(LenientString(Some(v)))
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<LenientString, E> {
+        Ok(LenientString(None))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<LenientString, E> {
+        Ok(LenientString(None))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<LenientString, E> {
+        Ok(LenientString(None))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<LenientString, E> {
+        Ok(LenientString(None))
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<LenientString, E> {
+        Ok(LenientString(None))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<LenientString, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(LenientString(None))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<LenientString, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(LenientString(None))
+    }
+}
+
+/// What kind of JSON value `text` holds, from its first character (for error messages).
+fn json_kind_of_text(text: &str) -> &'static str {
+    match text.trim_start().as_bytes().first() {
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        Some(b'{') => "an object",
+        _ => "a number",
     }
 }
 
@@ -562,6 +693,41 @@ mod tests {
         assert_eq!(b.start, None);
         assert_eq!(b.service.unwrap().price.unwrap().amount, None);
         assert_eq!(b.extra["intake_form"], json!({"answers": 3}));
+    }
+
+    #[test]
+    fn reading_the_text_in_one_pass_gives_what_the_value_gives() {
+        let awkward = r#"{"id": 7, "status": "no_show", "start": [1, {"a": 2}], "end": {"x": 1},
+            "notes": null, "service": {"price": {"amount": "lots"}}, "intake_form": {"answers": 3},
+            "client": "not an object", "changes": {"start": {"from": "a", "to": "b"}}}"#;
+        let fixtures = [
+            include_str!("../../fixtures/booking-created.json"),
+            include_str!("../../fixtures/booking-updated.json"),
+            include_str!("../../fixtures/booking-deleted.json"),
+        ];
+        let bookings = fixtures
+            .iter()
+            .map(|f| serde_json::from_str::<Value>(f).unwrap()["data"].to_string());
+        for text in bookings.chain([awkward.to_string(), "{}".to_string()]) {
+            let value: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(
+                Booking::from_json(&text).unwrap(),
+                Booking::from_value(&value).unwrap(),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn text_that_is_not_an_object_or_not_json_says_which() {
+        let err = Booking::from_json(" [1]").unwrap_err();
+        assert!(err.to_string().contains("an array"), "{err}");
+        let err = Booking::from_json("\"bk_1\"").unwrap_err();
+        assert!(err.to_string().contains("a string"), "{err}");
+        let err = Booking::from_json("{\"id\": ").unwrap_err();
+        assert!(err.to_string().contains("not valid JSON"), "{err}");
+        let err = Booking::from_json("{} trailing").unwrap_err();
+        assert!(err.to_string().contains("not valid JSON"), "{err}");
     }
 
     #[test]

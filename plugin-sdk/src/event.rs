@@ -1,6 +1,7 @@
 //! Events: the raw form that crosses the WIT boundary and the typed view plugins work with.
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use serde_json::{Value, json};
 
@@ -100,7 +101,7 @@ impl fmt::Display for EventType {
 }
 
 /// A typed view of one event.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Event {
     /// The event id (`evt_…`), the same on every retry.
     pub id: String,
@@ -112,34 +113,56 @@ pub struct Event {
     pub tenant: String,
     /// The booking, typed.
     pub booking: Booking,
-    data: Value,
+    /// The booking's JSON text as received.
+    raw_data: String,
+    /// `raw_data` as a `Value`, parsed on first use of [`Event::data`].
+    data: OnceLock<Value>,
+}
+
+impl PartialEq for Event {
+    fn eq(&self, other: &Event) -> bool {
+        self.id == other.id
+            && self.event_type == other.event_type
+            && self.timestamp == other.timestamp
+            && self.tenant == other.tenant
+            && self.booking == other.booking
+            && self.data() == other.data()
+    }
 }
 
 impl Event {
     /// Parses the booking JSON of a raw event. Fails when `data` is not a JSON object.
     pub fn from_raw(raw: &RawEvent) -> Result<Event, Error> {
-        let data: Value = serde_json::from_str(&raw.data)
-            .map_err(|e| Error::msg(format!("the event data is not valid JSON: {e}")))?;
-        let booking = Booking::from_value(&data)?;
+        let booking = Booking::from_json(&raw.data)?;
         Ok(Event {
             id: raw.id.clone(),
             event_type: EventType::from(raw.event_type.as_str()),
             timestamp: raw.timestamp.clone(),
             tenant: raw.tenant.clone(),
             booking,
-            data,
+            raw_data: raw.data.clone(),
+            data: OnceLock::new(),
         })
     }
 
     /// The booking exactly as sent, as raw JSON (including fields the SDK does not know).
+    /// Parsed on first use, so plugins that only read [`Event::booking`] never pay for it.
     pub fn data(&self) -> &Value {
-        &self.data
+        self.data.get_or_init(|| {
+            // `from_raw` already parsed this text as a JSON object.
+            serde_json::from_str(&self.raw_data).unwrap_or(Value::Null)
+        })
+    }
+
+    /// The booking's JSON text exactly as received.
+    pub fn data_json(&self) -> &str {
+        &self.raw_data
     }
 
     /// The envelope krog delivers when a subscription has no transform:
     /// `{"type", "timestamp", "data"}` with the original booking JSON as `data`.
     pub fn envelope(&self) -> Value {
-        self.envelope_with(self.data.clone())
+        self.envelope_with(self.data().clone())
     }
 
     /// Like [`Event::envelope`], with `data` replaced (e.g. by a redacted copy).

@@ -1,5 +1,6 @@
 //! `slack` on the booking-updated fixture: through the runtime (fresh instance per event, limits
-//! on) vs natively; plus where the runtime's time goes.
+//! on; and a reused instance, as krog runs a subscription's events) vs natively; plus where the
+//! runtime's time goes.
 //!
 //! `cargo bench -p krog-runtime --bench slack`
 
@@ -29,6 +30,21 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("slack");
     group.bench_function("wasm_fresh_instance", |b| {
         b.iter(|| runtime.transform(&module, &event, CONFIG).unwrap())
+    });
+    let reusing = Runtime::new(RuntimeConfig {
+        instance_reuse: 256,
+        ..Default::default()
+    })
+    .unwrap();
+    let reused_module = reusing
+        .load(catalog::builtin("slack").unwrap().wasm)
+        .unwrap();
+    group.bench_function("wasm_reused_instance", |b| {
+        b.iter(|| {
+            reusing
+                .transform_in("sub_bench", &reused_module, &event, CONFIG)
+                .unwrap()
+        })
     });
     group.bench_function("native", |b| {
         b.iter(|| krog_sdk::run::<krog_plugin_slack::Slack>(&raw, CONFIG).unwrap())

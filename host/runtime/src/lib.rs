@@ -119,6 +119,10 @@ pub struct RuntimeConfig {
 /// The most idle instances kept for reuse, over all scopes.
 const MAX_IDLE_INSTANCES: usize = 32;
 
+/// Freed pool slots that keep their memory resident for the next instance (wasmtime's default
+/// is 100, up to ~4 MiB each here).
+const MAX_UNUSED_WARM_SLOTS: u32 = 8;
+
 /// Counters about compilation and the disk cache.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct RuntimeStats {
@@ -999,6 +1003,9 @@ fn build_engine(limits: &Limits) -> anyhow::Result<Engine> {
         .max_memory_size(max_memory)
         // Reset a used slot by scanning for resident pages and memset-ing them (Linux ≥ 6.7),
         // keeping them mapped, rather than madvise + page faults on the next use.
+        // A used slot keeps its resident pages for reuse; bound how many such warm slots
+        // exist so that resident memory stays bounded however many instances come and go.
+        .max_unused_warm_slots(MAX_UNUSED_WARM_SLOTS)
         .linear_memory_keep_resident(4 << 20)
         .table_keep_resident(64 << 10)
         .pagemap_scan(Enabled::Auto);

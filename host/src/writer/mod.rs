@@ -1,8 +1,11 @@
 //! Group commit. The two writes on the hot path — accepting an event with its deliveries, and
 //! settling a delivery after an attempt — go through one writer that gathers whatever is
 //! waiting into a single transaction. Under load one commit (one fsync) serves dozens of
-//! requests; alone, a write commits at once. Callers wait for their commit, so a 202 still
+//! requests; alone, an ingest commits at once. Callers wait for their commit, so a 202 still
 //! means durable and a settled delivery is settled.
+//!
+//! Settlements alone wait up to [`SETTLE_WAIT`] for company: at low load that folds them into
+//! the next ingest's commit, instead of making that ingest queue behind their own fsync.
 //!
 //! The statements are built once ([`Statement`]) and run by one of two drivers: on SQLite a
 //! dedicated thread with its own connection ([`sqlite`]), where a statement is a function call
@@ -11,9 +14,9 @@
 mod sqlite;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use crate::config::Config;
 use crate::db::{Backend, Db, new_id, now_ms};
@@ -22,6 +25,9 @@ use crate::events::Event;
 
 /// The most writes gathered into one transaction.
 const MAX_BATCH: usize = 256;
+
+/// How long settlements with nothing else to commit wait for an ingest to share a commit with.
+const SETTLE_WAIT: Duration = Duration::from_millis(5);
 
 /// What an accepted event stored.
 #[derive(Debug)]
@@ -50,7 +56,7 @@ enum Write {
 /// The handle to the writer.
 #[derive(Clone)]
 pub struct Writer {
-    tx: mpsc::Sender<Write>,
+    tx: flume::Sender<Write>,
 }
 
 /// Who writes: this node's claim on new deliveries.
@@ -63,7 +69,7 @@ struct Claim {
 impl Writer {
     /// Starts the writer for this node.
     pub fn spawn(db: Db, config: &Config, node: Arc<str>) -> anyhow::Result<Writer> {
-        let (tx, rx) = mpsc::channel(4 * MAX_BATCH);
+        let (tx, rx) = flume::bounded(4 * MAX_BATCH);
         let claim = Claim {
             node,
             lease: config.claim_lease,
@@ -91,7 +97,7 @@ impl Writer {
     ) -> anyhow::Result<Stored> {
         let (reply, answer) = oneshot::channel();
         self.tx
-            .send(Write::Accept {
+            .send_async(Write::Accept {
                 tenant: tenant.to_owned(),
                 event,
                 targets,
@@ -106,7 +112,7 @@ impl Writer {
     pub async fn settle(&self, settlement: Settlement) -> anyhow::Result<()> {
         let (reply, answer) = oneshot::channel();
         self.tx
-            .send(Write::Settle {
+            .send_async(Write::Settle {
                 settlement: Box::new(settlement),
                 reply,
             })
@@ -114,6 +120,64 @@ impl Writer {
             .map_err(|_| anyhow::anyhow!("the writer has stopped"))?;
         answer.await?.map_err(anyhow::Error::msg)
     }
+}
+
+impl Write {
+    fn is_accept(&self) -> bool {
+        matches!(self, Write::Accept { .. })
+    }
+}
+
+/// Takes whatever else is waiting, up to [`MAX_BATCH`].
+fn drain(rx: &flume::Receiver<Write>, batch: &mut Vec<Write>) {
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(write) => batch.push(write),
+            Err(_) => break,
+        }
+    }
+}
+
+/// Gathers the next batch (blocking); `None` when every sender is gone.
+fn gather(rx: &flume::Receiver<Write>, batch: &mut Vec<Write>) -> Option<()> {
+    batch.push(rx.recv().ok()?);
+    drain(rx, batch);
+    if !batch.iter().any(Write::is_accept) {
+        let deadline = Instant::now() + SETTLE_WAIT;
+        while batch.len() < MAX_BATCH {
+            let Ok(write) = rx.recv_deadline(deadline) else {
+                break;
+            };
+            let accept = write.is_accept();
+            batch.push(write);
+            drain(rx, batch);
+            if accept {
+                break;
+            }
+        }
+    }
+    Some(())
+}
+
+/// [`gather`] for async callers.
+async fn gather_async(rx: &flume::Receiver<Write>, batch: &mut Vec<Write>) -> Option<()> {
+    batch.push(rx.recv_async().await.ok()?);
+    drain(rx, batch);
+    if !batch.iter().any(Write::is_accept) {
+        let deadline = tokio::time::Instant::now() + SETTLE_WAIT;
+        while batch.len() < MAX_BATCH {
+            let Ok(Ok(write)) = tokio::time::timeout_at(deadline, rx.recv_async()).await else {
+                break;
+            };
+            let accept = write.is_accept();
+            batch.push(write);
+            drain(rx, batch);
+            if accept {
+                break;
+            }
+        }
+    }
+    Some(())
 }
 
 /// Answers every write of a batch with the outcome of its transaction.
@@ -243,9 +307,9 @@ fn delivery_ids(targets: &[String]) -> Vec<String> {
     targets.iter().map(|_| new_id("dlv")).collect()
 }
 
-async fn run_sqlx(db: Db, claim: Claim, mut rx: mpsc::Receiver<Write>) {
+async fn run_sqlx(db: Db, claim: Claim, rx: flume::Receiver<Write>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    while gather_async(&rx, &mut batch).await.is_some() {
         let result = commit_sqlx(&db, &claim, &batch)
             .await
             .map_err(|e| e.to_string());

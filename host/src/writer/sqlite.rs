@@ -4,9 +4,10 @@
 //! so here the whole transaction runs as plain calls on the thread that owns the connection.
 
 use rusqlite::{Connection, TransactionBehavior};
-use tokio::sync::mpsc;
 
-use super::{Claim, MAX_BATCH, Param, Statement, Stored, Write, acceptance, delivery_ids, reply};
+use super::{
+    Claim, MAX_BATCH, Param, Statement, Stored, Write, acceptance, delivery_ids, gather, reply,
+};
 use crate::db::{new_id, now_ms};
 
 /// Opens the writer's connection to the database `url` (already migrated by the pool).
@@ -29,16 +30,9 @@ pub(super) fn open(url: &str, synchronous: &str) -> anyhow::Result<Connection> {
 }
 
 /// Gathers waiting writes and commits them together until every sender is gone.
-pub(super) fn run(mut conn: Connection, claim: Claim, mut rx: mpsc::Receiver<Write>) {
+pub(super) fn run(mut conn: Connection, claim: Claim, rx: flume::Receiver<Write>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = rx.blocking_recv() {
-        batch.push(first);
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(write) => batch.push(write),
-                Err(_) => break,
-            }
-        }
+    while gather(&rx, &mut batch).is_some() {
         let result = commit(&mut conn, &claim, &batch).map_err(|e| e.to_string());
         reply(&mut batch, result);
     }
