@@ -11,8 +11,8 @@ use serde_json::value::RawValue;
 use std::sync::Arc;
 
 use crate::auth::Caller;
-use crate::directory::Target;
 use crate::db::new_id;
+use crate::directory::Target;
 use crate::error::{Error, Result};
 use crate::extract::{Json, Path};
 use crate::queue::{Job, Work};

@@ -494,6 +494,7 @@ impl Runtime {
                 idle: Idle {
                     max: MAX_IDLE_INSTANCES,
                     map: Mutex::new((0, HashMap::new())),
+                    slow: Mutex::new(Default::default()),
                 },
                 counters: Counters::default(),
                 epoch_ticks,
@@ -819,11 +820,8 @@ impl Runtime {
         }
         let start = Instant::now();
         let key = (scope.to_owned(), module.inner.sha256.clone());
-        let mut warm = match self.inner.idle.take(&key) {
-            Some(mut warm) => {
-                self.arm(&mut warm.store);
-                warm
-            }
+        let warm = match self.inner.idle.take(&key, |_| true) {
+            Some(warm) => warm,
             None => {
                 let (mut store, stdout, stderr) = self.new_store();
                 let bindings = match module.inner.pre.instantiate(&mut store) {
@@ -842,9 +840,69 @@ impl Runtime {
                     stdout,
                     stderr,
                     calls: 0,
+                    most_fuel: 0,
                 }
             }
         };
+        self.run_warm(key, warm, event, config, start)
+    }
+
+    /// [`Runtime::transform_in`], but only when it is sure to be quick: when an idle instance
+    /// of this scope has already served [`QUICK_STREAK`] calls, none burning more than
+    /// [`QUICK_FUEL`] (fuel, not wall time, so that a loaded machine does not disqualify it). Then the caller may run it on a thread that must not block (krog runs it
+    /// on its async workers, saving two thread switches per event); otherwise `None`, and the
+    /// call belongs on a thread that may block for up to the timeout.
+    ///
+    /// A scope whose quick call ran out of fuel or time, or made a WASI call that blocks (which
+    /// panics on an async worker and is caught here), never runs quick again: a plugin that
+    /// turns hostile can hold the caller's thread once.
+    pub fn transform_quick(
+        &self,
+        scope: &str,
+        module: &Module,
+        event: &EventInput,
+        config: &str,
+    ) -> Option<Result<Execution, PluginFailure>> {
+        if self.inner.instance_reuse <= 1 {
+            return None;
+        }
+        let start = Instant::now();
+        let key = (scope.to_owned(), module.inner.sha256.clone());
+        if self.inner.idle.is_slow(&key) {
+            return None;
+        }
+        let warm = self.inner.idle.take(&key, |warm| {
+            warm.calls >= QUICK_STREAK && warm.most_fuel < QUICK_FUEL
+        })?;
+        let run =
+            std::panic::AssertUnwindSafe(|| self.run_warm(key.clone(), warm, event, config, start));
+        match std::panic::catch_unwind(run) {
+            Ok(Err(failure))
+                if matches!(failure.kind, FailureKind::Timeout | FailureKind::OutOfFuel) =>
+            {
+                self.inner.idle.mark_slow(key);
+                Some(Err(failure))
+            }
+            Ok(result) => Some(result),
+            Err(_) => {
+                // The instance unwound with the panic and is gone; the caller runs the event
+                // again where blocking is allowed.
+                self.inner.idle.mark_slow(key);
+                None
+            }
+        }
+    }
+
+    /// Runs one transform in `warm`, and keeps it for the next call if all went well.
+    fn run_warm(
+        &self,
+        key: (String, String),
+        mut warm: Warm,
+        event: &EventInput,
+        config: &str,
+        start: Instant,
+    ) -> Result<Execution, PluginFailure> {
+        self.arm(&mut warm.store);
         let wit_event = wit_event(event);
         let result = warm
             .bindings
@@ -853,7 +911,8 @@ impl Runtime {
         let (outcome, logs, duration, fuel_consumed) = concluded?;
         let checked = check_outcome(outcome, &self.inner.limits);
         warm.calls += 1;
-        if checked.is_ok() && warm.calls < reuse {
+        warm.most_fuel = warm.most_fuel.max(fuel_consumed);
+        if checked.is_ok() && warm.calls < self.inner.instance_reuse {
             self.inner.idle.put(key, warm);
         }
         match checked {
@@ -874,6 +933,13 @@ impl Runtime {
     }
 }
 
+/// Calls an instance must have served before [`Runtime::transform_quick`] uses it.
+pub const QUICK_STREAK: usize = 8;
+
+/// The most fuel one call of an instance may have burnt for [`Runtime::transform_quick`] to use
+/// it: about a millisecond of CPU (the Slack formatter burns ~0.16 million).
+pub const QUICK_FUEL: u64 = 5_000_000;
+
 /// The wit form of an event (the strings are copied into the guest anyway).
 fn wit_event(event: &EventInput) -> wit::Event {
     wit::Event {
@@ -892,6 +958,8 @@ struct Warm {
     stdout: CappedPipe,
     stderr: CappedPipe,
     calls: usize,
+    /// The most fuel one of its calls burnt so far.
+    most_fuel: u64,
 }
 
 /// Idle instances by (scope, module sha256), bounded in total so that memory stays bounded
@@ -899,14 +967,32 @@ struct Warm {
 struct Idle {
     max: usize,
     map: Mutex<(usize, HashMap<(String, String), Vec<Warm>>)>,
+    /// Scopes that must not run quick (see [`Runtime::transform_quick`]).
+    slow: Mutex<std::collections::HashSet<(String, String)>>,
 }
 
 impl Idle {
-    fn take(&self, key: &(String, String)) -> Option<Warm> {
+    fn is_slow(&self, key: &(String, String)) -> bool {
+        self.slow
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(key)
+    }
+
+    fn mark_slow(&self, key: (String, String)) {
+        self.slow
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key);
+    }
+
+    /// An idle instance of `key` that satisfies `suits`.
+    fn take(&self, key: &(String, String), suits: impl Fn(&Warm) -> bool) -> Option<Warm> {
         let mut guard = self.map.lock().unwrap_or_else(|e| e.into_inner());
         let (count, map) = &mut *guard;
         let list = map.get_mut(key)?;
-        let warm = list.pop();
+        let at = list.iter().rposition(suits)?;
+        let warm = Some(list.swap_remove(at));
         if list.is_empty() {
             map.remove(key);
         }

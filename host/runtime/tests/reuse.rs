@@ -53,7 +53,11 @@ fn an_instance_that_failed_is_thrown_away() {
         .transform_in("sub_a", &module, &event(), "err")
         .expect_err("err fails");
     assert_eq!(failure.kind, krog_runtime::FailureKind::PluginError);
-    assert_eq!(count(&runtime, "sub_a"), "1", "a failed instance was reused");
+    assert_eq!(
+        count(&runtime, "sub_a"),
+        "1",
+        "a failed instance was reused"
+    );
 }
 
 #[test]
@@ -88,11 +92,14 @@ fn a_reused_instance_gets_fresh_fuel_and_a_fresh_deadline_for_each_call() {
     // Longer than the 100 ms timeout: a deadline left over from the first call would fire.
     std::thread::sleep(runtime.limits().timeout + std::time::Duration::from_millis(50));
     let second = call();
-    assert_eq!(second.outcome, Outcome::Deliver {
-        content_type: "text/plain".into(),
-        headers: Vec::new(),
-        body: b"2".to_vec(),
-    });
+    assert_eq!(
+        second.outcome,
+        Outcome::Deliver {
+            content_type: "text/plain".into(),
+            headers: Vec::new(),
+            body: b"2".to_vec(),
+        }
+    );
     // Fuel is counted per call, not summed over the instance's life.
     assert!(
         second.fuel_consumed <= first.fuel_consumed,
@@ -100,4 +107,90 @@ fn a_reused_instance_gets_fresh_fuel_and_a_fresh_deadline_for_each_call() {
         first.fuel_consumed,
         second.fuel_consumed
     );
+}
+
+/// Warms `scope` with `n` calls of `count` through the ordinary path.
+fn warm_up(runtime: &Runtime, scope: &str, n: usize) {
+    for _ in 0..n {
+        count(runtime, scope);
+    }
+}
+
+#[test]
+fn the_quick_path_needs_an_instance_with_a_streak_of_quick_calls() {
+    let runtime = runtime(100);
+    let module = hostile(&runtime);
+    assert!(
+        runtime
+            .transform_quick("sub_a", &module, &event(), "count")
+            .is_none(),
+        "no instance yet"
+    );
+    warm_up(&runtime, "sub_a", krog_runtime::QUICK_STREAK - 1);
+    assert!(
+        runtime
+            .transform_quick("sub_a", &module, &event(), "count")
+            .is_none(),
+        "the streak is one call short"
+    );
+    warm_up(&runtime, "sub_a", 1);
+    let quick = runtime
+        .transform_quick("sub_a", &module, &event(), "count")
+        .expect("a warm instance with a streak runs quick")
+        .expect("count succeeds");
+    let n = krog_runtime::QUICK_STREAK + 1;
+    assert!(
+        matches!(&quick.outcome, Outcome::Deliver { body, .. } if *body == n.to_string().into_bytes())
+    );
+}
+
+#[test]
+fn a_scope_whose_quick_call_runs_away_never_runs_quick_again() {
+    let runtime = runtime(100);
+    let module = hostile(&runtime);
+    warm_up(&runtime, "sub_a", krog_runtime::QUICK_STREAK);
+    let failure = runtime
+        .transform_quick("sub_a", &module, &event(), "loop")
+        .expect("the warm instance is used")
+        .expect_err("the loop fails");
+    assert_eq!(failure.kind, krog_runtime::FailureKind::OutOfFuel);
+    warm_up(&runtime, "sub_a", krog_runtime::QUICK_STREAK * 2);
+    assert!(
+        runtime
+            .transform_quick("sub_a", &module, &event(), "count")
+            .is_none()
+    );
+    // Other scopes are not affected.
+    warm_up(&runtime, "sub_b", krog_runtime::QUICK_STREAK);
+    assert!(
+        runtime
+            .transform_quick("sub_b", &module, &event(), "count")
+            .is_some()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quick_call_that_blocks_in_wasi_on_an_async_worker_falls_back_instead_of_panicking() {
+    let runtime = runtime(100);
+    let module = hostile(&runtime);
+    warm_up(&runtime, "sub_a", krog_runtime::QUICK_STREAK);
+    // On an async worker thread a blocking WASI call cannot block: the quick path must give the
+    // event back (`None`) or finish it, and never let a panic out.
+    let first = runtime.transform_quick("sub_a", &module, &event(), "sleep");
+    match first {
+        None => {}
+        Some(result) => {
+            let execution = result.expect("sleep succeeds");
+            assert!(
+                matches!(&execution.outcome, Outcome::Deliver { body, .. } if body == b"slept")
+            );
+        }
+    }
+    // Either way the ordinary path, on a blocking thread as krog runs it, still works.
+    let result = tokio::task::spawn_blocking(move || {
+        runtime.transform_in("sub_a", &module, &event(), "sleep")
+    })
+    .await
+    .expect("no panic");
+    assert!(result.is_ok(), "{result:?}");
 }

@@ -126,7 +126,11 @@ async fn load(state: &AppState, id: String) -> anyhow::Result<Option<Job>> {
     }))
 }
 
-async fn attempt(state: &AppState, job: &Job, target: Option<&Target>) -> (Ending, Option<Request>) {
+async fn attempt(
+    state: &AppState,
+    job: &Job,
+    target: Option<&Target>,
+) -> (Ending, Option<Request>) {
     let Some(target) = target else {
         return (
             Ending::Abandoned("the subscription was deleted".into()),
@@ -201,18 +205,29 @@ async fn run_transform(
         tenant: job.tenant_id.to_string(),
         data: job.event.data.clone(),
     };
-    let module = resolved.module.clone();
-    let config = resolved.config.clone();
-    let scope = job.subscription_id.clone();
-    let runtime = state.runtime.clone();
-    // Plugins run on blocking threads, at most one per core at a time: more would only
-    // queue for the CPU while holding an instance each.
-    let _turn = state.transforms.acquire().await;
-    let result = tokio::task::spawn_blocking(move || {
-        runtime.transform_in(&scope, &module, &input, &config)
-    })
-    .await
-    .map_err(|e| ("trap", format!("the plugin call did not complete: {e}")))?;
+    let scope = &job.subscription_id;
+    // A warm instance with a record of quick calls runs right here: handing ~50 µs of work to
+    // another thread and back costs more than the work (measured in BENCHMARKS.md).
+    let quick = state
+        .runtime
+        .transform_quick(scope, &resolved.module, &input, &resolved.config);
+    let result = match quick {
+        Some(result) => result,
+        None => {
+            let module = resolved.module.clone();
+            let config = resolved.config.clone();
+            let scope = scope.clone();
+            let runtime = state.runtime.clone();
+            // Otherwise on a blocking thread (it may run until the timeout), at most one per
+            // core at a time: more would only queue for the CPU holding an instance each.
+            let _turn = state.transforms.acquire().await;
+            tokio::task::spawn_blocking(move || {
+                runtime.transform_in(&scope, &module, &input, &config)
+            })
+            .await
+            .map_err(|e| ("trap", format!("the plugin call did not complete: {e}")))?
+        }
+    };
     match result {
         Ok(execution) => Ok(execution.outcome),
         Err(failure) => Err((

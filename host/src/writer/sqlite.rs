@@ -100,9 +100,7 @@ fn value<'a>(param: &'a Param<'a>) -> rusqlite::types::ToSqlOutput<'a> {
         Param::Int(Some(v)) => ToSqlOutput::Owned(Value::Integer(v)),
         Param::Text(Some(v)) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
         Param::Blob(Some(v)) => ToSqlOutput::Borrowed(ValueRef::Blob(v)),
-        Param::Int(None) | Param::Text(None) | Param::Blob(None) => {
-            ToSqlOutput::Owned(Value::Null)
-        }
+        Param::Int(None) | Param::Text(None) | Param::Blob(None) => ToSqlOutput::Owned(Value::Null),
     }
 }
 

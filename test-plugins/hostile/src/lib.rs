@@ -2,7 +2,7 @@
 //!
 //! It implements the real `transformer` world (bound with wit-bindgen directly, not the SDK), and
 //! its behaviour is chosen by the config string: `loop`, `memory`, `recursion`, `panic`, `big`,
-//! `reserved-header`, `err`, `log-flood`, `print`, `ok`, and `count` (delivers how many times
+//! `reserved-header`, `err`, `log-flood`, `print`, `sleep`, `ok`, and `count` (delivers how many times
 //! this instance has been called: state kept between calls, which plugins must not rely on, and
 //! which shows whether the host reused an instance).
 
@@ -43,7 +43,7 @@ impl Guest for Hostile {
             name: "hostile".to_string(),
             version: "0.1.0".to_string(),
             description: "Misbehaves on purpose, as the config says.".to_string(),
-            config_schema: r#"{"type":"string","enum":["loop","memory","recursion","panic","big","reserved-header","err","log-flood","print","ok","count"]}"#.to_string(),
+            config_schema: r#"{"type":"string","enum":["loop","memory","recursion","panic","big","reserved-header","err","log-flood","print","ok","count","sleep"]}"#.to_string(),
         }
     }
 
@@ -85,6 +85,11 @@ impl Guest for Hostile {
                     log(LogLevel::Info, &format!("line {i}"));
                 }
                 Ok(deliver(b"flooded".to_vec(), Vec::new()))
+            }
+            "sleep" => {
+                // A blocking WASI call (a poll on a monotonic-clock pollable).
+                std::thread::sleep(std::time::Duration::from_millis(2));
+                Ok(deliver(b"slept".to_vec(), Vec::new()))
             }
             "print" => {
                 println!("hello from stdout");
