@@ -896,7 +896,7 @@ impl Runtime {
     /// Runs one transform in `warm`, and keeps it for the next call if all went well.
     fn run_warm(
         &self,
-        key: (String, String),
+        key: Key,
         mut warm: Warm,
         event: &EventInput,
         config: &str,
@@ -964,22 +964,26 @@ struct Warm {
 
 /// Idle instances by (scope, module sha256), bounded in total so that memory stays bounded
 /// whatever the number of subscriptions: when full, the instance being returned is dropped.
+/// Which instances may serve each other's events: (scope, module sha256).
+type Key = (String, String);
+
 struct Idle {
     max: usize,
-    map: Mutex<(usize, HashMap<(String, String), Vec<Warm>>)>,
+    /// The number of idle instances, and the instances by key.
+    map: Mutex<(usize, HashMap<Key, Vec<Warm>>)>,
     /// Scopes that must not run quick (see [`Runtime::transform_quick`]).
-    slow: Mutex<std::collections::HashSet<(String, String)>>,
+    slow: Mutex<std::collections::HashSet<Key>>,
 }
 
 impl Idle {
-    fn is_slow(&self, key: &(String, String)) -> bool {
+    fn is_slow(&self, key: &Key) -> bool {
         self.slow
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .contains(key)
     }
 
-    fn mark_slow(&self, key: (String, String)) {
+    fn mark_slow(&self, key: Key) {
         self.slow
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -987,7 +991,7 @@ impl Idle {
     }
 
     /// An idle instance of `key` that satisfies `suits`.
-    fn take(&self, key: &(String, String), suits: impl Fn(&Warm) -> bool) -> Option<Warm> {
+    fn take(&self, key: &Key, suits: impl Fn(&Warm) -> bool) -> Option<Warm> {
         let mut guard = self.map.lock().unwrap_or_else(|e| e.into_inner());
         let (count, map) = &mut *guard;
         let list = map.get_mut(key)?;
@@ -1002,7 +1006,7 @@ impl Idle {
         warm
     }
 
-    fn put(&self, key: (String, String), warm: Warm) {
+    fn put(&self, key: Key, warm: Warm) {
         let mut guard = self.map.lock().unwrap_or_else(|e| e.into_inner());
         let (count, map) = &mut *guard;
         if *count >= self.max {
