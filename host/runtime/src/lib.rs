@@ -8,8 +8,12 @@
 //! 2. Compiled components and their `InstancePre` (imports resolved and type-checked once),
 //!    memoised in memory by the sha256 of the wasm bytes, and the precompiled artifact on disk in
 //!    `cache_dir/<sha256>.cwasm` when a cache dir is configured, so a restart does not recompile.
-//! 3. A fresh [`wasmtime::Store`] per call, with fuel, an epoch deadline, a memory cap and bounded
-//!    captured stdout/stderr. A store is never reused, so a trapped instance is never re-entered.
+//! 3. A [`wasmtime::Store`] with fuel, an epoch deadline, a memory cap and bounded captured
+//!    stdout/stderr — fresh per call ([`Runtime::transform`]), or kept for up to
+//!    [`RuntimeConfig::instance_reuse`] calls of one scope (krog: one subscription) and re-armed
+//!    with full limits for each ([`Runtime::transform_in`], [`Runtime::transform_quick`]). Any
+//!    failure throws the store away, so a trapped instance is never re-entered, and an instance
+//!    never serves another scope.
 //!
 //! WASI 0.2 is linked with no capabilities at all: no preopened directories, no environment, no
 //! arguments, no sockets. Clocks and random numbers work.
