@@ -3,8 +3,9 @@
 //! signing keys). Ingest and delivery read only from here, so an event costs no reads.
 //!
 //! Entries are loaded on first use and dropped on any change made through this node (every
-//! write path calls [`Directory::invalidate`]); changes made by another node over a shared
-//! PostgreSQL are seen within [`Directory::ttl`].
+//! write path calls [`Directory::invalidate`]). On PostgreSQL the change is also announced on
+//! [`CHANNEL`], so the other nodes drop theirs at once; [`Directory::ttl`] bounds how long a
+//! missed announcement (a node whose listening connection was down) can go unseen.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::auth::{Caller, hash_key};
-use crate::db::Db;
+use crate::db::{Backend, Db};
 use crate::error::{Error, Result};
 use crate::modules::{ModuleRef, compiled, find_version};
 use crate::runtime::{Module, Runtime};
@@ -81,6 +82,10 @@ struct Stamped<T> {
     generation: u64,
 }
 
+/// The PostgreSQL channel on which nodes announce that keys, tenants, subscriptions or modules
+/// changed.
+pub const CHANNEL: &str = "krog_directory";
+
 /// The cache. Cheap to clone.
 #[derive(Clone)]
 pub struct Directory {
@@ -116,9 +121,25 @@ impl Directory {
         self.inner.ttl
     }
 
-    /// Forgets everything: called after every change to keys, tenants, subscriptions,
-    /// secrets or modules.
+    /// Forgets everything, here and (on PostgreSQL) on every other node: called after every
+    /// change to keys, tenants, subscriptions, secrets or modules.
     pub fn invalidate(&self) {
+        self.forget();
+        if self.inner.db.backend() == Backend::Postgres {
+            let pool = self.inner.db.pool().clone();
+            tokio::spawn(async move {
+                let notified = sqlx::query(&format!("NOTIFY {CHANNEL}"))
+                    .execute(&pool)
+                    .await;
+                if let Err(e) = notified {
+                    tracing::warn!(error = %e, "could not announce a change to other nodes; they see it within the directory TTL");
+                }
+            });
+        }
+    }
+
+    /// Forgets everything on this node (another node announced a change).
+    pub fn forget(&self) {
         self.inner.generation.fetch_add(1, Ordering::AcqRel);
         lock(&self.inner.keys).clear();
         lock(&self.inner.tenants).clear();

@@ -180,17 +180,26 @@ const CLAIM_BATCH: i64 = 256;
 pub const NOTIFY_CHANNEL: &str = "krog_work";
 
 /// On PostgreSQL, wakes this node's scheduler whenever any node announces work (a retry
-/// scheduled, a replay), so idle nodes react at once rather than at the next poll. Polling
-/// stays as the fallback when the listening connection is down.
+/// scheduled, a replay), so idle nodes react at once rather than at the next poll, and drops
+/// this node's directory when another node changed keys, tenants, subscriptions or modules.
+/// Polling and the directory's TTL stay as the fallback when the listening connection is down.
 async fn listen(state: AppState) {
     loop {
         let result: Result<(), sqlx::Error> = async {
             let mut listener =
                 sqlx::postgres::PgListener::connect(&state.config.database_url).await?;
-            listener.listen(NOTIFY_CHANNEL).await?;
+            listener
+                .listen_all([NOTIFY_CHANNEL, crate::directory::CHANNEL])
+                .await?;
+            // Whatever was announced while not listening is unknown: start from scratch.
+            state.directory.forget();
             loop {
-                listener.recv().await?;
-                state.queue.wake.notify_one();
+                let notification = listener.recv().await?;
+                if notification.channel() == crate::directory::CHANNEL {
+                    state.directory.forget();
+                } else {
+                    state.queue.wake.notify_one();
+                }
             }
         }
         .await;

@@ -185,3 +185,56 @@ async fn a_killed_nodes_claims_are_delivered_by_the_others_after_its_lease() {
     let _ = survivor.start_kill();
     let _ = survivor.wait().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscription_added_on_one_node_gets_the_next_event_sent_to_another_at_once() {
+    let db = TestDatabase::new().await;
+    let receiver = Receiver::start().await;
+    // A directory TTL of an hour: only the announcement can tell node B about the change.
+    let env = [("KROG_DIRECTORY_TTL", "1h")];
+    let a = start_krog(db.dir.path(), &db.url, &env).await;
+    let b = start_krog(db.dir.path(), &db.url, &env).await;
+    let key = setup(&a.1, &receiver).await;
+    let client = reqwest::Client::new();
+    let send = |base: String| {
+        let (client, key) = (client.clone(), key.clone());
+        async move {
+            let r = client
+                .post(format!("{base}/v1/tenants/multi/events"))
+                .bearer_auth(&key)
+                .json(&fresh("created"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 202);
+            r.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    // Node B now has the tenant's subscriptions (one) in memory.
+    assert_eq!(send(b.1.clone()).await["deliveries"], 1);
+    let r = client
+        .post(format!("{}/v1/tenants/multi/subscriptions", a.1))
+        .bearer_auth(&key)
+        .json(&json!({"url": receiver.url("/second"), "event_types": ["booking.created"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    // The NOTIFY travels asynchronously; give it a moment, far below the TTL.
+    let mut deliveries = serde_json::Value::Null;
+    for _ in 0..20 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        deliveries = send(b.1.clone()).await["deliveries"].clone();
+        if deliveries == 2 {
+            break;
+        }
+    }
+    assert_eq!(
+        deliveries, 2,
+        "node B did not learn of the new subscription"
+    );
+    for (mut child, _) in [a, b] {
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+    }
+}
