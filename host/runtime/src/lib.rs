@@ -345,6 +345,67 @@ struct State {
     table: ResourceTable,
     limits: StoreLimits,
     log: LogSink,
+    /// When the current call's time is up: sleeps the plugin asks WASI for end there.
+    deadline: tokio::time::Instant,
+}
+
+/// A WASI clock subscription that is ready at its time or at the call's deadline, whichever
+/// comes first. WASI's own waits in real time and is not interrupted by the epoch deadline, so
+/// a plugin could otherwise hold a thread as long as it liked with a `sleep`.
+struct Until(tokio::time::Instant);
+
+#[wasmtime_wasi::async_trait]
+impl wasmtime_wasi::p2::Pollable for Until {
+    async fn ready(&mut self) {
+        tokio::time::sleep_until(self.0).await;
+    }
+}
+
+/// The monotonic clock plugins see: nanoseconds since the process's first use of it. Ours,
+/// rather than WASI's default, so that `subscribe-instant` can tell how far off an instant is.
+struct ProcessClock;
+
+impl wasmtime_wasi::HostMonotonicClock for ProcessClock {
+    fn resolution(&self) -> u64 {
+        1
+    }
+
+    fn now(&self) -> u64 {
+        static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        let elapsed = ORIGIN.get_or_init(Instant::now).elapsed();
+        u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX)
+    }
+}
+
+/// Replaces `wasi:clocks/monotonic-clock`'s `subscribe-duration` and `subscribe-instant` with
+/// ones bounded by the call's deadline (see [`Until`]).
+fn bound_clock_subscriptions(linker: &mut Linker<State>) -> wasmtime::Result<()> {
+    use wasmtime::component::Resource;
+    use wasmtime_wasi::p2::DynPollable;
+    fn until(state: &mut State, nanos: u64) -> wasmtime::Result<(Resource<DynPollable>,)> {
+        let wanted = tokio::time::Instant::now()
+            .checked_add(Duration::from_nanos(nanos))
+            .unwrap_or(state.deadline);
+        let resource = state.table.push(Until(wanted.min(state.deadline)))?;
+        Ok((wasmtime_wasi::p2::subscribe(&mut state.table, resource)?,))
+    }
+    linker.allow_shadowing(true);
+    let mut clock = linker.instance("wasi:clocks/monotonic-clock@0.2.12")?;
+    clock.func_wrap(
+        "subscribe-duration",
+        |mut store: wasmtime::StoreContextMut<'_, State>, (nanos,): (u64,)| {
+            until(store.data_mut(), nanos)
+        },
+    )?;
+    clock.func_wrap(
+        "subscribe-instant",
+        |mut store: wasmtime::StoreContextMut<'_, State>, (when,): (u64,)| {
+            let now = wasmtime_wasi::HostMonotonicClock::now(&ProcessClock);
+            until(store.data_mut(), when.saturating_sub(now))
+        },
+    )?;
+    linker.allow_shadowing(false);
+    Ok(())
 }
 
 impl WasiView for State {
@@ -457,6 +518,8 @@ impl Runtime {
         let mut linker: Linker<State> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| anyhow::anyhow!("linking WASI: {e:?}"))?;
+        bound_clock_subscriptions(&mut linker)
+            .map_err(|e| anyhow::anyhow!("bounding WASI clock waits: {e:?}"))?;
         bindings::Transformer::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
             .map_err(|e| anyhow::anyhow!("linking the krog world: {e:?}"))?;
 
@@ -739,6 +802,7 @@ impl Runtime {
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
+            .monotonic_clock(ProcessClock)
             .build();
         let state = State {
             wasi,
@@ -752,6 +816,7 @@ impl Runtime {
                 .table_elements(100_000)
                 .build(),
             log: LogSink::new(limits),
+            deadline: tokio::time::Instant::now() + limits.timeout,
         };
         let mut store = Store::new(&self.inner.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -761,6 +826,7 @@ impl Runtime {
 
     /// Gives a store the full fuel and a fresh deadline for the next call.
     fn arm(&self, store: &mut Store<State>) {
+        store.data_mut().deadline = tokio::time::Instant::now() + self.inner.limits.timeout;
         // Fuel and epochs are enabled on the engine, so this cannot fail.
         let _ = store.set_fuel(self.inner.limits.fuel);
         store.set_epoch_deadline(self.inner.epoch_ticks);
@@ -796,6 +862,15 @@ impl Runtime {
             fuel_consumed,
         };
         match result {
+            // Finished, but late: a wait the deadline cut short (see `Until`) lets the plugin
+            // return just after its time is up, before the next epoch check.
+            Ok(_) if duration > limits.timeout => Err(failure(
+                FailureKind::Timeout,
+                format!(
+                    "the plugin ran past its {} ms time limit",
+                    limits.timeout.as_millis()
+                ),
+            )),
             Ok(Ok(value)) => Ok((value, logs, duration, fuel_consumed)),
             Ok(Err(message)) => Err(failure(FailureKind::PluginError, message)),
             Err(error) => {
@@ -1048,6 +1123,7 @@ impl Runtime {
                 .trap_on_grow_failure(true)
                 .build(),
             log: LogSink::new(limits),
+            deadline: tokio::time::Instant::now() + limits.timeout,
         };
         let mut store = Store::new(&self.inner.engine, state);
         store.limiter(|s| &mut s.limits);

@@ -255,3 +255,17 @@ fn loading_the_same_bytes_twice_compiles_once() {
     assert!(runtime.get(a.sha256()).is_some());
     assert!(runtime.get("00").is_none());
 }
+
+#[test]
+fn a_plugin_sleeping_in_wasi_is_stopped_by_the_deadline() {
+    let runtime = runtime();
+    let started = std::time::Instant::now();
+    let failure = fail(runtime, "sleep-long");
+    let took = started.elapsed();
+    assert_eq!(failure.kind, FailureKind::Timeout, "{failure}");
+    assert!(
+        took < Duration::from_secs(1),
+        "the sleep held the thread for {took:?}"
+    );
+    assert_still_ok(runtime);
+}

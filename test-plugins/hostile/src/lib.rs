@@ -43,7 +43,7 @@ impl Guest for Hostile {
             name: "hostile".to_string(),
             version: "0.1.0".to_string(),
             description: "Misbehaves on purpose, as the config says.".to_string(),
-            config_schema: r#"{"type":"string","enum":["loop","memory","recursion","panic","big","reserved-header","err","log-flood","print","ok","count","sleep"]}"#.to_string(),
+            config_schema: r#"{"type":"string","enum":["loop","memory","recursion","panic","big","reserved-header","err","log-flood","print","ok","count","sleep","sleep-long"]}"#.to_string(),
         }
     }
 
@@ -85,6 +85,11 @@ impl Guest for Hostile {
                     log(LogLevel::Info, &format!("line {i}"));
                 }
                 Ok(deliver(b"flooded".to_vec(), Vec::new()))
+            }
+            "sleep-long" => {
+                // Blocks in WASI for far longer than any deadline.
+                std::thread::sleep(std::time::Duration::from_secs(2));
+                Ok(deliver(b"slept long".to_vec(), Vec::new()))
             }
             "sleep" => {
                 // A blocking WASI call (a poll on a monotonic-clock pollable).
