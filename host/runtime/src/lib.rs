@@ -1107,29 +1107,8 @@ impl Runtime {
         event: &EventInput,
         config: &str,
     ) -> [Duration; 4] {
-        let limits = &self.inner.limits;
         let t0 = Instant::now();
-        let pipe = CappedPipe::new(limits.max_log_lines * limits.max_log_line_bytes);
-        let state = State {
-            wasi: WasiCtx::builder()
-                .stdout(pipe.clone())
-                .stderr(pipe)
-                .allow_tcp(false)
-                .allow_udp(false)
-                .build(),
-            table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(limits.memory_bytes)
-                .trap_on_grow_failure(true)
-                .build(),
-            log: LogSink::new(limits),
-            deadline: tokio::time::Instant::now() + limits.timeout,
-        };
-        let mut store = Store::new(&self.inner.engine, state);
-        store.limiter(|s| &mut s.limits);
-        let _ = store.set_fuel(limits.fuel);
-        store.set_epoch_deadline(self.inner.epoch_ticks);
-        store.epoch_deadline_trap();
+        let (mut store, _stdout, _stderr) = self.new_store();
         let t1 = Instant::now();
         let bindings = module
             .inner
@@ -1137,13 +1116,7 @@ impl Runtime {
             .instantiate(&mut store)
             .expect("instantiate");
         let t2 = Instant::now();
-        let wit_event = wit::Event {
-            id: event.id.clone(),
-            event_type: event.event_type.clone(),
-            timestamp: event.timestamp.clone(),
-            tenant: event.tenant.clone(),
-            data: event.data.clone(),
-        };
+        let wit_event = wit_event(event);
         let outcome = bindings.call_transform(&mut store, &wit_event, config);
         assert!(matches!(outcome, Ok(Ok(_))), "the benchmark call fails");
         let t3 = Instant::now();
