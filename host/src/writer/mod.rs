@@ -7,9 +7,10 @@
 //! Settlements alone wait up to [`SETTLE_WAIT`] for company: at low load that folds them into
 //! the next ingest's commit, instead of making that ingest queue behind their own fsync.
 //!
-//! The statements are built once ([`Statement`]) and run by one of two drivers: on SQLite a
-//! dedicated thread with its own connection ([`sqlite`]), where a statement is a function call
-//! rather than a round trip to sqlx's connection thread; on PostgreSQL the sqlx pool.
+//! The writer is one thread that gathers and commits. The statements are built once
+//! ([`Statement`]) and run by one of two drivers: on SQLite the thread's own connection
+//! ([`sqlite`]), where a statement is a function call rather than a round trip to sqlx's
+//! connection thread; on PostgreSQL the sqlx pool.
 
 mod sqlite;
 
@@ -59,6 +60,9 @@ pub struct Writer {
     tx: flume::Sender<Write>,
 }
 
+/// Commits one batch in one transaction: a result per write (`Some` for an accepted event).
+type Commit = Box<dyn FnMut(&Claim, &[Write]) -> Result<Vec<Option<Stored>>, String> + Send>;
+
 /// Who writes: this node's claim on new deliveries.
 #[derive(Clone)]
 struct Claim {
@@ -74,17 +78,31 @@ impl Writer {
             node,
             lease: config.claim_lease,
         };
-        match db.backend() {
+        let mut commit: Commit = match db.backend() {
             Backend::Sqlite => {
-                let conn = sqlite::open(&config.database_url, &config.sqlite_synchronous)?;
-                std::thread::Builder::new()
-                    .name("krog-writer".into())
-                    .spawn(move || sqlite::run(conn, claim, rx))?;
+                let mut conn = sqlite::open(&config.database_url, &config.sqlite_synchronous)?;
+                Box::new(move |claim, batch| {
+                    sqlite::commit(&mut conn, claim, batch).map_err(|e| e.to_string())
+                })
             }
             Backend::Postgres => {
-                tokio::spawn(run_sqlx(db, claim, rx));
+                let runtime = tokio::runtime::Handle::current();
+                Box::new(move |claim, batch| {
+                    runtime
+                        .block_on(commit_sqlx(&db, claim, batch))
+                        .map_err(|e| e.to_string())
+                })
             }
-        }
+        };
+        std::thread::Builder::new()
+            .name("krog-writer".into())
+            .spawn(move || {
+                let mut batch = Vec::with_capacity(MAX_BATCH);
+                while gather(&rx, &mut batch).is_some() {
+                    let result = commit(&claim, &batch);
+                    reply(&mut batch, result);
+                }
+            })?;
         Ok(Writer { tx })
     }
 
@@ -146,27 +164,6 @@ fn gather(rx: &flume::Receiver<Write>, batch: &mut Vec<Write>) -> Option<()> {
         let deadline = Instant::now() + SETTLE_WAIT;
         while batch.len() < MAX_BATCH {
             let Ok(write) = rx.recv_deadline(deadline) else {
-                break;
-            };
-            let accept = write.is_accept();
-            batch.push(write);
-            drain(rx, batch);
-            if accept {
-                break;
-            }
-        }
-    }
-    Some(())
-}
-
-/// [`gather`] for async callers.
-async fn gather_async(rx: &flume::Receiver<Write>, batch: &mut Vec<Write>) -> Option<()> {
-    batch.push(rx.recv_async().await.ok()?);
-    drain(rx, batch);
-    if !batch.iter().any(Write::is_accept) {
-        let deadline = tokio::time::Instant::now() + SETTLE_WAIT;
-        while batch.len() < MAX_BATCH {
-            let Ok(Ok(write)) = tokio::time::timeout_at(deadline, rx.recv_async()).await else {
                 break;
             };
             let accept = write.is_accept();
@@ -305,16 +302,6 @@ fn acceptance<'a>(
 /// Fresh delivery ids for an event's targets.
 fn delivery_ids(targets: &[String]) -> Vec<String> {
     targets.iter().map(|_| new_id("dlv")).collect()
-}
-
-async fn run_sqlx(db: Db, claim: Claim, rx: flume::Receiver<Write>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while gather_async(&rx, &mut batch).await.is_some() {
-        let result = commit_sqlx(&db, &claim, &batch)
-            .await
-            .map_err(|e| e.to_string());
-        reply(&mut batch, result);
-    }
 }
 
 async fn commit_sqlx(

@@ -1,13 +1,11 @@
-//! The SQLite side of the writer: one thread owning one connection. sqlx runs every SQLite
+//! The SQLite side of the writer: the writer thread's own connection. sqlx runs every SQLite
 //! statement on a connection thread of its own and wakes the caller for each result, which
 //! costs two thread switches per statement; a group commit of 64 writes is ~130 statements,
 //! so here the whole transaction runs as plain calls on the thread that owns the connection.
 
 use rusqlite::{Connection, TransactionBehavior};
 
-use super::{
-    Claim, MAX_BATCH, Param, Statement, Stored, Write, acceptance, delivery_ids, gather, reply,
-};
+use super::{Claim, Param, Statement, Stored, Write, acceptance, delivery_ids};
 use crate::db::{new_id, now_ms};
 
 /// Opens the writer's connection to the database `url` (already migrated by the pool).
@@ -29,16 +27,8 @@ pub(super) fn open(url: &str, synchronous: &str) -> anyhow::Result<Connection> {
     Ok(conn)
 }
 
-/// Gathers waiting writes and commits them together until every sender is gone.
-pub(super) fn run(mut conn: Connection, claim: Claim, rx: flume::Receiver<Write>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while gather(&rx, &mut batch).is_some() {
-        let result = commit(&mut conn, &claim, &batch).map_err(|e| e.to_string());
-        reply(&mut batch, result);
-    }
-}
-
-fn commit(
+/// Commits one batch in one transaction.
+pub(super) fn commit(
     conn: &mut Connection,
     claim: &Claim,
     batch: &[Write],
