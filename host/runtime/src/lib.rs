@@ -757,21 +757,12 @@ impl Runtime {
         let (outcome, logs, duration, fuel_consumed) = self.call(module, |bindings, store| {
             bindings.call_transform(store, &wit_event, config)
         })?;
-        match check_outcome(outcome, &self.inner.limits) {
-            Ok(outcome) => Ok(Execution {
-                outcome,
-                logs,
-                duration,
-                fuel_consumed,
-            }),
-            Err((kind, message)) => Err(PluginFailure {
-                kind,
-                message,
-                logs,
-                duration,
-                fuel_consumed,
-            }),
-        }
+        executed(
+            check_outcome(outcome, &self.inner.limits),
+            logs,
+            duration,
+            fuel_consumed,
+        )
     }
 
     /// Instantiate `module` in a fresh store and run `f`, classifying every failure.
@@ -994,21 +985,7 @@ impl Runtime {
         if checked.is_ok() && warm.calls < self.inner.instance_reuse {
             self.inner.idle.put(key, warm);
         }
-        match checked {
-            Ok(outcome) => Ok(Execution {
-                outcome,
-                logs,
-                duration,
-                fuel_consumed,
-            }),
-            Err((kind, message)) => Err(PluginFailure {
-                kind,
-                message,
-                logs,
-                duration,
-                fuel_consumed,
-            }),
-        }
+        executed(checked, logs, duration, fuel_consumed)
     }
 }
 
@@ -1018,6 +995,30 @@ pub const QUICK_STREAK: usize = 8;
 /// The most fuel one call of an instance may have burnt for [`Runtime::transform_quick`] to use
 /// it: about a millisecond of CPU (the Slack formatter burns ~0.16 million).
 pub const QUICK_FUEL: u64 = 5_000_000;
+
+/// A call's checked outcome with what it cost, as an [`Execution`] or a [`PluginFailure`].
+fn executed(
+    checked: Result<Outcome, (FailureKind, String)>,
+    logs: Vec<LogLine>,
+    duration: Duration,
+    fuel_consumed: u64,
+) -> Result<Execution, PluginFailure> {
+    match checked {
+        Ok(outcome) => Ok(Execution {
+            outcome,
+            logs,
+            duration,
+            fuel_consumed,
+        }),
+        Err((kind, message)) => Err(PluginFailure {
+            kind,
+            message,
+            logs,
+            duration,
+            fuel_consumed,
+        }),
+    }
+}
 
 /// The wit form of an event (the strings are copied into the guest anyway).
 fn wit_event(event: &EventInput) -> wit::Event {
