@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::auth::{Caller, hash_key};
+use crate::config::Config;
 use crate::db::{Backend, Db};
 use crate::error::{Error, Result};
 use crate::modules::{ModuleRef, compiled, find_version};
@@ -26,6 +27,9 @@ pub struct Target {
     pub id: String,
     /// The destination URL.
     pub url: String,
+    /// The URL parsed and checked against the destination policy once, when loaded, rather
+    /// than on every attempt; `Err` says why it may not be sent to (recorded on each attempt).
+    pub destination: std::result::Result<url::Url, String>,
     /// The event types it listens to.
     pub event_types: Vec<String>,
     /// False when disabled (by the tenant or by a 410).
@@ -95,20 +99,20 @@ pub struct Directory {
 struct Inner {
     db: Db,
     runtime: Runtime,
-    ttl: Duration,
+    config: Arc<Config>,
     generation: AtomicU64,
     keys: Mutex<HashMap<String, Stamped<Caller>>>,
     tenants: Mutex<HashMap<String, Arc<Routes>>>,
 }
 
 impl Directory {
-    /// An empty directory over `db`; entries older than `ttl` are reloaded.
-    pub fn new(db: Db, runtime: Runtime, ttl: Duration) -> Directory {
+    /// An empty directory over `db`; entries older than `config.directory_ttl` are reloaded.
+    pub fn new(db: Db, runtime: Runtime, config: Arc<Config>) -> Directory {
         Directory {
             inner: Arc::new(Inner {
                 db,
                 runtime,
-                ttl,
+                config,
                 generation: AtomicU64::new(0),
                 keys: Mutex::new(HashMap::new()),
                 tenants: Mutex::new(HashMap::new()),
@@ -118,7 +122,7 @@ impl Directory {
 
     /// How long another node's change may go unseen here.
     pub fn ttl(&self) -> Duration {
-        self.inner.ttl
+        self.inner.config.directory_ttl
     }
 
     /// Forgets everything, here and (on PostgreSQL) on every other node: called after every
@@ -147,7 +151,7 @@ impl Directory {
 
     fn fresh(&self, loaded: Instant, generation: u64) -> bool {
         generation == self.inner.generation.load(Ordering::Acquire)
-            && loaded.elapsed() < self.inner.ttl
+            && loaded.elapsed() < self.inner.config.directory_ttl
     }
 
     /// Who holds `key`, or `None` for an unknown key.
@@ -240,6 +244,7 @@ impl Directory {
             };
             targets.push(Arc::new(Target {
                 id,
+                destination: crate::destinations::check_url(&url, &self.inner.config),
                 url,
                 event_types: serde_json::from_str(&event_types).unwrap_or_default(),
                 enabled: enabled != 0,

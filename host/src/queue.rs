@@ -127,12 +127,11 @@ pub async fn start(state: AppState, receiver: Receiver, mut shutdown: watch::Rec
         let state = state.clone();
         running.spawn(async move {
             let id = work.id().to_owned();
-            if let Err(e) = crate::deliveries::attempt::run(&state, work).await {
+            if let Err(e) = crate::deliveries::attempt::run(&state, work, permit).await {
                 tracing::error!(delivery = %id, error = ?e, "delivery attempt failed to complete");
                 // Let the lease lapse quickly so the row is retried rather than stuck.
                 let _ = release(&state.db, &id).await;
             }
-            drop(permit);
         });
         while running.try_join_next().is_some() {}
     }

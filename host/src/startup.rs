@@ -59,8 +59,9 @@ impl Application {
         let (queue, queue_rx) = queue::channel(config.queue_capacity);
         let listener = TcpListener::bind(config.listen).await?;
         let writer = crate::writer::Writer::spawn(db.clone(), &config, queue.node_id().into())?;
+        let config = Arc::new(config);
         let directory =
-            crate::directory::Directory::new(db.clone(), runtime.clone(), config.directory_ttl);
+            crate::directory::Directory::new(db.clone(), runtime.clone(), config.clone());
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let state = AppState {
             directory,
@@ -70,7 +71,7 @@ impl Application {
             runtime,
             http,
             queue,
-            config: Arc::new(config),
+            config,
         };
         let router = router(state.clone());
         Ok(Application {

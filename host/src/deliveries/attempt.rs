@@ -37,6 +37,9 @@ pub struct Request {
     content_type: String,
     headers: Vec<(String, String)>,
     body: axum::body::Bytes,
+    /// The body is the event envelope: not stored with the delivery (the event is), rebuilt
+    /// when the delivery is read.
+    envelope: bool,
 }
 
 /// How an attempt ended.
@@ -70,8 +73,14 @@ pub struct AttemptRow {
     response: Option<String>,
 }
 
-/// Runs one attempt of a delivery, if it is still pending.
-pub async fn run(state: &AppState, work: Work) -> anyhow::Result<()> {
+/// Runs one attempt of a delivery, if it is still pending. `turn` is the worker slot: it is
+/// given back once the request is answered, before waiting for the record to commit, so that
+/// the next delivery's request overlaps this one's fsync instead of queueing behind it.
+pub async fn run(
+    state: &AppState,
+    work: Work,
+    turn: tokio::sync::OwnedSemaphorePermit,
+) -> anyhow::Result<()> {
     let job = match work {
         Work::Fresh(job) => job,
         Work::Stored(id) => match load(state, id).await? {
@@ -91,6 +100,7 @@ pub async fn run(state: &AppState, work: Work) -> anyhow::Result<()> {
     let at = now_ms();
     let (ending, request) = attempt(state, &job, target.as_deref()).await;
     let duration = started.elapsed();
+    drop(turn);
     record(state, &job, at, duration, ending, request).await
 }
 
@@ -155,6 +165,7 @@ async fn attempt(
                 content_type,
                 headers,
                 body: body.into(),
+                envelope: false,
             },
             Err((kind, error)) => {
                 metrics::counter!("krog_plugin_errors_total", "kind" => kind).increment(1);
@@ -175,6 +186,16 @@ async fn attempt(
 
 /// Without a transform the body is the event envelope; `data` is spliced in as received.
 fn envelope(event: &Event) -> Request {
+    Request {
+        content_type: "application/json".into(),
+        headers: Vec::new(),
+        body: envelope_body(event).into(),
+        envelope: true,
+    }
+}
+
+/// The envelope `{"type","timestamp","data"}` of an event, as sent without a transform.
+pub fn envelope_body(event: &Event) -> Vec<u8> {
     let mut body = Vec::with_capacity(event.data.len() + 96);
     body.extend_from_slice(b"{\"type\":");
     serde_json::to_writer(&mut body, &event.event_type).expect("strings serialize");
@@ -183,11 +204,7 @@ fn envelope(event: &Event) -> Request {
     body.extend_from_slice(b",\"data\":");
     body.extend_from_slice(event.data.as_bytes());
     body.push(b'}');
-    Request {
-        content_type: "application/json".into(),
-        headers: Vec::new(),
-        body: body.into(),
-    }
+    body
 }
 
 async fn run_transform(
@@ -249,10 +266,11 @@ async fn send(state: &AppState, job: &Job, target: &Target, request: &Request) -
         response: None,
         retry_after: None,
     };
-    // Checked again here, not only at create: IP literals never reach the guarded resolver.
-    let parsed = match crate::destinations::check_url(&target.url, &state.config) {
-        Ok(url) => url,
-        Err(why) => return failed(why, "destination"),
+    // Checked again (when the directory loaded it), not only at create: IP literals never
+    // reach the guarded resolver.
+    let url = match &target.destination {
+        Ok(url) => url.clone(),
+        Err(why) => return failed(why.clone(), "destination"),
     };
     let now = now_ms();
     let timestamp = now / 1000;
@@ -288,7 +306,7 @@ async fn send(state: &AppState, job: &Job, target: &Target, request: &Request) -
 
     let response = state
         .http
-        .post(parsed)
+        .post(url)
         .headers(headers)
         .body(request.body.clone())
         .timeout(state.config.delivery_timeout)
@@ -534,16 +552,21 @@ impl Settlement {
                 ],
             });
         }
-        // The request is kept when there was one; COALESCE keeps the last one otherwise.
+        // The request is kept when there was one (the last one otherwise); an envelope body is
+        // stored as NULL beside its content type, since the event row already holds it.
         let (content_type, body) = match &self.request {
-            Some(r) => (Some(r.content_type.as_str()), Some(&r.body[..])),
+            Some(r) => (
+                Some(r.content_type.as_str()),
+                (!r.envelope).then_some(&r.body[..]),
+            ),
             None => (None, None),
         };
         statements.push(Statement {
             sql: "UPDATE deliveries SET status = $1, attempt_count = $2, next_attempt_at = $3, \
                   claimed_until = NULL, claimed_by = NULL, updated_at = $4, skip_reason = COALESCE($5, skip_reason), \
                   request_content_type = COALESCE($6, request_content_type), \
-                  request_headers = COALESCE($7, request_headers), request_body = COALESCE($8, request_body) \
+                  request_headers = COALESCE($7, request_headers), \
+                  request_body = CASE WHEN $6 IS NULL THEN request_body ELSE $8 END \
                   WHERE id = $9",
             params: vec![
                 Text(Some(self.status)),

@@ -61,6 +61,17 @@ pub struct SentRequest {
     body_base64: Option<String>,
 }
 
+/// What a delivery sent, with its event for rebuilding an envelope.
+#[derive(sqlx::FromRow)]
+struct SentRow {
+    request_content_type: Option<String>,
+    request_headers: Option<String>,
+    request_body: Option<Vec<u8>>,
+    event_type: String,
+    timestamp: String,
+    data: String,
+}
+
 /// A delivery as the API shows it.
 #[derive(Debug, Serialize)]
 pub struct Delivery {
@@ -188,14 +199,34 @@ async fn read(
     .fetch_optional(state.db.pool())
     .await?
     .ok_or_else(|| Error::NotFound(format!("delivery {id}")))?;
-    let (content_type, headers, body): (Option<String>, Option<String>, Option<Vec<u8>>) = sqlx::query_as(
-        "SELECT request_content_type, request_headers, request_body FROM deliveries WHERE id = $1",
+    let sent: SentRow = sqlx::query_as(
+        "SELECT d.request_content_type, d.request_headers, d.request_body, \
+         e.event_type, e.timestamp, e.data \
+         FROM deliveries d JOIN events e ON e.tenant_id = d.tenant_id AND e.id = d.event_id \
+         WHERE d.id = $1",
     )
     .bind(&id)
     .fetch_one(state.db.pool())
     .await?;
-    let request = content_type.map(|content_type| {
-        let body = body.unwrap_or_default();
+    let SentRow {
+        request_content_type,
+        request_headers: headers,
+        request_body,
+        event_type,
+        timestamp,
+        data,
+    } = sent;
+    let request = request_content_type.map(|content_type| {
+        // No body beside a content type: it was the event's envelope (not stored twice).
+        let body = request_body.unwrap_or_else(|| {
+            let event = crate::events::Event {
+                id: String::new(),
+                event_type: crate::events::EventType::parse(&event_type).map_or("", |t| t.as_str()),
+                timestamp,
+                data,
+            };
+            attempt::envelope_body(&event)
+        });
         let (text, base64) = match String::from_utf8(body) {
             Ok(text) => (Some(text), None),
             Err(e) => (

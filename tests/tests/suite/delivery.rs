@@ -318,6 +318,64 @@ async fn exhausted_retries_end_failed_and_can_be_retried_by_hand() {
 }
 
 #[tokio::test]
+async fn the_request_a_delivery_shows_is_the_one_its_last_attempt_sent() {
+    let app = TestApp::spawn_with(|c| c.retry_schedule = vec![]).await;
+    let receiver = Receiver::start().await;
+    // The Slack message is refused; by the replay the transform is gone.
+    receiver.script([Answer::status(500)]);
+    let (tenant, key) = app.tenant("klinik").await;
+    let sub = app
+        .subscribe(
+            &tenant,
+            &key,
+            json!({"url": receiver.url("/shown"), "event_types": ["booking.created"],
+                   "transform": {"module": "slack", "config": {}}}),
+        )
+        .await;
+    let event = fresh("created");
+    let event_id = event["id"].as_str().unwrap().to_owned();
+    app.ingest(&tenant, &key, event).await;
+    let deliveries = app
+        .wait_for_deliveries(&tenant, &key, &event_id, |d| d[0]["status"] == "failed")
+        .await;
+    let id = deliveries[0]["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/tenants/{tenant}/deliveries/{id}");
+    let (_, one) = app.get(&path, &key).await;
+    let slack = receiver.wait_for(1).await;
+    assert_eq!(
+        one["request"]["body"].as_str().unwrap().as_bytes(),
+        &slack[0].body[..],
+        "the Slack message as sent"
+    );
+
+    let sub_path = format!(
+        "/v1/tenants/{tenant}/subscriptions/{}",
+        sub["id"].as_str().unwrap()
+    );
+    let (status, body) = app
+        .call(
+            reqwest::Method::PATCH,
+            &sub_path,
+            &key,
+            Some(json!({"transform": null})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = app.post(&format!("{path}/retry"), &key, json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    app.wait_for_deliveries(&tenant, &key, &event_id, |d| d[0]["status"] == "succeeded")
+        .await;
+    let envelope = receiver.wait_for(2).await;
+    let (_, one) = app.get(&path, &key).await;
+    assert_eq!(one["request"]["content_type"], "application/json");
+    assert_eq!(
+        one["request"]["body"].as_str().unwrap().as_bytes(),
+        &envelope[1].body[..],
+        "the envelope as sent, not the earlier Slack message"
+    );
+}
+
+#[tokio::test]
 async fn failed_deliveries_since_a_time_can_be_retried_in_bulk() {
     let app = TestApp::spawn_with(|c| c.retry_schedule = vec![]).await;
     let receiver = Receiver::start().await;
