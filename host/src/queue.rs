@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{Notify, Semaphore, mpsc, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::db::{Backend, Db, now_ms};
@@ -104,11 +104,37 @@ impl Queue {
     }
 }
 
+/// Attempts whose records may wait for their commit at once (one full group commit): beyond
+/// that a worker keeps its slot until its record is written, so deliveries never run more than
+/// this far ahead of the database, however slow it is.
+const SETTLING_MAX: usize = 256;
+
+/// A worker's slot while it attempts one delivery.
+pub struct Turn {
+    worker: OwnedSemaphorePermit,
+    settling: Arc<Semaphore>,
+}
+
+impl Turn {
+    /// Trades the worker slot for a place among the records waiting for their commit, so the
+    /// next attempt starts during this one's fsync instead of queueing behind it.
+    pub async fn settle(self) -> OwnedSemaphorePermit {
+        let place = self
+            .settling
+            .acquire_owned()
+            .await
+            .expect("semaphore is never closed");
+        drop(self.worker);
+        place
+    }
+}
+
 /// Runs the workers and the scheduler until `shutdown` turns true; then lets in-flight
 /// attempts finish and gives back claims on work not started.
 pub async fn start(state: AppState, receiver: Receiver, mut shutdown: watch::Receiver<bool>) {
     let Receiver { mut rx } = receiver;
     let permits = Arc::new(Semaphore::new(state.config.workers));
+    let settling = Arc::new(Semaphore::new(SETTLING_MAX));
     let mut running = JoinSet::new();
     let scheduler = tokio::spawn(schedule(state.clone(), shutdown.clone()));
     let listener =
@@ -124,10 +150,16 @@ pub async fn start(state: AppState, receiver: Receiver, mut shutdown: watch::Rec
             _ = shutdown.wait_for(|stop| *stop) => break,
             work = rx.recv() => match work { Some(work) => work, None => break },
         };
+        // Deliveries accepted but waiting for a worker (a full queue holds ingest back).
+        metrics::gauge!("krog_queue_depth").set(rx.len() as f64);
         let state = state.clone();
+        let turn = Turn {
+            worker: permit,
+            settling: settling.clone(),
+        };
         running.spawn(async move {
             let id = work.id().to_owned();
-            if let Err(e) = crate::deliveries::attempt::run(&state, work, permit).await {
+            if let Err(e) = crate::deliveries::attempt::run(&state, work, turn).await {
                 tracing::error!(delivery = %id, error = ?e, "delivery attempt failed to complete");
                 // Let the lease lapse quickly so the row is retried rather than stuck.
                 let _ = release(&state.db, &id).await;

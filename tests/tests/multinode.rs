@@ -83,15 +83,24 @@ async fn post_events(bases: &[String], key: &str, count: usize) -> Vec<String> {
     ids
 }
 
-async fn attempts_per_node(url: &str) -> HashMap<String, i64> {
+/// Attempts recorded per node, once at least `total` are recorded (or after 30 s): an attempt
+/// is recorded after its endpoint answered, so the last records trail the last receipts.
+async fn attempts_per_node(url: &str, total: i64) -> HashMap<String, i64> {
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-    let rows: Vec<(String, i64)> =
-        sqlx::query_as("SELECT node, COUNT(*) FROM attempts GROUP BY node")
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
-    rows.into_iter().collect()
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT node, COUNT(*) FROM attempts GROUP BY node")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+        let per_node: HashMap<String, i64> = rows.into_iter().collect();
+        if per_node.values().sum::<i64>() >= total || tokio::time::Instant::now() >= deadline {
+            return per_node;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -125,7 +134,7 @@ async fn three_nodes_deliver_3000_events_exactly_once_and_share_the_work() {
         duplicates.first()
     );
     assert_eq!(got.len(), 3000);
-    let per_node = attempts_per_node(&db.url).await;
+    let per_node = attempts_per_node(&db.url, 3000).await;
     assert_eq!(
         per_node.len(),
         3,
@@ -175,7 +184,7 @@ async fn a_killed_nodes_claims_are_delivered_by_the_others_after_its_lease() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let per_node = attempts_per_node(&db.url).await;
+    let per_node = attempts_per_node(&db.url, 200).await;
     assert_eq!(
         per_node.len(),
         1,

@@ -5,8 +5,12 @@ use std::process::ExitCode;
 use krog_runtime::Limits;
 use krog_runtime::command::{CheckArgs, RunArgs, check, parse_event, run};
 
+/// A file of its own for each call: the tests run in parallel threads of one process, and a
+/// shared name let one test read another's half-written file.
 fn temp_file(name: &str, contents: &[u8]) -> std::path::PathBuf {
-    let path = std::env::temp_dir().join(format!("krog-cmd-{}-{name}", std::process::id()));
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!("krog-cmd-{}-{n}-{name}", std::process::id()));
     std::fs::write(&path, contents).unwrap();
     path
 }

@@ -11,7 +11,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use crate::db::now_ms;
 use crate::directory::{Resolved, Target};
 use crate::events::{Event, EventType};
-use crate::queue::{Job, Work};
+use crate::queue::{Job, Turn, Work};
 use crate::runtime::{EventInput, Outcome};
 use crate::signing::signature;
 use crate::state::AppState;
@@ -74,13 +74,9 @@ pub struct AttemptRow {
 }
 
 /// Runs one attempt of a delivery, if it is still pending. `turn` is the worker slot: it is
-/// given back once the request is answered, before waiting for the record to commit, so that
-/// the next delivery's request overlaps this one's fsync instead of queueing behind it.
-pub async fn run(
-    state: &AppState,
-    work: Work,
-    turn: tokio::sync::OwnedSemaphorePermit,
-) -> anyhow::Result<()> {
+/// given back once the request is answered, before waiting for the record to commit
+/// ([`Turn::settle`]).
+pub async fn run(state: &AppState, work: Work, turn: Turn) -> anyhow::Result<()> {
     let job = match work {
         Work::Fresh(job) => job,
         Work::Stored(id) => match load(state, id).await? {
@@ -100,7 +96,7 @@ pub async fn run(
     let at = now_ms();
     let (ending, request) = attempt(state, &job, target.as_deref()).await;
     let duration = started.elapsed();
-    drop(turn);
+    let _place = turn.settle().await;
     record(state, &job, at, duration, ending, request).await
 }
 

@@ -99,7 +99,10 @@ impl Writer {
             .spawn(move || {
                 let mut batch = Vec::with_capacity(MAX_BATCH);
                 while gather(&rx, &mut batch).is_some() {
+                    let started = Instant::now();
                     let result = commit(&claim, &batch);
+                    metrics::histogram!("krog_group_commit_seconds")
+                        .record(started.elapsed().as_secs_f64());
                     reply(&mut batch, result);
                 }
             })?;
@@ -113,6 +116,7 @@ impl Writer {
         event: Arc<Event>,
         targets: Vec<String>,
     ) -> anyhow::Result<Stored> {
+        let started = Instant::now();
         let (reply, answer) = oneshot::channel();
         self.tx
             .send_async(Write::Accept {
@@ -123,7 +127,10 @@ impl Writer {
             })
             .await
             .map_err(|_| anyhow::anyhow!("the writer has stopped"))?;
-        answer.await?.map_err(anyhow::Error::msg)
+        let stored = answer.await?.map_err(anyhow::Error::msg);
+        // Ingest's share of a 202: the wait for a place in a group commit and for its fsync.
+        metrics::histogram!("krog_event_commit_seconds").record(started.elapsed().as_secs_f64());
+        stored
     }
 
     /// Stores how a delivery settled after an attempt.
