@@ -47,6 +47,9 @@ pub struct Config {
     /// failure; only ever for one subscription and module version). 1: a fresh instance per
     /// event.
     pub plugin_instance_reuse: usize,
+    /// Compiled plugin modules kept in memory, least recently used evicted first (an evicted
+    /// one is reloaded from its artifact on disk when next needed).
+    pub plugin_cache_modules: usize,
     /// Compiled plugin artifacts (content addressed). Default: `krog-cache` next to a SQLite
     /// database, or the system cache directory for PostgreSQL.
     pub cache_dir: Option<PathBuf>,
@@ -75,6 +78,7 @@ impl Default for Config {
             secret_overlap: Duration::from_secs(24 * 3600),
             directory_ttl: Duration::from_secs(1),
             plugin_instance_reuse: 256,
+            plugin_cache_modules: crate::runtime::DEFAULT_CACHED_MODULES,
             cache_dir: None,
             sqlite_synchronous: "FULL".into(),
             limits: Limits::default(),
@@ -101,6 +105,7 @@ struct FileConfig {
     secret_overlap: Option<String>,
     directory_ttl: Option<String>,
     plugin_instance_reuse: Option<usize>,
+    plugin_cache_modules: Option<usize>,
     cache_dir: Option<PathBuf>,
     sqlite_synchronous: Option<String>,
     plugin_fuel: Option<u64>,
@@ -208,6 +213,9 @@ impl Config {
         }
         if let Some(v) = number("PLUGIN_INSTANCE_REUSE", file.plugin_instance_reuse)? {
             self.plugin_instance_reuse = v.max(1);
+        }
+        if let Some(v) = number("PLUGIN_CACHE_MODULES", file.plugin_cache_modules)? {
+            self.plugin_cache_modules = v.max(1);
         }
         if let Some(v) = pick("CACHE_DIR", file.cache_dir.map(|p| p.display().to_string())) {
             self.cache_dir = Some(PathBuf::from(v));

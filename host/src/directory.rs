@@ -86,6 +86,9 @@ struct Stamped<T> {
     generation: u64,
 }
 
+/// A tenant's routes unused this long (or the TTL, if longer) are dropped from memory.
+const FORGET_AFTER: Duration = Duration::from_secs(300);
+
 /// The PostgreSQL channel on which nodes announce that keys, tenants, subscriptions or modules
 /// changed.
 pub const CHANNEL: &str = "krog_directory";
@@ -203,7 +206,12 @@ impl Directory {
             generation,
             targets,
         });
-        lock(&self.inner.tenants).insert(tenant.to_owned(), routes.clone());
+        let forget_after = self.inner.config.directory_ttl.max(FORGET_AFTER);
+        let mut tenants = lock(&self.inner.tenants);
+        // Routes hold compiled modules: drop tenants not seen for a while, so that memory
+        // follows the tenants in use rather than every tenant this node ever served.
+        tenants.retain(|_, routes| routes.loaded.elapsed() < forget_after);
+        tenants.insert(tenant.to_owned(), routes.clone());
         Ok(Some(routes))
     }
 

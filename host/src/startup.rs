@@ -41,6 +41,7 @@ impl Application {
                 limits: config.limits.clone(),
                 cache_dir: Some(config.resolved_cache_dir()),
                 instance_reuse: config.plugin_instance_reuse,
+                max_cached_modules: config.plugin_cache_modules,
             };
             tokio::task::spawn_blocking(move || Runtime::new(runtime_config)).await??
         };

@@ -61,6 +61,7 @@ fn runtime(limits: Limits) -> anyhow::Result<Runtime> {
         limits,
         cache_dir: None,
         instance_reuse: 1,
+        max_cached_modules: 1,
     })
 }
 

@@ -118,6 +118,50 @@ pub struct RuntimeConfig {
     /// Calls one instance may serve in [`Runtime::transform_in`]; 0 or 1: a fresh instance
     /// for every call.
     pub instance_reuse: usize,
+    /// Compiled modules kept in memory (least recently used go first; a module still in use
+    /// lives on until its last handle is dropped). 0: [`DEFAULT_CACHED_MODULES`].
+    pub max_cached_modules: usize,
+}
+
+/// Compiled modules kept in memory by default. Each costs ~2.4 MB; one evicted comes back from
+/// its precompiled artifact on disk in well under a millisecond.
+pub const DEFAULT_CACHED_MODULES: usize = 32;
+
+/// Compiled modules by sha256, bounded, least recently used evicted first.
+struct ModuleCache {
+    max: usize,
+    clock: u64,
+    entries: HashMap<String, (Module, u64)>,
+}
+
+impl ModuleCache {
+    fn get(&mut self, sha256: &str) -> Option<Module> {
+        self.clock += 1;
+        let entry = self.entries.get_mut(sha256)?;
+        entry.1 = self.clock;
+        Some(entry.0.clone())
+    }
+
+    /// Keeps `module` (or the copy another thread stored first) and returns it.
+    fn insert(&mut self, module: Module) -> Module {
+        if let Some(kept) = self.get(module.sha256()) {
+            return kept;
+        }
+        while self.entries.len() >= self.max {
+            let Some(oldest) = self
+                .entries
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(sha, _)| sha.clone())
+            else {
+                break;
+            };
+            self.entries.remove(&oldest);
+        }
+        self.entries
+            .insert(module.sha256().to_owned(), (module.clone(), self.clock));
+        module
+    }
 }
 
 /// The most idle instances kept for reuse, over all scopes.
@@ -156,7 +200,7 @@ struct Inner {
     linker: Linker<State>,
     limits: Limits,
     cache_dir: Option<PathBuf>,
-    modules: Mutex<HashMap<String, Module>>,
+    modules: Mutex<ModuleCache>,
     instance_reuse: usize,
     idle: Idle,
     counters: Counters,
@@ -556,7 +600,14 @@ impl Runtime {
                 linker,
                 limits,
                 cache_dir: config.cache_dir,
-                modules: Mutex::new(HashMap::new()),
+                modules: Mutex::new(ModuleCache {
+                    max: match config.max_cached_modules {
+                        0 => DEFAULT_CACHED_MODULES,
+                        n => n,
+                    },
+                    clock: 0,
+                    entries: HashMap::new(),
+                }),
                 instance_reuse: config.instance_reuse,
                 idle: Idle {
                     max: MAX_IDLE_INSTANCES,
@@ -615,13 +666,19 @@ impl Runtime {
             }),
         };
         let mut modules = self.inner.modules.lock().unwrap_or_else(|e| e.into_inner());
-        Ok(modules.entry(sha256).or_insert(module).clone())
+        Ok(modules.insert(module))
     }
 
     /// A module already loaded, by lowercase hex sha256.
     pub fn get(&self, sha256: &str) -> Option<Module> {
+        let mut modules = self.inner.modules.lock().unwrap_or_else(|e| e.into_inner());
+        modules.get(sha256)
+    }
+
+    /// How many compiled modules the cache holds now.
+    pub fn cached_modules(&self) -> usize {
         let modules = self.inner.modules.lock().unwrap_or_else(|e| e.into_inner());
-        modules.get(sha256).cloned()
+        modules.entries.len()
     }
 
     /// Compile `wasm`, going through the disk cache when there is one.

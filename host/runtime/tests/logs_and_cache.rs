@@ -128,3 +128,42 @@ fn a_corrupted_cached_artifact_is_recompiled() {
     assert_eq!(fourth.stats().loaded_from_disk, 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The same component with a custom section appended: same behaviour, other bytes and sha256.
+fn variant(wasm: &[u8], n: u8) -> Vec<u8> {
+    let mut out = wasm.to_vec();
+    // Section id 0 (custom), 3 bytes: a 1-byte name "v", then the payload `n`.
+    out.extend_from_slice(&[0, 3, 1, b'v', n]);
+    out
+}
+
+#[test]
+fn the_module_cache_keeps_the_most_recently_used_and_reloads_the_rest_from_disk() {
+    let dir = temp_dir("lru");
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: Some(dir.clone()),
+        max_cached_modules: 2,
+        ..Default::default()
+    })
+    .unwrap();
+    let wasm: Vec<Vec<u8>> = (0..3).map(|n| variant(test_plugins::HOSTILE, n)).collect();
+    let first = runtime.load(&wasm[0]).unwrap();
+    let second = runtime.load(&wasm[1]).unwrap();
+    runtime.load(&wasm[0]).unwrap(); // used again: now the most recent
+    let third = runtime.load(&wasm[2]).unwrap(); // evicts the least recently used, wasm[1]
+    assert_eq!(runtime.cached_modules(), 2);
+    assert_eq!(runtime.stats().compiled, 3);
+    assert!(runtime.get(second.sha256()).is_none());
+    assert!(runtime.get(first.sha256()).is_some()); // (a use: wasm[2] is now the oldest)
+
+    // An evicted module comes back from its artifact on disk, without compiling.
+    let again = runtime.load(&wasm[1]).unwrap();
+    assert_eq!(runtime.stats().compiled, 3);
+    assert_eq!(runtime.stats().loaded_from_disk, 1);
+    assert_eq!(runtime.cached_modules(), 2);
+    assert!(runtime.transform(&again, &event(), "ok").is_ok());
+    // A handle held across its eviction keeps working.
+    assert!(runtime.get(third.sha256()).is_none());
+    assert!(runtime.transform(&third, &event(), "ok").is_ok());
+    let _ = std::fs::remove_dir_all(&dir);
+}
