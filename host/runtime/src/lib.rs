@@ -123,9 +123,9 @@ pub struct RuntimeConfig {
     pub max_cached_modules: usize,
 }
 
-/// Compiled modules kept in memory by default. Each costs ~2.4 MB; one evicted comes back from
-/// its precompiled artifact on disk in well under a millisecond.
-pub const DEFAULT_CACHED_MODULES: usize = 32;
+/// Compiled modules kept in memory by default. Each costs ~2.5 MB resident (BENCHMARKS.md);
+/// one evicted comes back from its precompiled artifact on disk, without compiling.
+pub const DEFAULT_CACHED_MODULES: usize = 16;
 
 /// Compiled modules by sha256, bounded, least recently used evicted first.
 struct ModuleCache {
