@@ -25,10 +25,9 @@ use crate::subscriptions::Transform;
 pub struct Target {
     /// The subscription id.
     pub id: String,
-    /// The destination URL.
-    pub url: String,
-    /// The URL parsed and checked against the destination policy once, when loaded, rather
-    /// than on every attempt; `Err` says why it may not be sent to (recorded on each attempt).
+    /// The destination URL, parsed and checked against the destination policy once, when
+    /// loaded, rather than on every attempt; `Err` says why it may not be sent to (recorded on
+    /// each attempt).
     pub destination: std::result::Result<url::Url, String>,
     /// The event types it listens to.
     pub event_types: Vec<String>,
@@ -253,7 +252,6 @@ impl Directory {
             targets.push(Arc::new(Target {
                 id,
                 destination: crate::destinations::check_url(&url, &self.inner.config),
-                url,
                 event_types: serde_json::from_str(&event_types).unwrap_or_default(),
                 enabled: enabled != 0,
                 transform,
