@@ -81,10 +81,13 @@ fn main() {
     for var in SCRUBBED {
         command.env_remove(var);
     }
-    // Small components: no debug info (names stay, for backtraces).
+    // Small components: no debug info (names stay, for backtraces). One codegen unit and LTO
+    // let the SDK, serde_json and the plugin inline into each other.
     command
         .env("CARGO_PROFILE_RELEASE_DEBUG", "false")
-        .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo");
+        .env("CARGO_PROFILE_RELEASE_STRIP", "debuginfo")
+        .env("CARGO_PROFILE_RELEASE_LTO", "fat")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1");
 
     let output = command
         .output()

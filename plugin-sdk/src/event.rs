@@ -133,14 +133,19 @@ impl PartialEq for Event {
 impl Event {
     /// Parses the booking JSON of a raw event. Fails when `data` is not a JSON object.
     pub fn from_raw(raw: &RawEvent) -> Result<Event, Error> {
+        Event::from_raw_owned(raw.clone())
+    }
+
+    /// [`Event::from_raw`] without copying the event's strings.
+    pub fn from_raw_owned(raw: RawEvent) -> Result<Event, Error> {
         let booking = Booking::from_json(&raw.data)?;
         Ok(Event {
-            id: raw.id.clone(),
+            id: raw.id,
             event_type: EventType::from(raw.event_type.as_str()),
-            timestamp: raw.timestamp.clone(),
-            tenant: raw.tenant.clone(),
+            timestamp: raw.timestamp,
+            tenant: raw.tenant,
             booking,
-            raw_data: raw.data.clone(),
+            raw_data: raw.data,
             data: OnceLock::new(),
         })
     }

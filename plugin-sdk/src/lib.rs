@@ -224,8 +224,13 @@ fn is_empty_object(text: &str) -> bool {
 /// ([`Event::from_raw`]), call [`Plugin::transform`], check the outcome's headers
 /// ([`check_header`]) and turn every error into its message.
 pub fn run<P: Plugin>(event: &RawEvent, config_json: &str) -> Result<Outcome, String> {
+    run_owned::<P>(event.clone(), config_json)
+}
+
+/// [`run`] on an event it may take apart (the wasm glue owns the event it was handed).
+fn run_owned<P: Plugin>(event: RawEvent, config_json: &str) -> Result<Outcome, String> {
     let config = parse_config::<P::Config>(config_json)?;
-    let event = Event::from_raw(event).map_err(|e| format!("invalid event: {e}"))?;
+    let event = Event::from_raw_owned(event).map_err(|e| format!("invalid event: {e}"))?;
     let outcome = P::transform(&event, config)?;
     outcome.check()?;
     Ok(outcome)
@@ -383,7 +388,7 @@ pub mod __glue {
             tenant: event.tenant,
             data: event.data,
         };
-        Ok(match super::run::<P>(&raw, &config)? {
+        Ok(match super::run_owned::<P>(raw, &config)? {
             Outcome::Skip(reason) => wit::Outcome::Skip(reason),
             Outcome::Deliver {
                 content_type,

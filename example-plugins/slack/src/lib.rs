@@ -2,6 +2,7 @@
 //! Block Kit `blocks` — in Danish or English, with times in the clinic's time zone and no client
 //! contact details unless the config asks for them.
 
+use std::borrow::Cow;
 use std::str::FromStr;
 
 use chrono::{DateTime, Datelike, FixedOffset, Timelike};
@@ -216,7 +217,7 @@ impl Words {
     }
 
     /// The label of a changed field, localized where known.
-    fn field(&self, name: &str) -> String {
+    fn field<'a>(&self, name: &'a str) -> &'a str {
         let label = match name {
             "start" => self.start,
             "end" => self.end,
@@ -227,18 +228,12 @@ impl Words {
             "location" => self.location,
             "notes" => self.notes,
             "price" => self.price,
-            _ => return name.to_string(),
+            _ => name,
         };
-        label.to_string()
+        label
     }
 
     /// `torsdag 3. december 2026` / `Thursday 3 December 2026`.
-    fn date(&self, t: &DateTime<Tz>) -> String {
-        let mut out = String::with_capacity(40);
-        self.push_date(&mut out, t);
-        out
-    }
-
     fn push_date(&self, out: &mut String, t: &DateTime<Tz>) {
         out.push_str(self.weekdays[t.weekday().num_days_from_monday() as usize]);
         out.push(' ');
@@ -270,27 +265,42 @@ impl Words {
 
     /// Amount in minor units: `950,00 kr.` (da, DKK), `DKK 950.00` (en).
     fn price(&self, amount: i64, currency: &str) -> String {
-        let decimals = match currency.to_ascii_uppercase().as_str() {
-            "ISK" | "JPY" | "KRW" | "CLP" | "VND" => 0,
-            _ => 2,
+        let without_minor_units = ["ISK", "JPY", "KRW", "CLP", "VND"];
+        let decimals = if without_minor_units
+            .iter()
+            .any(|c| currency.eq_ignore_ascii_case(c))
+        {
+            0
+        } else {
+            2
         };
         let (decimal, group) = match self.locale {
             Locale::Da => (',', '.'),
             Locale::En => ('.', ','),
         };
         let number = format_minor(amount, decimals, decimal, group);
-        match (self.locale, currency.to_ascii_uppercase().as_str()) {
-            (Locale::Da, "DKK") => format!("{number} kr."),
-            (Locale::Da, _) => format!("{number} {currency}"),
-            (Locale::En, _) => format!("{currency} {number}").trim().to_string(),
+        let mut out = String::with_capacity(number.len() + currency.len() + 4);
+        match (self.locale, currency.eq_ignore_ascii_case("DKK")) {
+            (Locale::Da, true) => {
+                out.push_str(&number);
+                out.push_str(" kr.");
+            }
+            (Locale::Da, false) => {
+                out.push_str(&number);
+                out.push(' ');
+                out.push_str(currency);
+            }
+            (Locale::En, _) => {
+                out.push_str(currency);
+                out.push(' ');
+                out.push_str(&number);
+                if out.trim().len() != out.len() {
+                    return out.trim().to_string();
+                }
+            }
         }
+        out
     }
-}
-
-fn clock(t: &DateTime<Tz>) -> String {
-    let mut out = String::with_capacity(5);
-    push_clock(&mut out, t);
-    out
 }
 
 /// `14:05`: hours and minutes, two digits each.
@@ -308,10 +318,10 @@ fn push_two_digits(out: &mut String, n: u32) {
 }
 
 /// Appends `n` in decimal, as `{}` formats it.
-fn push_number(out: &mut String, n: u32) {
-    let mut digits = [0u8; 10];
+fn push_number(out: &mut String, n: impl Into<u64>) {
+    let mut digits = [0u8; 20];
     let mut i = digits.len();
-    let mut n = n;
+    let mut n: u64 = n.into();
     loop {
         i -= 1;
         digits[i] = b'0' + (n % 10) as u8;
@@ -327,32 +337,37 @@ fn push_number(out: &mut String, n: u32) {
 
 /// Formats an amount in minor units with `decimals` decimals and grouped thousands.
 fn format_minor(amount: i64, decimals: u32, decimal: char, group: char) -> String {
-    let sign = if amount < 0 { "-" } else { "" };
     let abs = amount.unsigned_abs();
     let unit = 10u64.pow(decimals);
     let (whole, frac) = (abs / unit, abs % unit);
-    let digits = whole.to_string();
-    let mut grouped = String::new();
+    let mut digits = String::with_capacity(20);
+    push_number(&mut digits, whole);
+    let mut out = String::with_capacity(32);
+    if amount < 0 {
+        out.push('-');
+    }
     for (i, c) in digits.chars().enumerate() {
         if i > 0 && (digits.len() - i) % 3 == 0 {
-            grouped.push(group);
+            out.push(group);
         }
-        grouped.push(c);
+        out.push(c);
     }
-    if decimals == 0 {
-        format!("{sign}{grouped}")
-    } else {
-        format!(
-            "{sign}{grouped}{decimal}{frac:0width$}",
-            width = decimals as usize
-        )
+    if decimals > 0 {
+        out.push(decimal);
+        digits.clear();
+        push_number(&mut digits, frac);
+        for _ in digits.len()..decimals as usize {
+            out.push('0');
+        }
+        out.push_str(&digits);
     }
+    out
 }
 
 /// Escapes text for Slack `mrkdwn` (`&`, `<`, `>`).
-fn escape(text: &str) -> String {
+fn escape(text: &str) -> Cow<'_, str> {
     if !text.bytes().any(|b| matches!(b, b'&' | b'<' | b'>')) {
-        return text.to_string();
+        return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 16);
     for c in text.chars() {
@@ -363,7 +378,7 @@ fn escape(text: &str) -> String {
             c => out.push(c),
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 /// A JSON text being written by hand, in the exact form `serde_json::to_vec` gives a `Value`.
@@ -432,9 +447,13 @@ impl Message<'_> {
         };
         field(w.when, &escape(&when));
         if let Some(service) = &b.service {
-            let mut text = escape(service.name.as_deref().unwrap_or_default());
+            let mut text = escape(service.name.as_deref().unwrap_or_default()).into_owned();
             if let Some(minutes) = service.duration_minutes {
-                text = format!("{text} ({minutes} {})", w.minutes);
+                text.push_str(" (");
+                push_number(&mut text, minutes);
+                text.push(' ');
+                text.push_str(w.minutes);
+                text.push(')');
             }
             field(w.service, &text);
         }
@@ -525,7 +544,13 @@ impl Message<'_> {
         let end = b.end.as_deref().map(|s| (s, parse_time(s, self.tz)));
         match (start, end) {
             (Some((_, Some(s))), Some((_, Some(e)))) if s.date_naive() == e.date_naive() => {
-                format!("{}, {}–{}", w.date(&s), clock(&s), clock(&e))
+                let mut out = String::with_capacity(48);
+                w.push_date(&mut out, &s);
+                out.push_str(", ");
+                push_clock(&mut out, &s);
+                out.push('–');
+                push_clock(&mut out, &e);
+                out
             }
             (Some((_, Some(s))), Some((_, Some(e)))) => {
                 format!("{} – {}", w.date_time(&s), w.date_time(&e))
@@ -555,27 +580,30 @@ impl Message<'_> {
                 Some(url) => format!("{}: {}", self.words.online, escape(url)),
                 None => self.words.online.to_string(),
             },
-            Location::Address { .. } => escape(&location.display()),
+            Location::Address { .. } => escape(&location.display()).into_owned(),
         }
     }
 
     /// One line per changed field: `• Start: … → …`.
     fn changes(&self, b: &Booking) -> Option<String> {
         let changes = b.changes.as_ref().filter(|c| !c.is_empty())?;
-        let lines: Vec<String> = changes
+        let mut lines = String::with_capacity(160);
+        for (name, change) in changes
             .iter()
             .filter(|(name, _)| self.config.include_client_contact || !is_contact(name))
             .filter(|(name, _)| self.config.include_notes || name.as_str() != "notes")
-            .map(|(name, change)| {
-                format!(
-                    "• {}: {} → {}",
-                    escape(&self.words.field(name)),
-                    escape(&self.value(name, &change.from)),
-                    escape(&self.value(name, &change.to)),
-                )
-            })
-            .collect();
-        (!lines.is_empty()).then(|| lines.join("\n"))
+        {
+            if !lines.is_empty() {
+                lines.push('\n');
+            }
+            lines.push_str("• ");
+            lines.push_str(&escape(self.words.field(name)));
+            lines.push_str(": ");
+            lines.push_str(&escape(&self.value(name, &change.from)));
+            lines.push_str(" → ");
+            lines.push_str(&escape(&self.value(name, &change.to)));
+        }
+        (!lines.is_empty()).then_some(lines)
     }
 
     /// A changed value, readable: times formatted, statuses translated, objects by name.

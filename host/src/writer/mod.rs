@@ -81,8 +81,13 @@ impl Writer {
         let mut commit: Commit = match db.backend() {
             Backend::Sqlite => {
                 let mut conn = sqlite::open(&config.database_url, &config.sqlite_synchronous)?;
+                // One pending poke is enough: the checkpointer copies whatever is committed.
+                let (poke, commits) = flume::bounded(1);
+                sqlite::spawn_checkpointer(&config.database_url, commits)?;
                 Box::new(move |claim, batch| {
-                    sqlite::commit(&mut conn, claim, batch).map_err(|e| e.to_string())
+                    let result = sqlite::commit(&mut conn, claim, batch).map_err(|e| e.to_string());
+                    let _ = poke.try_send(());
+                    result
                 })
             }
             Backend::Postgres => {
