@@ -218,7 +218,7 @@ impl Words {
 
     /// The label of a changed field, localized where known.
     fn field<'a>(&self, name: &'a str) -> &'a str {
-        let label = match name {
+        match name {
             "start" => self.start,
             "end" => self.end,
             "status" => self.status,
@@ -229,8 +229,7 @@ impl Words {
             "notes" => self.notes,
             "price" => self.price,
             _ => name,
-        };
-        label
+        }
     }
 
     /// `torsdag 3. december 2026` / `Thursday 3 December 2026`.
@@ -347,7 +346,7 @@ fn format_minor(amount: i64, decimals: u32, decimal: char, group: char) -> Strin
         out.push('-');
     }
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(group);
         }
         out.push(c);
