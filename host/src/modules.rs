@@ -198,7 +198,7 @@ pub async fn compiled(db: &Db, runtime: &Runtime, sha256: &str) -> Result<Module
 
 /// Hands the compiler's freed working memory back to the system. Compiling a module allocates
 /// tens of megabytes that glibc keeps in its arenas once freed: after the four built-in modules
-/// an idle krog held ~18 MB more than it used (BENCHMARKS.md, fourth session).
+/// an idle krog held 11–19 MB more than it used (BENCHMARKS.md, fourth session).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
 fn release_freed_memory() {
