@@ -186,30 +186,11 @@ pub async fn compiled(db: &Db, runtime: &Runtime, sha256: &str) -> Result<Module
         .await?
         .ok_or_else(|| Error::NotFound(format!("module bytes {sha256}")))?;
     let runtime = runtime.clone();
-    let module = tokio::task::spawn_blocking(move || {
-        let module = runtime.load(&wasm);
-        release_freed_memory();
-        module
-    })
-    .await
-    .map_err(|e| Error::Internal(e.into()))??;
+    let module = tokio::task::spawn_blocking(move || runtime.load(&wasm))
+        .await
+        .map_err(|e| Error::Internal(e.into()))??;
     Ok(module)
 }
-
-/// Hands the compiler's freed working memory back to the system. Compiling a module allocates
-/// tens of megabytes that glibc keeps in its arenas once freed: after the four built-in modules
-/// an idle krog held 11–19 MB more than it used (BENCHMARKS.md, fourth session).
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[allow(unsafe_code)]
-fn release_freed_memory() {
-    // SAFETY: malloc_trim only returns free pages of the allocator's arenas to the kernel.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn release_freed_memory() {}
 
 /// Stores `wasm` as the next version of `owner`/`name` after validating and compiling it;
 /// identical bytes to an existing version return that version instead.
@@ -238,9 +219,8 @@ pub async fn store(
         let runtime = runtime.clone();
         let wasm = wasm.clone();
         tokio::task::spawn_blocking(move || -> Result<PluginInfo, PluginFailure> {
-            let module = runtime.load(&wasm);
-            release_freed_memory();
-            runtime.info(&module?)
+            let module = runtime.load(&wasm)?;
+            runtime.info(&module)
         })
         .await
         .map_err(|e| Error::Internal(e.into()))??
