@@ -120,6 +120,16 @@
 
 extern crate self as krog_sdk;
 
+// Compiled natively for its unit tests only; installed where components run single-threaded.
+#[cfg(any(
+    test,
+    all(
+        target_arch = "wasm32",
+        not(target_feature = "atomics"),
+        feature = "allocator"
+    )
+))]
+mod alloc;
 mod booking;
 mod error;
 mod event;
@@ -128,6 +138,14 @@ mod outcome;
 use std::fmt;
 
 use serde::de::DeserializeOwned;
+
+#[cfg(all(
+    target_arch = "wasm32",
+    not(target_feature = "atomics"),
+    feature = "allocator"
+))]
+#[global_allocator]
+static ALLOCATOR: alloc::SizeClasses = alloc::SizeClasses::new();
 
 pub use booking::{Booking, Change, Client, Location, Price, Service, Status, Therapist};
 pub use error::Error;

@@ -3,6 +3,9 @@
 //! runtime's time goes.
 //!
 //! `cargo bench -p krog-runtime --bench slack`
+//!
+//! `KROG_BENCH_SLACK_WASM=<path>` runs another build of the slack plugin through the runtime
+//! (e.g. to compare allocators or build flags); the native side is always this workspace's.
 
 use std::time::Duration;
 
@@ -20,10 +23,12 @@ fn bench(c: &mut Criterion) {
         tenant: event.tenant.clone(),
         data: event.data.clone(),
     };
+    let wasm = match std::env::var_os("KROG_BENCH_SLACK_WASM") {
+        Some(path) => std::fs::read(&path).expect("KROG_BENCH_SLACK_WASM names a readable file"),
+        None => catalog::builtin("slack").unwrap().wasm.to_vec(),
+    };
     let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
-    let module = runtime
-        .load(catalog::builtin("slack").unwrap().wasm)
-        .unwrap();
+    let module = runtime.load(&wasm).unwrap();
     let execution = runtime.transform(&module, &event, CONFIG).unwrap();
     eprintln!("fuel per event: {}", execution.fuel_consumed);
 
@@ -36,9 +41,7 @@ fn bench(c: &mut Criterion) {
         ..Default::default()
     })
     .unwrap();
-    let reused_module = reusing
-        .load(catalog::builtin("slack").unwrap().wasm)
-        .unwrap();
+    let reused_module = reusing.load(&wasm).unwrap();
     group.bench_function("wasm_reused_instance", |b| {
         b.iter(|| {
             reusing
