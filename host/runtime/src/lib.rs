@@ -1229,7 +1229,7 @@ fn build_engine(limits: &Limits) -> anyhow::Result<Engine> {
 /// tens of megabytes that glibc keeps in its arenas once freed: after the four built-in modules
 /// an idle krog held 11–19 MB more than it used (BENCHMARKS.md, fourth session). Only after a
 /// real compile: loading an artifact from disk allocates little.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[cfg(all(target_os = "linux", target_env = "gnu", not(feature = "mimalloc")))]
 #[allow(unsafe_code)]
 fn release_compiler_memory() {
     // SAFETY: malloc_trim only returns free pages of the allocator's arenas to the kernel.
@@ -1238,7 +1238,20 @@ fn release_compiler_memory() {
     }
 }
 
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+/// The same for mimalloc (when krog is built with it). The compiler's worker threads (rayon's
+/// pool) free each other's blocks, and mimalloc takes such frees back, and returns their pages,
+/// only when the owning thread next allocates or collects, which an idle compiler thread never
+/// does: collecting on every one of them took an idle krog from 69–72 MB to 64–67 MB (59 MB with
+/// a single compiler thread, which starts 1.6 s slower; BENCHMARKS.md, sixth session).
+#[cfg(feature = "mimalloc")]
+#[allow(unsafe_code)]
+fn release_compiler_memory() {
+    // SAFETY: mi_collect only frees what the calling thread's heap no longer uses.
+    rayon::broadcast(|_| unsafe { libmimalloc_sys::mi_collect(true) });
+    unsafe { libmimalloc_sys::mi_collect(true) };
+}
+
+#[cfg(not(any(all(target_os = "linux", target_env = "gnu"), feature = "mimalloc")))]
 fn release_compiler_memory() {}
 
 /// Tell garbage and core modules apart from components before compiling.
