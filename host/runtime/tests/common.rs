@@ -4,6 +4,26 @@ use std::sync::OnceLock;
 
 use krog_runtime::{EventInput, Module, Runtime, RuntimeConfig, test_plugins};
 
+/// The booking fixtures of `fixtures/`, by name.
+pub const FIXTURES: &[(&str, &str)] = &[
+    (
+        "booking-created",
+        include_str!("../../../fixtures/booking-created.json"),
+    ),
+    (
+        "booking-created-online",
+        include_str!("../../../fixtures/booking-created-online.json"),
+    ),
+    (
+        "booking-updated",
+        include_str!("../../../fixtures/booking-updated.json"),
+    ),
+    (
+        "booking-deleted",
+        include_str!("../../../fixtures/booking-deleted.json"),
+    ),
+];
+
 /// One runtime with default limits, shared by the tests of a binary.
 pub fn runtime() -> &'static Runtime {
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();

@@ -2,14 +2,9 @@
 //! for its own size class, so memory freed as one size is not available to another: this checks
 //! that an instance serving many different events does not creep towards its memory limit.
 
-use krog_runtime::{FailureKind, Limits, Runtime, RuntimeConfig, catalog, command::parse_event};
+mod common;
 
-const FIXTURES: &[&str] = &[
-    include_str!("../../../fixtures/booking-created.json"),
-    include_str!("../../../fixtures/booking-created-online.json"),
-    include_str!("../../../fixtures/booking-updated.json"),
-    include_str!("../../../fixtures/booking-deleted.json"),
-];
+use krog_runtime::{FailureKind, Limits, Runtime, RuntimeConfig, catalog, command::parse_event};
 
 /// Configs that take the formatter down different paths (locale, zone, contact details).
 const CONFIGS: &[&str] = &[
@@ -38,10 +33,14 @@ fn a_reused_slack_instance_serves_256_mixed_events_without_growing_its_memory() 
     let module = runtime
         .load(catalog::builtin("slack").expect("builtin").wasm)
         .expect("the slack component fits the limit at all (its initial memory grew?)");
+    let events: Vec<_> = common::FIXTURES
+        .iter()
+        .map(|(_, text)| parse_event(text).expect("fixture"))
+        .collect();
     for call in 0..256 {
-        let event = parse_event(FIXTURES[call % FIXTURES.len()]).expect("fixture");
-        let config = CONFIGS[(call / FIXTURES.len()) % CONFIGS.len()];
-        match runtime.transform_in("sub_a", &module, &event, config) {
+        let event = &events[call % events.len()];
+        let config = CONFIGS[(call / events.len()) % CONFIGS.len()];
+        match runtime.transform_in("sub_a", &module, event, config) {
             Ok(_) => {}
             Err(failure) if failure.kind == FailureKind::MemoryLimit => panic!(
                 "call {call} of one instance ran out of its {MEMORY_LIMIT}-byte memory: \

@@ -5,25 +5,6 @@ mod common;
 
 use krog_runtime::{EventInput, Outcome, catalog, command::parse_event};
 
-const FIXTURES: &[(&str, &str)] = &[
-    (
-        "booking-created",
-        include_str!("../../../fixtures/booking-created.json"),
-    ),
-    (
-        "booking-created-online",
-        include_str!("../../../fixtures/booking-created-online.json"),
-    ),
-    (
-        "booking-updated",
-        include_str!("../../../fixtures/booking-updated.json"),
-    ),
-    (
-        "booking-deleted",
-        include_str!("../../../fixtures/booking-deleted.json"),
-    ),
-];
-
 /// Both sides mapped to one comparable form; errors compare by presence only.
 #[derive(Debug, PartialEq)]
 enum Comparable {
@@ -85,7 +66,7 @@ fn compare(
     run: fn(&krog_sdk::RawEvent, &str) -> Result<krog_sdk::Outcome, String>,
 ) {
     let mut compared = 0;
-    for (fixture, text) in FIXTURES {
+    for (fixture, text) in common::FIXTURES {
         let event = parse_event(text).expect("fixture parses");
         for config in configs {
             let expected = native(run(&raw(&event), config));
@@ -94,7 +75,7 @@ fn compare(
             compared += 1;
         }
     }
-    assert_eq!(compared, FIXTURES.len() * configs.len());
+    assert_eq!(compared, common::FIXTURES.len() * configs.len());
 }
 
 #[test]
