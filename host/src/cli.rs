@@ -29,11 +29,25 @@ enum Command {
     /// Run or check a plugin locally, exactly as the service would.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Compile a module for `krog serve`, which runs this in a child process (wasm on stdin).
+    #[command(name = crate::runtime::COMPILE_SUBCOMMAND, hide = true)]
+    CompileModule {
+        /// The service's plugin memory limit (the engine's memory settings shape the code).
+        #[arg(long)]
+        memory_bytes: usize,
+        /// Where to write the artifact.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 /// Parses the arguments and runs the command.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::CompileModule { memory_bytes, out }) = &cli.command {
+        // Before the configuration: the parent's settings arrive as arguments.
+        return crate::runtime::compile_in_child(*memory_bytes, out);
+    }
     let config = match Config::load(cli.config_file.as_deref()) {
         Ok(config) => config,
         Err(e) => {
@@ -43,6 +57,7 @@ pub fn main() -> ExitCode {
     };
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config),
+        Command::CompileModule { .. } => unreachable!("handled above"),
         Command::Plugin(command) => {
             match crate::runtime::command::execute(command, config.limits) {
                 Ok(code) => code,
@@ -55,7 +70,10 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn serve(config: Config) -> ExitCode {
+fn serve(mut config: Config) -> ExitCode {
+    // Plugin modules compile in a child process of this very program (`krog
+    // internal-compile-module`), so the compiler's memory is never this process's.
+    config.compiler = std::env::current_exe().ok();
     crate::telemetry::init_logging();
     crate::telemetry::prometheus();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

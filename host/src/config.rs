@@ -58,6 +58,11 @@ pub struct Config {
     pub sqlite_synchronous: String,
     /// Per-call plugin limits.
     pub limits: Limits,
+    /// The program that compiles plugin modules in a child process
+    /// ([`crate::runtime::RuntimeConfig::compiler`]). Not a setting: the `krog` binary sets it
+    /// to itself; `None` (the library's default, as in tests that start the app in-process)
+    /// compiles in this process.
+    pub compiler: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -82,6 +87,7 @@ impl Default for Config {
             cache_dir: None,
             sqlite_synchronous: "FULL".into(),
             limits: Limits::default(),
+            compiler: None,
         }
     }
 }

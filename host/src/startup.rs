@@ -42,6 +42,7 @@ impl Application {
                 cache_dir: Some(config.resolved_cache_dir()),
                 instance_reuse: config.plugin_instance_reuse,
                 max_cached_modules: config.plugin_cache_modules,
+                compiler: config.compiler.clone(),
             };
             tokio::task::spawn_blocking(move || Runtime::new(runtime_config)).await??
         };

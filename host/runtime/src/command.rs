@@ -62,6 +62,7 @@ fn runtime(limits: Limits) -> anyhow::Result<Runtime> {
         cache_dir: None,
         instance_reuse: 1,
         max_cached_modules: 1,
+        compiler: None,
     })
 }
 

@@ -8,6 +8,8 @@
 //! 2. Compiled components and their `InstancePre` (imports resolved and type-checked once),
 //!    memoised in memory by the sha256 of the wasm bytes, and the precompiled artifact on disk in
 //!    `cache_dir/<sha256>.cwasm` when a cache dir is configured, so a restart does not recompile.
+//!    With a [`RuntimeConfig::compiler`] the compile itself runs in a child process
+//!    ([`compile_in_child`]), so the compiler's working memory never lands in this one.
 //! 3. A [`wasmtime::Store`] with fuel, an epoch deadline, a memory cap and bounded captured
 //!    stdout/stderr — fresh per call ([`Runtime::transform`]), or kept for up to
 //!    [`RuntimeConfig::instance_reuse`] calls of one scope (krog: one subscription) and re-armed
@@ -121,7 +123,20 @@ pub struct RuntimeConfig {
     /// Compiled modules kept in memory (least recently used go first; a module still in use
     /// lives on until its last handle is dropped). 0: [`DEFAULT_CACHED_MODULES`].
     pub max_cached_modules: usize,
+    /// A program that compiles modules in a child process: run as `<compiler>
+    /// internal-compile-module --memory-bytes <N> --out <artifact>` with the wasm on stdin, it
+    /// does what [`compile_in_child`] does (the `krog` binary is such a program). Cranelift
+    /// allocates tens of megabytes per module, and freed they stay in this process's heap
+    /// (BENCHMARKS.md, seventh session); in a child they go when it exits. Needs `cache_dir`,
+    /// through which the artifact comes back. `None`, or no `cache_dir`: compile here.
+    pub compiler: Option<PathBuf>,
 }
+
+/// The subcommand a [`RuntimeConfig::compiler`] program runs [`compile_in_child`] for.
+pub const COMPILE_SUBCOMMAND: &str = "internal-compile-module";
+
+/// How a compiler child says the wasm is not a valid module (the reason is on its stdout).
+const INVALID_MODULE_EXIT: i32 = 3;
 
 /// Compiled modules kept in memory by default. Each costs ~2.5 MB resident (BENCHMARKS.md);
 /// one evicted comes back from its precompiled artifact on disk, without compiling.
@@ -176,6 +191,8 @@ const MAX_UNUSED_WARM_SLOTS: u32 = 8;
 pub struct RuntimeStats {
     /// Components compiled from wasm (the expensive path).
     pub compiled: u64,
+    /// Of those, compiled in a child process ([`RuntimeConfig::compiler`]).
+    pub compiled_in_child: u64,
     /// Components loaded from a precompiled artifact on disk.
     pub loaded_from_disk: u64,
     /// Artifacts on disk found corrupt or incompatible, and recompiled.
@@ -185,6 +202,7 @@ pub struct RuntimeStats {
 #[derive(Default)]
 struct Counters {
     compiled: AtomicU64,
+    compiled_in_child: AtomicU64,
     loaded_from_disk: AtomicU64,
     artifacts_rejected: AtomicU64,
 }
@@ -200,6 +218,7 @@ struct Inner {
     linker: Linker<State>,
     limits: Limits,
     cache_dir: Option<PathBuf>,
+    compiler: Option<PathBuf>,
     modules: Mutex<ModuleCache>,
     instance_reuse: usize,
     idle: Idle,
@@ -600,6 +619,7 @@ impl Runtime {
                 linker,
                 limits,
                 cache_dir: config.cache_dir,
+                compiler: config.compiler,
                 modules: Mutex::new(ModuleCache {
                     max: match config.max_cached_modules {
                         0 => DEFAULT_CACHED_MODULES,
@@ -633,6 +653,7 @@ impl Runtime {
         let c = &self.inner.counters;
         RuntimeStats {
             compiled: c.compiled.load(Ordering::Relaxed),
+            compiled_in_child: c.compiled_in_child.load(Ordering::Relaxed),
             loaded_from_disk: c.loaded_from_disk.load(Ordering::Relaxed),
             artifacts_rejected: c.artifacts_rejected.load(Ordering::Relaxed),
         }
@@ -709,7 +730,17 @@ impl Runtime {
                 }
             }
         }
+        if let Some(compiler) = &self.inner.compiler {
+            match self.compile_in_child_process(compiler, wasm, &path) {
+                Ok(component) => return Ok(component),
+                Err(ChildCompile::Refused(failure)) => return Err(failure),
+                Err(ChildCompile::Unavailable(why)) => {
+                    tracing::warn!(compiler = %compiler.display(), "compiling in this process: {why}");
+                }
+            }
+        }
         self.inner.counters.compiled.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("krog_module_compiles_total", "place" => "in_process").increment(1);
         let artifact = engine.precompile_component(wasm).map_err(invalid_module);
         release_compiler_memory();
         let artifact = artifact?;
@@ -718,6 +749,85 @@ impl Runtime {
         }
         self.deserialize_trusted(&artifact)
             .map_err(|e| PluginFailure::new(FailureKind::InvalidModule, e))
+    }
+
+    /// Runs the compiler program on `wasm`, which writes the artifact to `path`, and loads it.
+    fn compile_in_child_process(
+        &self,
+        compiler: &Path,
+        wasm: &[u8],
+        path: &Path,
+    ) -> Result<Component, ChildCompile> {
+        use std::io::Write;
+        use std::process::{Command, Stdio};
+        let started = Instant::now();
+        let mut child = Command::new(compiler)
+            .arg(COMPILE_SUBCOMMAND)
+            .arg("--memory-bytes")
+            .arg(self.inner.limits.memory_bytes.to_string())
+            .arg("--out")
+            .arg(path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| ChildCompile::Unavailable(format!("cannot start the compiler: {e}")))?;
+        // Fed from a thread: a child that dies early must not leave this one blocked on a
+        // full pipe.
+        let feeder = child.stdin.take().map(|mut stdin| {
+            let wasm = wasm.to_vec();
+            std::thread::spawn(move || {
+                let _ = stdin.write_all(&wasm);
+            })
+        });
+        let output = child
+            .wait_with_output()
+            .map_err(|e| ChildCompile::Unavailable(format!("waiting for the compiler: {e}")))?;
+        if let Some(feeder) = feeder {
+            let _ = feeder.join();
+        }
+        match output.status.code() {
+            Some(0) => {}
+            Some(INVALID_MODULE_EXIT) => {
+                let message = String::from_utf8_lossy(&output.stdout).trim().to_string();
+                return Err(ChildCompile::Refused(PluginFailure::new(
+                    FailureKind::InvalidModule,
+                    message,
+                )));
+            }
+            _ => {
+                // Killed (out of memory, a crash in the compiler on this input) or broken:
+                // compiling the same wasm here could take the service down the same way.
+                let stderr = String::from_utf8_lossy(&output.stderr);
+                let last = stderr.lines().rev().find(|l| !l.trim().is_empty());
+                return Err(ChildCompile::Refused(PluginFailure::new(
+                    FailureKind::InvalidModule,
+                    format!(
+                        "compiling the module failed: the compiler {}{}",
+                        describe_exit(output.status),
+                        last.map(|l| format!(": {}", l.trim())).unwrap_or_default()
+                    ),
+                )));
+            }
+        }
+        let bytes = std::fs::read(path).map_err(|e| {
+            ChildCompile::Unavailable(format!("reading the artifact the compiler wrote: {e}"))
+        })?;
+        let component = self.deserialize(&bytes).map_err(|why| {
+            ChildCompile::Unavailable(format!("the compiler's artifact does not load: {why}"))
+        })?;
+        self.inner.counters.compiled.fetch_add(1, Ordering::Relaxed);
+        self.inner
+            .counters
+            .compiled_in_child
+            .fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("krog_module_compiles_total", "place" => "child_process").increment(1);
+        tracing::info!(
+            artifact = %path.display(),
+            ms = started.elapsed().as_millis() as u64,
+            "compiled a module in a child process"
+        );
+        Ok(component)
     }
 
     /// Check the checksum trailer of an artifact file, then deserialize it.
@@ -1502,6 +1612,68 @@ fn valid_header_value(value: &str) -> bool {
     value
         .chars()
         .all(|c| c == '\t' || (c >= ' ' && c != '\u{7f}'))
+}
+
+/// Why compiling in a child process did not give a component.
+enum ChildCompile {
+    /// The module is refused: the answer, as compiling here would have given it.
+    Refused(PluginFailure),
+    /// The child could not do its work (not startable, an artifact that does not load):
+    /// compile here instead.
+    Unavailable(String),
+}
+
+fn describe_exit(status: std::process::ExitStatus) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(signal) = status.signal() {
+            return format!("was killed by signal {signal}");
+        }
+    }
+    match status.code() {
+        Some(code) => format!("exited with status {code}"),
+        None => "stopped".to_string(),
+    }
+}
+
+/// The work of a [`RuntimeConfig::compiler`] child: reads wasm from stdin, compiles it for the
+/// engine that a runtime with plugin memory limit `memory_bytes` builds, and writes the
+/// artifact (checksummed, as the disk cache keeps it) to `out`. Exit status 0: written;
+/// 3: not a valid module, with the reason on stdout (the same words an in-process compile
+/// gives); anything else: a failure, on stderr.
+pub fn compile_in_child(memory_bytes: usize, out: &Path) -> std::process::ExitCode {
+    use std::io::{Read, Write};
+    use std::process::ExitCode;
+    let mut wasm = Vec::new();
+    if let Err(e) = std::io::stdin().read_to_end(&mut wasm) {
+        eprintln!("reading the module from stdin: {e}");
+        return ExitCode::FAILURE;
+    }
+    let limits = Limits {
+        memory_bytes,
+        ..Limits::default()
+    };
+    let engine = match build_engine(&limits) {
+        Ok(engine) => engine,
+        Err(e) => {
+            eprintln!("{e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match engine.precompile_component(&wasm) {
+        Ok(artifact) => match write_artifact(out, &artifact) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("writing {}: {e}", out.display());
+                ExitCode::FAILURE
+            }
+        },
+        Err(e) => {
+            let _ = write!(std::io::stdout(), "{}", invalid_module(e).message);
+            ExitCode::from(INVALID_MODULE_EXIT as u8)
+        }
+    }
 }
 
 fn write_artifact(path: &Path, artifact: &[u8]) -> std::io::Result<()> {

@@ -3,7 +3,7 @@
 mod common;
 
 use common::{event, hostile, runtime};
-use krog_runtime::{Outcome, Runtime, RuntimeConfig, dry_run_json, test_plugins};
+use krog_runtime::{FailureKind, Outcome, Runtime, RuntimeConfig, dry_run_json, test_plugins};
 
 #[test]
 fn a_log_flood_is_capped_with_a_dropped_lines_marker_and_still_delivers() {
@@ -165,5 +165,51 @@ fn the_module_cache_keeps_the_most_recently_used_and_reloads_the_rest_from_disk(
     // A handle held across its eviction keeps working.
     assert!(runtime.get(third.sha256()).is_none());
     assert!(runtime.transform(&third, &event(), "ok").is_ok());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn runtime_compiling_with(dir: &std::path::Path, compiler: &str) -> Runtime {
+    Runtime::new(RuntimeConfig {
+        cache_dir: Some(dir.to_path_buf()),
+        compiler: Some(compiler.into()),
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+#[test]
+fn a_compiler_child_that_cannot_do_its_work_leaves_the_compile_to_this_process() {
+    // One that does not exist, and one that exits 0 without writing an artifact.
+    for compiler in ["/nonexistent/krog", "true"] {
+        let dir = temp_dir(&format!("child-{}", compiler.len()));
+        let runtime = runtime_compiling_with(&dir, compiler);
+        let module = runtime.load(test_plugins::HOSTILE).expect(compiler);
+        assert_eq!(runtime.stats().compiled, 1, "{compiler}");
+        assert_eq!(runtime.stats().compiled_in_child, 0, "{compiler}");
+        assert!(
+            runtime.transform(&module, &event(), "ok").is_ok(),
+            "{compiler}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[test]
+fn a_compiler_child_that_fails_refuses_the_module_and_says_how_it_ended() {
+    let dir = temp_dir("child-fails");
+    let runtime = runtime_compiling_with(&dir, "false");
+    let failure = runtime
+        .load(test_plugins::HOSTILE)
+        .err()
+        .expect("a compiler that fails refuses the module");
+    assert_eq!(failure.kind, FailureKind::InvalidModule);
+    assert!(
+        failure
+            .message
+            .starts_with("compiling the module failed: the compiler exited with status 1"),
+        "{}",
+        failure.message
+    );
+    assert_eq!(runtime.stats().compiled, 0);
     let _ = std::fs::remove_dir_all(&dir);
 }

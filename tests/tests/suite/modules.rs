@@ -134,6 +134,81 @@ async fn identical_bytes_return_the_existing_version_and_new_bytes_a_new_one() {
     assert_eq!(response.bytes().await.unwrap().as_ref(), wasm.as_slice());
 }
 
+/// Modules compiled in a child process so far, from `/metrics`.
+async fn compiled_in_child(app: &TestApp) -> u64 {
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find(|l| l.starts_with("krog_module_compiles_total{place=\"child_process\"}"))
+        .and_then(|l| l.split_whitespace().last())
+        .map_or(0, |v| v.parse::<f64>().unwrap() as u64)
+}
+
+#[tokio::test]
+async fn modules_compile_in_a_child_process_and_are_refused_there_in_the_same_words() {
+    // A cache of its own, so that the catalog compiles on this start; no other test in this
+    // binary compiles in a child, so the counter is this test's alone.
+    let cache = tempfile::tempdir().unwrap();
+    let app = TestApp::spawn_with(|c| {
+        c.compiler = Some(crate::common::krog_binary());
+        c.cache_dir = Some(cache.path().to_owned());
+    })
+    .await;
+    let at_start = compiled_in_child(&app).await;
+    assert!(
+        at_start >= krog::runtime::catalog::builtins().len() as u64,
+        "the catalog compiled in children at start: {at_start}"
+    );
+
+    let (tenant, key) = app.tenant("kinder").await;
+    let (status, version) = upload(
+        &app,
+        &format!("/v1/tenants/{tenant}/modules/stamp"),
+        &key,
+        stamp_wasm().await.to_vec(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{version}");
+    assert_eq!(compiled_in_child(&app).await, at_start + 1);
+    let (status, run) = app
+        .post(
+            &format!("/v1/tenants/{tenant}/modules/stamp/run"),
+            &key,
+            json!({"event": fresh("created"), "config": {"stamp": "child"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    assert_eq!(run["outcome"], "deliver", "{run}");
+    assert!(run["body"].as_str().unwrap().contains("child"), "{run}");
+
+    // A component header over bytes that are no component: the compiler refuses it.
+    let mut broken = b"\0asm\x0d\x00\x01\x00".to_vec();
+    broken.extend_from_slice(&[0xff; 16]);
+    let (status, error) = upload(
+        &app,
+        &format!("/v1/tenants/{tenant}/modules/broken"),
+        &key,
+        broken.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{error}");
+    assert_eq!(error["code"], "invalid_module", "{error}");
+    let in_process = krog::runtime::Runtime::new(Default::default())
+        .unwrap()
+        .load(&broken)
+        .err()
+        .unwrap();
+    assert_eq!(error["message"], in_process.message.as_str());
+    assert_eq!(compiled_in_child(&app).await, at_start + 1);
+}
+
 #[tokio::test]
 async fn refused_uploads_answer_422_with_the_kind() {
     let app = TestApp::spawn_with(|c| c.limits.max_module_bytes = 4 * 1024 * 1024).await;
