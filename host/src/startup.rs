@@ -43,6 +43,7 @@ impl Application {
                 instance_reuse: config.plugin_instance_reuse,
                 max_cached_modules: config.plugin_cache_modules,
                 compiler: config.compiler.clone(),
+                ..RuntimeConfig::default()
             };
             tokio::task::spawn_blocking(move || Runtime::new(runtime_config)).await??
         };

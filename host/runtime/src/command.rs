@@ -63,6 +63,7 @@ fn runtime(limits: Limits) -> anyhow::Result<Runtime> {
         instance_reuse: 1,
         max_cached_modules: 1,
         compiler: None,
+        compile_timeout: std::time::Duration::ZERO,
     })
 }
 

@@ -130,7 +130,15 @@ pub struct RuntimeConfig {
     /// (BENCHMARKS.md, seventh session); in a child they go when it exits. Needs `cache_dir`,
     /// through which the artifact comes back. `None`, or no `cache_dir`: compile here.
     pub compiler: Option<PathBuf>,
+    /// How long a compile in a child may take before the child is killed and the module
+    /// refused. Zero: [`DEFAULT_COMPILE_TIMEOUT`].
+    pub compile_timeout: Duration,
 }
+
+/// How long a compile in a child process may take by default: the largest module accepted
+/// (32 MiB) compiles in far less on the 2-core reference machine, where the 1.3 MB Slack
+/// formatter takes 0.4-0.5 s.
+pub const DEFAULT_COMPILE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The subcommand a [`RuntimeConfig::compiler`] program runs [`compile_in_child`] for.
 pub const COMPILE_SUBCOMMAND: &str = "internal-compile-module";
@@ -219,6 +227,7 @@ struct Inner {
     limits: Limits,
     cache_dir: Option<PathBuf>,
     compiler: Option<PathBuf>,
+    compile_timeout: Duration,
     modules: Mutex<ModuleCache>,
     instance_reuse: usize,
     idle: Idle,
@@ -620,6 +629,10 @@ impl Runtime {
                 limits,
                 cache_dir: config.cache_dir,
                 compiler: config.compiler,
+                compile_timeout: match config.compile_timeout {
+                    Duration::ZERO => DEFAULT_COMPILE_TIMEOUT,
+                    timeout => timeout,
+                },
                 modules: Mutex::new(ModuleCache {
                     max: match config.max_cached_modules {
                         0 => DEFAULT_CACHED_MODULES,
@@ -758,7 +771,7 @@ impl Runtime {
         wasm: &[u8],
         path: &Path,
     ) -> Result<Component, ChildCompile> {
-        use std::io::Write;
+        use std::io::{Read, Write};
         use std::process::{Command, Stdio};
         let started = Instant::now();
         let mut child = Command::new(compiler)
@@ -772,20 +785,60 @@ impl Runtime {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| ChildCompile::Unavailable(format!("cannot start the compiler: {e}")))?;
-        // Fed from a thread: a child that dies early must not leave this one blocked on a
-        // full pipe.
+        // Fed and drained from threads: a child that dies early, or writes much, must not
+        // leave this one blocked on a full pipe.
         let feeder = child.stdin.take().map(|mut stdin| {
             let wasm = wasm.to_vec();
             std::thread::spawn(move || {
                 let _ = stdin.write_all(&wasm);
             })
         });
-        let output = child
-            .wait_with_output()
-            .map_err(|e| ChildCompile::Unavailable(format!("waiting for the compiler: {e}")))?;
+        let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                if let Some(mut pipe) = pipe {
+                    let _ = pipe.read_to_end(&mut bytes);
+                }
+                bytes
+            })
+        };
+        let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+        let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
+        let deadline = started + self.inner.compile_timeout;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Ok(None) => {
+                    // A compile that runs away is stopped, like a plugin that does.
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(ChildCompile::Refused(PluginFailure::new(
+                        FailureKind::InvalidModule,
+                        format!(
+                            "compiling the module took longer than {} s; the compiler was stopped",
+                            self.inner.compile_timeout.as_secs_f64()
+                        ),
+                    )));
+                }
+                Err(e) => {
+                    let _ = child.kill();
+                    return Err(ChildCompile::Unavailable(format!(
+                        "waiting for the compiler: {e}"
+                    )));
+                }
+            }
+        };
         if let Some(feeder) = feeder {
             let _ = feeder.join();
         }
+        let output = std::process::Output {
+            status,
+            stdout: stdout.join().unwrap_or_default(),
+            stderr: stderr.join().unwrap_or_default(),
+        };
         match output.status.code() {
             Some(0) => {}
             Some(INVALID_MODULE_EXIT) => {

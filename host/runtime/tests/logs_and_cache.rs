@@ -200,8 +200,7 @@ fn a_compiler_child_that_fails_refuses_the_module_and_says_how_it_ended() {
     let runtime = runtime_compiling_with(&dir, "false");
     let failure = runtime
         .load(test_plugins::HOSTILE)
-        .err()
-        .expect("a compiler that fails refuses the module");
+        .expect_err("a compiler that fails refuses the module");
     assert_eq!(failure.kind, FailureKind::InvalidModule);
     assert!(
         failure
@@ -211,5 +210,39 @@ fn a_compiler_child_that_fails_refuses_the_module_and_says_how_it_ended() {
         failure.message
     );
     assert_eq!(runtime.stats().compiled, 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_compile_that_runs_away_is_stopped_and_the_module_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_dir("child-hangs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let compiler = dir.join("hanging-compiler");
+    std::fs::write(&compiler, "#!/bin/sh\nexec sleep 30\n").unwrap();
+    std::fs::set_permissions(&compiler, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: Some(dir.join("cache")),
+        compiler: Some(compiler),
+        compile_timeout: std::time::Duration::from_millis(300),
+        ..Default::default()
+    })
+    .unwrap();
+    let started = std::time::Instant::now();
+    let failure = runtime
+        .load(test_plugins::HOSTILE)
+        .expect_err("a compile past its time refuses the module");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "the compiler was not stopped: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(failure.kind, FailureKind::InvalidModule);
+    assert!(
+        failure.message.contains("took longer than 0.3 s"),
+        "{}",
+        failure.message
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
