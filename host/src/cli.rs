@@ -32,21 +32,18 @@ enum Command {
     /// Compile a module for `krog serve`, which runs this in a child process (wasm on stdin).
     #[command(name = crate::runtime::COMPILE_SUBCOMMAND, hide = true)]
     CompileModule {
-        /// The service's plugin memory limit (the engine's memory settings shape the code).
+        /// The service's plugin memory limit (the engine is built as the service builds it).
         #[arg(long)]
         memory_bytes: usize,
-        /// Where to write the artifact.
-        #[arg(long)]
-        out: PathBuf,
     },
 }
 
 /// Parses the arguments and runs the command.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Command::CompileModule { memory_bytes, out }) = &cli.command {
+    if let Some(Command::CompileModule { memory_bytes }) = &cli.command {
         // Before the configuration: the parent's settings arrive as arguments.
-        return crate::runtime::compile_in_child(*memory_bytes, out);
+        return crate::runtime::compile_in_child(*memory_bytes);
     }
     let config = match Config::load(cli.config_file.as_deref()) {
         Ok(config) => config,
@@ -72,8 +69,13 @@ pub fn main() -> ExitCode {
 
 fn serve(mut config: Config) -> ExitCode {
     // Plugin modules compile in a child process of this very program (`krog
-    // internal-compile-module`), so the compiler's memory is never this process's.
-    config.compiler = std::env::current_exe().ok();
+    // internal-compile-module`), so the compiler's memory is never this process's. On Linux
+    // through /proc/self/exe: the running binary even after an upgrade replaced its file.
+    config.compiler = if cfg!(target_os = "linux") {
+        Some(PathBuf::from("/proc/self/exe"))
+    } else {
+        std::env::current_exe().ok()
+    };
     crate::telemetry::init_logging();
     crate::telemetry::prometheus();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -124,11 +124,12 @@ pub struct RuntimeConfig {
     /// lives on until its last handle is dropped). 0: [`DEFAULT_CACHED_MODULES`].
     pub max_cached_modules: usize,
     /// A program that compiles modules in a child process: run as `<compiler>
-    /// internal-compile-module --memory-bytes <N> --out <artifact>` with the wasm on stdin, it
-    /// does what [`compile_in_child`] does (the `krog` binary is such a program). Cranelift
-    /// allocates tens of megabytes per module, and freed they stay in this process's heap
-    /// (BENCHMARKS.md, seventh session); in a child they go when it exits. Needs `cache_dir`,
-    /// through which the artifact comes back. `None`, or no `cache_dir`: compile here.
+    /// internal-compile-module --memory-bytes <N>` with the wasm on stdin, it does what
+    /// [`compile_in_child`] does and answers with the artifact on stdout (the `krog` binary is
+    /// such a program). Cranelift allocates tens of megabytes per module, and freed they stay
+    /// in this process's heap (BENCHMARKS.md, seventh session); in a child they go when it
+    /// exits. Used with a `cache_dir` (without one, a runtime is for short-lived use).
+    /// `None`: compile here.
     pub compiler: Option<PathBuf>,
     /// How long a compile in a child may take before the child is killed and the module
     /// refused. Zero: [`DEFAULT_COMPILE_TIMEOUT`].
@@ -228,6 +229,8 @@ struct Inner {
     cache_dir: Option<PathBuf>,
     compiler: Option<PathBuf>,
     compile_timeout: Duration,
+    /// Held while a compiler child runs.
+    compile_gate: Mutex<()>,
     modules: Mutex<ModuleCache>,
     instance_reuse: usize,
     idle: Idle,
@@ -633,6 +636,7 @@ impl Runtime {
                     Duration::ZERO => DEFAULT_COMPILE_TIMEOUT,
                     timeout => timeout,
                 },
+                compile_gate: Mutex::new(()),
                 modules: Mutex::new(ModuleCache {
                     max: match config.max_cached_modules {
                         0 => DEFAULT_CACHED_MODULES,
@@ -743,144 +747,183 @@ impl Runtime {
                 }
             }
         }
-        if let Some(compiler) = &self.inner.compiler {
-            match self.compile_in_child_process(compiler, wasm, &path) {
-                Ok(component) => return Ok(component),
+        let from_child = match &self.inner.compiler {
+            Some(compiler) => match self.compile_in_child_process(compiler, wasm) {
+                Ok(artifact) => Some(artifact),
                 Err(ChildCompile::Refused(failure)) => return Err(failure),
                 Err(ChildCompile::Unavailable(why)) => {
                     tracing::warn!(compiler = %compiler.display(), "compiling in this process: {why}");
+                    None
                 }
+            },
+            None => None,
+        };
+        let (artifact, component) = match from_child.map(|a| {
+            let loaded = self.deserialize_trusted(&a);
+            (a, loaded)
+        }) {
+            Some((artifact, Ok(component))) => {
+                self.inner.counters.compiled.fetch_add(1, Ordering::Relaxed);
+                self.inner
+                    .counters
+                    .compiled_in_child
+                    .fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("krog_module_compiles_total", "place" => "child_process")
+                    .increment(1);
+                (artifact, component)
             }
-        }
-        self.inner.counters.compiled.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!("krog_module_compiles_total", "place" => "in_process").increment(1);
-        let artifact = engine.precompile_component(wasm).map_err(invalid_module);
-        release_compiler_memory();
-        let artifact = artifact?;
+            other => {
+                if let Some((_, Err(why))) = other {
+                    tracing::warn!(
+                        "the compiler's artifact does not load, compiling in this process: {why}"
+                    );
+                }
+                let artifact = self.compile_here(wasm)?;
+                let component = self
+                    .deserialize_trusted(&artifact)
+                    .map_err(|e| PluginFailure::new(FailureKind::InvalidModule, e))?;
+                (artifact, component)
+            }
+        };
         if let Err(e) = write_artifact(&path, &artifact) {
             tracing::warn!(path = %path.display(), "could not cache a compiled module: {e}");
         }
-        self.deserialize_trusted(&artifact)
-            .map_err(|e| PluginFailure::new(FailureKind::InvalidModule, e))
+        Ok(component)
     }
 
-    /// Runs the compiler program on `wasm`, which writes the artifact to `path`, and loads it.
+    /// Compiles `wasm` to an artifact in this process.
+    fn compile_here(&self, wasm: &[u8]) -> Result<Vec<u8>, PluginFailure> {
+        self.inner.counters.compiled.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("krog_module_compiles_total", "place" => "in_process").increment(1);
+        let artifact = self
+            .inner
+            .engine
+            .precompile_component(wasm)
+            .map_err(invalid_module);
+        release_compiler_memory();
+        artifact
+    }
+
+    /// Runs the compiler program on `wasm` and returns the artifact it wrote to its stdout.
+    /// One child at a time: each already compiles on every core.
     fn compile_in_child_process(
         &self,
         compiler: &Path,
         wasm: &[u8],
-        path: &Path,
-    ) -> Result<Component, ChildCompile> {
+    ) -> Result<Vec<u8>, ChildCompile> {
         use std::io::{Read, Write};
         use std::process::{Command, Stdio};
+        let _gate = self
+            .inner
+            .compile_gate
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let started = Instant::now();
         let mut child = Command::new(compiler)
             .arg(COMPILE_SUBCOMMAND)
             .arg("--memory-bytes")
             .arg(self.inner.limits.memory_bytes.to_string())
-            .arg("--out")
-            .arg(path)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| ChildCompile::Unavailable(format!("cannot start the compiler: {e}")))?;
+        // If memory runs out while it compiles, the kernel should end the child, not krog.
+        #[cfg(target_os = "linux")]
+        let _ = std::fs::write(format!("/proc/{}/oom_score_adj", child.id()), "1000");
+        let (stdin, stdout, stderr) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take());
+        let timeout = self.inner.compile_timeout;
         // Fed and drained from threads: a child that dies early, or writes much, must not
         // leave this one blocked on a full pipe.
-        let feeder = child.stdin.take().map(|mut stdin| {
-            let wasm = wasm.to_vec();
-            std::thread::spawn(move || {
-                let _ = stdin.write_all(&wasm);
-            })
+        let (status, stdout, stderr) = std::thread::scope(|scope| {
+            if let Some(mut stdin) = stdin {
+                scope.spawn(move || {
+                    let _ = stdin.write_all(wasm);
+                });
+            }
+            let drain = |pipe: Option<Box<dyn Read + Send>>| {
+                scope.spawn(move || {
+                    let mut bytes = Vec::new();
+                    if let Some(mut pipe) = pipe {
+                        let _ = pipe.read_to_end(&mut bytes);
+                    }
+                    bytes
+                })
+            };
+            let stdout = drain(stdout.map(|p| Box::new(p) as _));
+            let stderr = drain(stderr.map(|p| Box::new(p) as _));
+            let status = loop {
+                match child.try_wait() {
+                    Ok(Some(status)) => break Ok(status),
+                    Ok(None) if started.elapsed() < timeout => {
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    Ok(None) => break Err(None),
+                    Err(e) => break Err(Some(e)),
+                }
+            };
+            if status.is_err() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            (
+                status,
+                stdout.join().unwrap_or_default(),
+                stderr.join().unwrap_or_default(),
+            )
         });
-        let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
-            std::thread::spawn(move || {
-                let mut bytes = Vec::new();
-                if let Some(mut pipe) = pipe {
-                    let _ = pipe.read_to_end(&mut bytes);
-                }
-                bytes
-            })
-        };
-        let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
-        let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
-        let deadline = started + self.inner.compile_timeout;
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                Ok(None) => {
-                    // A compile that runs away is stopped, like a plugin that does.
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(ChildCompile::Refused(PluginFailure::new(
-                        FailureKind::InvalidModule,
-                        format!(
-                            "compiling the module took longer than {} s; the compiler was stopped",
-                            self.inner.compile_timeout.as_secs_f64()
-                        ),
-                    )));
-                }
-                Err(e) => {
-                    let _ = child.kill();
-                    return Err(ChildCompile::Unavailable(format!(
-                        "waiting for the compiler: {e}"
-                    )));
-                }
-            }
-        };
-        if let Some(feeder) = feeder {
-            let _ = feeder.join();
-        }
-        let output = std::process::Output {
-            status,
-            stdout: stdout.join().unwrap_or_default(),
-            stderr: stderr.join().unwrap_or_default(),
-        };
-        match output.status.code() {
-            Some(0) => {}
-            Some(INVALID_MODULE_EXIT) => {
-                let message = String::from_utf8_lossy(&output.stdout).trim().to_string();
-                return Err(ChildCompile::Refused(PluginFailure::new(
-                    FailureKind::InvalidModule,
-                    message,
-                )));
-            }
-            _ => {
-                // Killed (out of memory, a crash in the compiler on this input) or broken:
-                // compiling the same wasm here could take the service down the same way.
-                let stderr = String::from_utf8_lossy(&output.stderr);
-                let last = stderr.lines().rev().find(|l| !l.trim().is_empty());
+        let status = match status {
+            Ok(status) => status,
+            // A compile that runs away is stopped, like a plugin that does.
+            Err(None) => {
                 return Err(ChildCompile::Refused(PluginFailure::new(
                     FailureKind::InvalidModule,
                     format!(
-                        "compiling the module failed: the compiler {}{}",
-                        describe_exit(output.status),
-                        last.map(|l| format!(": {}", l.trim())).unwrap_or_default()
+                        "compiling the module took longer than {} s; the compiler was stopped",
+                        timeout.as_secs_f64()
                     ),
                 )));
             }
+            Err(Some(e)) => {
+                return Err(ChildCompile::Unavailable(format!(
+                    "waiting for the compiler: {e}"
+                )));
+            }
+        };
+        let stderr = String::from_utf8_lossy(&stderr);
+        match status.code() {
+            Some(0) => {
+                tracing::info!(
+                    ms = started.elapsed().as_millis() as u64,
+                    bytes = stdout.len(),
+                    "compiled a module in a child process"
+                );
+                Ok(stdout)
+            }
+            Some(INVALID_MODULE_EXIT) => Err(ChildCompile::Refused(PluginFailure::new(
+                FailureKind::InvalidModule,
+                String::from_utf8_lossy(&stdout).trim().to_string(),
+            ))),
+            // Our own failure (an engine it could not build, a mismatched program): this
+            // process can still compile. What the child said stays in the log, not the answer.
+            Some(code) => Err(ChildCompile::Unavailable(format!(
+                "the compiler exited with status {code}: {}",
+                stderr.trim()
+            ))),
+            None => {
+                // Killed (out of memory, a crash in the compiler on this input): compiling the
+                // same wasm here could take the service down the same way.
+                tracing::warn!(stderr = %stderr.trim(), "the module's compiler {}", describe_exit(status));
+                Err(ChildCompile::Refused(PluginFailure::new(
+                    FailureKind::InvalidModule,
+                    format!(
+                        "compiling the module failed: the compiler {}",
+                        describe_exit(status)
+                    ),
+                )))
+            }
         }
-        let bytes = std::fs::read(path).map_err(|e| {
-            ChildCompile::Unavailable(format!("reading the artifact the compiler wrote: {e}"))
-        })?;
-        let component = self.deserialize(&bytes).map_err(|why| {
-            ChildCompile::Unavailable(format!("the compiler's artifact does not load: {why}"))
-        })?;
-        self.inner.counters.compiled.fetch_add(1, Ordering::Relaxed);
-        self.inner
-            .counters
-            .compiled_in_child
-            .fetch_add(1, Ordering::Relaxed);
-        metrics::counter!("krog_module_compiles_total", "place" => "child_process").increment(1);
-        tracing::info!(
-            artifact = %path.display(),
-            ms = started.elapsed().as_millis() as u64,
-            "compiled a module in a child process"
-        );
-        Ok(component)
     }
 
     /// Check the checksum trailer of an artifact file, then deserialize it.
@@ -899,8 +942,8 @@ impl Runtime {
     fn deserialize_trusted(&self, artifact: &[u8]) -> Result<Component, String> {
         // SAFETY: `Component::deserialize` runs native code from the artifact, so it must come
         // from `Engine::precompile_component` of a compatible engine. Every artifact we pass here
-        // is one we produced ourselves: either just now in memory, or read back from our own
-        // cache directory, named by the sha256 of the wasm and verified against the sha256
+        // is one we produced ourselves: just now in memory, or in our compiler child and read
+        // from its stdout, or read back from our own cache directory, named by the sha256 of the wasm and verified against the sha256
         // trailer written with it (so a torn or corrupted file is rejected before this call).
         // Engine/version/config mismatches are detected by wasmtime itself and reported as errors.
         unsafe { Component::deserialize(&self.inner.engine, artifact) }
@@ -1692,10 +1735,10 @@ fn describe_exit(status: std::process::ExitStatus) -> String {
 
 /// The work of a [`RuntimeConfig::compiler`] child: reads wasm from stdin, compiles it for the
 /// engine that a runtime with plugin memory limit `memory_bytes` builds, and writes the
-/// artifact (checksummed, as the disk cache keeps it) to `out`. Exit status 0: written;
-/// 3: not a valid module, with the reason on stdout (the same words an in-process compile
-/// gives); anything else: a failure, on stderr.
-pub fn compile_in_child(memory_bytes: usize, out: &Path) -> std::process::ExitCode {
+/// artifact to stdout. Exit status 0: the artifact is on stdout; 3: not a valid module, with
+/// the reason on stdout (the same words an in-process compile gives); anything else: a
+/// failure, on stderr, after which the parent compiles by itself.
+pub fn compile_in_child(memory_bytes: usize) -> std::process::ExitCode {
     use std::io::{Read, Write};
     use std::process::ExitCode;
     let mut wasm = Vec::new();
@@ -1714,17 +1757,19 @@ pub fn compile_in_child(memory_bytes: usize, out: &Path) -> std::process::ExitCo
             return ExitCode::FAILURE;
         }
     };
-    match engine.precompile_component(&wasm) {
-        Ok(artifact) => match write_artifact(out, &artifact) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("writing {}: {e}", out.display());
-                ExitCode::FAILURE
-            }
-        },
+    let mut stdout = std::io::stdout().lock();
+    let (answer, code) = match engine.precompile_component(&wasm) {
+        Ok(artifact) => (artifact, ExitCode::SUCCESS),
+        Err(e) => (
+            invalid_module(e).message.into_bytes(),
+            ExitCode::from(INVALID_MODULE_EXIT as u8),
+        ),
+    };
+    match stdout.write_all(&answer).and_then(|()| stdout.flush()) {
+        Ok(()) => code,
         Err(e) => {
-            let _ = write!(std::io::stdout(), "{}", invalid_module(e).message);
-            ExitCode::from(INVALID_MODULE_EXIT as u8)
+            eprintln!("writing the answer to stdout: {e}");
+            ExitCode::FAILURE
         }
     }
 }
@@ -1732,12 +1777,15 @@ pub fn compile_in_child(memory_bytes: usize, out: &Path) -> std::process::ExitCo
 fn write_artifact(path: &Path, artifact: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let dir = path.parent().unwrap_or(Path::new("."));
+    // Unique per write: two threads (or processes) may cache the same module at once.
+    static WRITES: AtomicU64 = AtomicU64::new(0);
     let tmp = dir.join(format!(
-        ".{}.{}.tmp",
+        ".{}.{}.{}.tmp",
         path.file_name()
             .and_then(|n| n.to_str())
             .unwrap_or("module"),
-        std::process::id()
+        std::process::id(),
+        WRITES.fetch_add(1, Ordering::Relaxed)
     ));
     let result = (|| {
         let mut file = std::fs::File::create(&tmp)?;

@@ -153,8 +153,9 @@ async fn compiled_in_child(app: &TestApp) -> u64 {
 
 #[tokio::test]
 async fn modules_compile_in_a_child_process_and_are_refused_there_in_the_same_words() {
-    // A cache of its own, so that the catalog compiles on this start; no other test in this
-    // binary compiles in a child, so the counter is this test's alone.
+    // A cache of its own, so that the catalog compiles on this start. The metrics recorder is
+    // global to this test binary, but no other test in it compiles in a child: the counter
+    // moves for this test alone.
     let cache = tempfile::tempdir().unwrap();
     let app = TestApp::spawn_with(|c| {
         c.compiler = Some(crate::common::krog_binary());
