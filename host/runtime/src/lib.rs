@@ -598,11 +598,21 @@ impl Runtime {
         bindings::Transformer::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
             .map_err(|e| anyhow::anyhow!("linking the krog world: {e:?}"))?;
 
-        if let Some(dir) = &config.cache_dir {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                anyhow::anyhow!("creating the module cache dir {}: {e}", dir.display())
-            })?;
-        }
+        let cache_dir = match config.cache_dir {
+            Some(dir) => {
+                create_private_dir(&dir).map_err(|e| {
+                    anyhow::anyhow!("creating the module cache dir {}: {e}", dir.display())
+                })?;
+                match check_private_dir(&dir) {
+                    Ok(()) => Some(dir),
+                    Err(why) => {
+                        tracing::warn!(dir = %dir.display(), "not using the module cache dir: {why}");
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
 
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
@@ -630,7 +640,7 @@ impl Runtime {
                 engine,
                 linker,
                 limits,
-                cache_dir: config.cache_dir,
+                cache_dir,
                 compiler: config.compiler,
                 compile_timeout: match config.compile_timeout {
                     Duration::ZERO => DEFAULT_COMPILE_TIMEOUT,
@@ -1772,6 +1782,54 @@ pub fn compile_in_child(memory_bytes: usize) -> std::process::ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Creates the cache dir (and its parents) readable by this user only, if it is missing.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// The artifacts in the cache dir are native code that krog runs: a dir that another user owns
+/// or may write to (the default for PostgreSQL is under the shared temp dir) could hand krog
+/// someone else's code under a built-in module's well-known sha256.
+fn check_private_dir(dir: &Path) -> Result<(), String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let meta = std::fs::symlink_metadata(dir).map_err(|e| e.to_string())?;
+        if !meta.is_dir() {
+            return Err("it is not a directory (a symlink?)".into());
+        }
+        if meta.permissions().mode() & 0o002 != 0 {
+            return Err("other users may write to it".into());
+        }
+        // Our own uid, without unsafe code: the owner of a file this process creates.
+        let probe = tempfile_in(dir)?;
+        let own = std::fs::metadata(&probe).map(|m| m.uid());
+        let _ = std::fs::remove_file(&probe);
+        let own = own.map_err(|e| e.to_string())?;
+        if meta.uid() != own {
+            return Err(format!(
+                "it belongs to user {}, not to this process's user {own}",
+                meta.uid()
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+#[cfg(unix)]
+fn tempfile_in(dir: &Path) -> Result<PathBuf, String> {
+    let path = dir.join(format!(".krog-owner-probe.{}", std::process::id()));
+    std::fs::File::create(&path)
+        .map(|_| path)
+        .map_err(|e| format!("cannot write to it: {e}"))
 }
 
 fn write_artifact(path: &Path, artifact: &[u8]) -> std::io::Result<()> {

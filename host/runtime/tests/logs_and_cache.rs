@@ -262,3 +262,28 @@ fn a_compile_that_runs_away_is_stopped_and_the_module_refused() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[cfg(unix)]
+#[test]
+fn a_cache_dir_that_other_users_may_write_to_is_not_used() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_dir("open-cache");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let runtime = cached_runtime(&dir);
+    let module = runtime.load(test_plugins::HOSTILE).unwrap();
+    assert!(runtime.transform(&module, &event(), "ok").is_ok());
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        0,
+        "nothing was cached where others could have planted code"
+    );
+    drop(runtime);
+
+    // The same dir made private again is used.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let runtime = cached_runtime(&dir);
+    let module = runtime.load(test_plugins::HOSTILE).unwrap();
+    assert!(dir.join(format!("{}.cwasm", module.sha256())).is_file());
+    let _ = std::fs::remove_dir_all(&dir);
+}
