@@ -180,6 +180,12 @@ impl TestApp {
         self.call(reqwest::Method::GET, path, key, None).await
     }
 
+    /// `GET /metrics`, the Prometheus text (no key needed).
+    pub async fn metrics(&self) -> String {
+        let response = self.client.get(self.url("/metrics")).send().await.unwrap();
+        response.text().await.unwrap()
+    }
+
     /// Creates a tenant and returns (tenant id, tenant key).
     pub async fn tenant(&self, id: &str) -> (String, String) {
         let (status, tenant) = self

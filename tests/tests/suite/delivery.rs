@@ -635,15 +635,7 @@ async fn health_metrics_and_the_api_document_answer_without_a_key() {
         let response = app.client.get(app.url(path)).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{path}");
     }
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(metrics.contains("krog_events_accepted_total"), "{metrics}");
     let doc: serde_json::Value = app
         .client

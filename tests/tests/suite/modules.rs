@@ -136,16 +136,9 @@ async fn identical_bytes_return_the_existing_version_and_new_bytes_a_new_one() {
 
 /// Modules compiled in a child process so far, from `/metrics`.
 async fn compiled_in_child(app: &TestApp) -> u64 {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
+    app.metrics()
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
+        .lines()
         .find(|l| l.starts_with("krog_module_compiles_total{place=\"child_process\"}"))
         .and_then(|l| l.split_whitespace().last())
         .map_or(0, |v| v.parse::<f64>().unwrap() as u64)
