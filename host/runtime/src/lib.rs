@@ -731,12 +731,11 @@ impl Runtime {
 
     /// Compile `wasm`, going through the disk cache when there is one.
     fn compile(&self, wasm: &[u8], sha256: &str) -> Result<Component, PluginFailure> {
-        let engine = &self.inner.engine;
         let Some(dir) = &self.inner.cache_dir else {
-            self.inner.counters.compiled.fetch_add(1, Ordering::Relaxed);
-            let component = Component::new(engine, wasm).map_err(invalid_module);
-            release_compiler_memory();
-            return component;
+            let artifact = self.compile_here(wasm)?;
+            return self
+                .deserialize_trusted(&artifact)
+                .map_err(|e| PluginFailure::new(FailureKind::InvalidModule, e));
         };
         let path = dir.join(format!("{sha256}.cwasm"));
         if let Ok(bytes) = std::fs::read(&path) {
@@ -757,37 +756,9 @@ impl Runtime {
                 }
             }
         }
-        let from_child = match &self.inner.compiler {
-            Some(compiler) => match self.compile_in_child_process(compiler, wasm) {
-                Ok(artifact) => Some(artifact),
-                Err(ChildCompile::Refused(failure)) => return Err(failure),
-                Err(ChildCompile::Unavailable(why)) => {
-                    tracing::warn!(compiler = %compiler.display(), "compiling in this process: {why}");
-                    None
-                }
-            },
-            None => None,
-        };
-        let (artifact, component) = match from_child.map(|a| {
-            let loaded = self.deserialize_trusted(&a);
-            (a, loaded)
-        }) {
-            Some((artifact, Ok(component))) => {
-                self.inner.counters.compiled.fetch_add(1, Ordering::Relaxed);
-                self.inner
-                    .counters
-                    .compiled_in_child
-                    .fetch_add(1, Ordering::Relaxed);
-                metrics::counter!("krog_module_compiles_total", "place" => "child_process")
-                    .increment(1);
-                (artifact, component)
-            }
-            other => {
-                if let Some((_, Err(why))) = other {
-                    tracing::warn!(
-                        "the compiler's artifact does not load, compiling in this process: {why}"
-                    );
-                }
+        let (artifact, component) = match self.compile_by_child(wasm)? {
+            Some(compiled) => compiled,
+            None => {
                 let artifact = self.compile_here(wasm)?;
                 let component = self
                     .deserialize_trusted(&artifact)
@@ -799,6 +770,38 @@ impl Runtime {
             tracing::warn!(path = %path.display(), "could not cache a compiled module: {e}");
         }
         Ok(component)
+    }
+
+    /// The artifact and component from the compiler child, if there is one and it did its
+    /// work; `None` leaves the compile to this process.
+    fn compile_by_child(&self, wasm: &[u8]) -> Result<Option<(Vec<u8>, Component)>, PluginFailure> {
+        let Some(compiler) = &self.inner.compiler else {
+            return Ok(None);
+        };
+        let artifact = match self.compile_in_child_process(compiler, wasm) {
+            Ok(artifact) => artifact,
+            Err(ChildCompile::Refused(failure)) => return Err(failure),
+            Err(ChildCompile::Unavailable(why)) => {
+                tracing::warn!(compiler = %compiler.display(), "compiling in this process: {why}");
+                return Ok(None);
+            }
+        };
+        match self.deserialize_trusted(&artifact) {
+            Ok(component) => {
+                let counters = &self.inner.counters;
+                counters.compiled.fetch_add(1, Ordering::Relaxed);
+                counters.compiled_in_child.fetch_add(1, Ordering::Relaxed);
+                metrics::counter!("krog_module_compiles_total", "place" => "child_process")
+                    .increment(1);
+                Ok(Some((artifact, component)))
+            }
+            Err(why) => {
+                tracing::warn!(
+                    "the compiler's artifact does not load, compiling in this process: {why}"
+                );
+                Ok(None)
+            }
+        }
     }
 
     /// Compiles `wasm` to an artifact in this process.
@@ -952,10 +955,11 @@ impl Runtime {
     fn deserialize_trusted(&self, artifact: &[u8]) -> Result<Component, String> {
         // SAFETY: `Component::deserialize` runs native code from the artifact, so it must come
         // from `Engine::precompile_component` of a compatible engine. Every artifact we pass here
-        // is one we produced ourselves: just now in memory, or in our compiler child and read
-        // from its stdout, or read back from our own cache directory, named by the sha256 of the wasm and verified against the sha256
-        // trailer written with it (so a torn or corrupted file is rejected before this call).
-        // Engine/version/config mismatches are detected by wasmtime itself and reported as errors.
+        // is one we produced ourselves: just now in memory, in our compiler child (read from
+        // its stdout), or read back from our own private cache directory, named by the sha256
+        // of the wasm and verified against the sha256 trailer written with it (so a torn or
+        // corrupted file is rejected before this call). Engine/version/config mismatches are
+        // detected by wasmtime itself and reported as errors.
         unsafe { Component::deserialize(&self.inner.engine, artifact) }
             .map_err(|e| format!("{e:?}"))
     }

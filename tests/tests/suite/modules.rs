@@ -46,6 +46,12 @@ async fn stamp_wasm() -> &'static [u8] {
     .await
 }
 
+/// Uploads the stamp plugin as the tenant's module `stamp`.
+async fn upload_stamp(app: &TestApp, tenant: &str, key: &str) -> (StatusCode, Value) {
+    let path = format!("/v1/tenants/{tenant}/modules/stamp");
+    upload(app, &path, key, stamp_wasm().await.to_vec()).await
+}
+
 async fn upload(app: &TestApp, path: &str, key: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
     let response = app
         .client
@@ -65,13 +71,7 @@ async fn a_strangers_plugin_is_uploaded_used_and_its_output_arrives_signed() {
     let app = TestApp::spawn().await;
     let receiver = Receiver::start().await;
     let (tenant, key) = app.tenant("klinik").await;
-    let (status, version) = upload(
-        &app,
-        &format!("/v1/tenants/{tenant}/modules/stamp"),
-        &key,
-        stamp_wasm().await.to_vec(),
-    )
-    .await;
+    let (status, version) = upload_stamp(&app, &tenant, &key).await;
     assert_eq!(status, StatusCode::CREATED, "{version}");
     assert_eq!(version["name"], "stamp");
     assert_eq!(version["version"], 1);
@@ -162,13 +162,7 @@ async fn modules_compile_in_a_child_process_and_are_refused_there_in_the_same_wo
     );
 
     let (tenant, key) = app.tenant("kinder").await;
-    let (status, version) = upload(
-        &app,
-        &format!("/v1/tenants/{tenant}/modules/stamp"),
-        &key,
-        stamp_wasm().await.to_vec(),
-    )
-    .await;
+    let (status, version) = upload_stamp(&app, &tenant, &key).await;
     assert_eq!(status, StatusCode::CREATED, "{version}");
     assert_eq!(compiled_in_child(&app).await, at_start + 1);
     let (status, run) = app
@@ -316,13 +310,7 @@ async fn a_tenant_can_never_use_another_tenants_module() {
     let app = TestApp::spawn().await;
     let (a, key_a) = app.tenant("alpha").await;
     let (b, key_b) = app.tenant("beta").await;
-    upload(
-        &app,
-        &format!("/v1/tenants/{a}/modules/stamp"),
-        &key_a,
-        stamp_wasm().await.to_vec(),
-    )
-    .await;
+    upload_stamp(&app, &a, &key_a).await;
     let (status, _) = app
         .get(&format!("/v1/tenants/{a}/modules/stamp"), &key_b)
         .await;
@@ -390,13 +378,7 @@ async fn a_dry_run_shows_the_outcome_and_delivers_nothing() {
     assert!(run["body"].as_str().unwrap().contains("blocks"));
     assert!(run["duration_us"].as_u64().is_some() && run["fuel_consumed"].as_u64().unwrap() > 0);
 
-    upload(
-        &app,
-        &format!("/v1/tenants/{tenant}/modules/stamp"),
-        &key,
-        stamp_wasm().await.to_vec(),
-    )
-    .await;
+    upload_stamp(&app, &tenant, &key).await;
     let mut cancelled = fresh("created");
     cancelled["data"]["status"] = json!("cancelled");
     let (status, run) = app
