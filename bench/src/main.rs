@@ -332,6 +332,24 @@ fn proc_cpu_ticks(pid: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
+/// utime + stime in clock ticks of each thread of `pid`, summed by thread name. A thread that
+/// has exited (an idle blocking-pool thread) takes its ticks with it.
+fn proc_thread_ticks(pid: u32) -> BTreeMap<String, u64> {
+    let mut by_name = BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return by_name;
+    };
+    for task in tasks.flatten() {
+        let tid = task.file_name().to_string_lossy().into_owned();
+        let path = format!("{pid}/task/{tid}");
+        let name = std::fs::read_to_string(format!("/proc/{path}/comm")).unwrap_or_default();
+        if let Some(ticks) = proc_cpu_ticks(&path) {
+            *by_name.entry(name.trim().to_owned()).or_insert(0) += ticks;
+        }
+    }
+    by_name
+}
+
 fn clk_tck() -> f64 {
     std::process::Command::new("getconf")
         .arg("CLK_TCK")
@@ -352,6 +370,10 @@ fn round1(x: f64) -> f64 {
 
 fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -714,6 +736,7 @@ async fn load(args: LoadArgs) -> Result<Value> {
         .map(|p| proc_cpu_ticks(&p.to_string()).unwrap_or(0))
         .collect();
     let self_cpu_before = proc_cpu_ticks("self").unwrap_or(0);
+    let threads_before: Vec<_> = pids.iter().map(|p| proc_thread_ticks(*p)).collect();
 
     // Send. Bodies are built before the clock starts, and each sender drives one plain
     // HTTP/1.1 connection per node: the load generator shares the cores with krog, so every
@@ -821,6 +844,7 @@ async fn load(args: LoadArgs) -> Result<Value> {
         .map(|p| proc_cpu_ticks(&p.to_string()).unwrap_or(0))
         .collect();
     let self_cpu_after = proc_cpu_ticks("self").unwrap_or(0);
+    let threads_after: Vec<_> = pids.iter().map(|p| proc_thread_ticks(*p)).collect();
     // A delivery can arrive before its sender has read the 202: let the senders finish (they
     // have nothing left to send) before counting what was accepted.
     let grace = Instant::now() + Duration::from_secs(if timed_out { 0 } else { 10 });
@@ -925,11 +949,26 @@ async fn load(args: LoadArgs) -> Result<Value> {
         report["krog_cpu_s"] = json!(round2(cpu_total));
         report["krog_cpu_s_per_node"] = json!(cpu_s);
         report["krog_cpu_ms_per_delivery"] =
-            json!(round2(cpu_total * 1000.0 / unique.max(1) as f64));
+            json!(round3(cpu_total * 1000.0 / unique.max(1) as f64));
+        // Where krog's CPU went, by thread name over all nodes (tokio-rt-worker, krog-writer, …).
+        let mut by_thread: BTreeMap<String, f64> = BTreeMap::new();
+        for (before, after) in threads_before.iter().zip(&threads_after) {
+            for (name, ticks) in after {
+                let spent = ticks.saturating_sub(before.get(name).copied().unwrap_or(0));
+                *by_thread.entry(name.clone()).or_insert(0.0) += spent as f64 / tck;
+            }
+        }
+        report["krog_cpu_ms_per_delivery_by_thread"] = json!(
+            by_thread
+                .into_iter()
+                .filter(|(_, s)| *s > 0.0)
+                .map(|(name, s)| (name, round3(s * 1000.0 / unique.max(1) as f64)))
+                .collect::<BTreeMap<_, _>>()
+        );
         let bench_cpu = (self_cpu_after - self_cpu_before) as f64 / tck;
         report["bench_cpu_s"] = json!(round2(bench_cpu));
         report["bench_cpu_ms_per_delivery"] =
-            json!(round2(bench_cpu * 1000.0 / unique.max(1) as f64));
+            json!(round3(bench_cpu * 1000.0 / unique.max(1) as f64));
         report["startup_ms"] = json!(startup_ms);
     }
     if bases.len() > 1 {
