@@ -113,7 +113,11 @@ impl TestApp {
     }
 
     pub async fn spawn_with(adjust: impl FnOnce(&mut krog::Config)) -> TestApp {
-        let db = TestDatabase::new().await;
+        Self::spawn_on(TestDatabase::new().await, adjust).await
+    }
+
+    /// Starts krog on a database the test has already prepared (krog migrates it further).
+    pub async fn spawn_on(db: TestDatabase, adjust: impl FnOnce(&mut krog::Config)) -> TestApp {
         // Compiled artifacts are content addressed, so every test may share one cache; that
         // spares each test compiling the built-in formatters again.
         let cache = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))

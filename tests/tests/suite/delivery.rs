@@ -650,3 +650,62 @@ async fn health_metrics_and_the_api_document_answer_without_a_key() {
     assert!(doc["paths"]["/v1/tenants/{tenant}/events"]["post"].is_object());
     assert!(doc["paths"]["/v1/tenants/{tenant}/subscriptions/{id}"]["patch"].is_object());
 }
+
+/// Migration 0003 rebuilt the attempts table around the delivery each attempt belongs to. A
+/// database from before it keeps its attempts, and a delivery still lists them oldest first.
+#[tokio::test]
+async fn attempts_recorded_before_an_upgrade_are_kept_and_listed_oldest_first() {
+    use crate::common::{Backend, TestDatabase};
+
+    let db = TestDatabase::new().await;
+    let dialect = match crate::BACKEND {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+    };
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../host/migrations")
+        .join(dialect);
+    let mut before = sqlx::migrate::Migrator::new(dir).await.unwrap();
+    before.migrations = before
+        .migrations
+        .iter()
+        .filter(|m| m.version < 3)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    sqlx::any::install_default_drivers();
+    let url = match crate::BACKEND {
+        Backend::Sqlite => format!("{}?mode=rwc", db.url),
+        Backend::Postgres => db.url.clone(),
+    };
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    before.run(&pool).await.unwrap();
+    for sql in [
+        "INSERT INTO tenants (id, name, created_at) VALUES ('acme', 'Acme', 1)",
+        "INSERT INTO events (tenant_id, id, event_type, timestamp, data, deliveries, created_at) \
+         VALUES ('acme', 'evt_1', 'booking.created', '2026-11-01T10:00:00Z', '{}', 1, 1)",
+        "INSERT INTO deliveries (id, tenant_id, event_id, subscription_id, status, attempt_count, \
+         created_at, updated_at) VALUES ('dlv_1', 'acme', 'evt_1', 'sub_1', 'failed', 2, 1, 3)",
+        // Stored newest first, and with ids that sort against the order they were made in.
+        "INSERT INTO attempts (id, delivery_id, at, duration_ms, status_code, error, error_kind, \
+         response, node) VALUES ('att_a', 'dlv_1', 1764590402000, 5, 503, \
+         'the endpoint answered 503 Service Unavailable', 'http_status', 'busy', 'node_a')",
+        "INSERT INTO attempts (id, delivery_id, at, duration_ms, status_code, error, error_kind, \
+         response, node) VALUES ('att_b', 'dlv_1', 1764590401000, 7, NULL, \
+         'connection refused', 'connect', NULL, 'node_a')",
+    ] {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+
+    let app = TestApp::spawn_on(db, |_| {}).await;
+    let (status, delivery) = app
+        .get("/v1/tenants/acme/deliveries/dlv_1", ADMIN_KEY)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{delivery}");
+    let attempts = delivery["attempts"].as_array().expect("attempts");
+    let kinds: Vec<_> = attempts.iter().map(|a| a["kind"].as_str()).collect();
+    assert_eq!(kinds, [Some("connect"), Some("http_status")], "{delivery}");
+    assert_eq!(attempts[1]["status_code"], 503);
+    assert_eq!(attempts[1]["response"], "busy");
+}
