@@ -6,11 +6,13 @@ use krog_runtime::Limits;
 use krog_runtime::command::{CheckArgs, RunArgs, check, parse_event, run};
 
 /// A file of its own for each call: the tests run in parallel threads of one process, and a
-/// shared name let one test read another's half-written file.
+/// shared name let one test read another's half-written file. They go under cargo's
+/// `target/tmp`, not the system's temp dir, so that runs do not leave files behind there.
 fn temp_file(name: &str, contents: &[u8]) -> std::path::PathBuf {
     static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let path = std::env::temp_dir().join(format!("krog-cmd-{}-{n}-{name}", std::process::id()));
+    let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("krog-cmd-{}-{n}-{name}", std::process::id()));
     std::fs::write(&path, contents).unwrap();
     path
 }
