@@ -178,10 +178,12 @@ fn gather(rx: &flume::Receiver<Write>, batch: &mut Vec<Write>) -> Option<()> {
             let Ok(write) = rx.recv_deadline(deadline) else {
                 break;
             };
-            let accept = write.is_accept();
+            let arrived = batch.len();
             batch.push(write);
             drain(rx, batch);
-            if accept {
+            // An ingest may have come in behind another settlement: it must not wait out the
+            // deadline (at concurrency 1 that put 5 ms on 1–2 % of deliveries).
+            if batch[arrived..].iter().any(Write::is_accept) {
                 break;
             }
         }
