@@ -506,6 +506,25 @@ async fn record(
 }
 
 impl Settlement {
+    /// A delivered first attempt with nothing recorded, for tests of the writer's batching.
+    #[cfg(test)]
+    pub(crate) fn example() -> Settlement {
+        Settlement {
+            delivery_id: "dlv_example".into(),
+            subscription_id: "sub_example".into(),
+            at: 0,
+            duration_ms: 0,
+            status: "succeeded",
+            attempt_count: 1,
+            next_attempt_at: None,
+            attempt: None,
+            skip_reason: None,
+            disable_subscription: false,
+            request: None,
+            request_headers: None,
+        }
+    }
+
     /// Whether another attempt is scheduled (to announce to other nodes).
     pub fn retries(&self) -> bool {
         self.next_attempt_at.is_some()

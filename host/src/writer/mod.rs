@@ -103,7 +103,7 @@ impl Writer {
             .name("krog-writer".into())
             .spawn(move || {
                 let mut batch = Vec::with_capacity(MAX_BATCH);
-                while gather(&rx, &mut batch).is_some() {
+                while gather(&rx, &mut batch, SETTLE_WAIT).is_some() {
                     let started = Instant::now();
                     let result = commit(&claim, &batch);
                     metrics::histogram!("krog_group_commit_seconds")
@@ -168,12 +168,17 @@ fn drain(rx: &flume::Receiver<Write>, batch: &mut Vec<Write>) {
     }
 }
 
-/// Gathers the next batch (blocking); `None` when every sender is gone.
-fn gather(rx: &flume::Receiver<Write>, batch: &mut Vec<Write>) -> Option<()> {
+/// Gathers the next batch (blocking); `None` when every sender is gone. Settlements alone
+/// wait up to `settle_wait` for an ingest to share their commit.
+fn gather(
+    rx: &flume::Receiver<Write>,
+    batch: &mut Vec<Write>,
+    settle_wait: Duration,
+) -> Option<()> {
     batch.push(rx.recv().ok()?);
     drain(rx, batch);
     if !batch.iter().any(Write::is_accept) {
-        let deadline = Instant::now() + SETTLE_WAIT;
+        let deadline = Instant::now() + settle_wait;
         while batch.len() < MAX_BATCH {
             let Ok(write) = rx.recv_deadline(deadline) else {
                 break;
@@ -399,4 +404,66 @@ async fn fetch_i64(
 ) -> Result<i64, sqlx::Error> {
     use sqlx::Row;
     bind(statement).fetch_one(&mut **tx).await?.try_get(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settle() -> Write {
+        Write::Settle {
+            settlement: Box::new(Settlement::example()),
+            reply: oneshot::channel().0,
+        }
+    }
+
+    fn accept() -> Write {
+        Write::Accept {
+            tenant: "acme".into(),
+            event: Arc::new(Event {
+                id: "evt_1".into(),
+                event_type: "booking.created",
+                timestamp: "2026-11-29T10:00:00Z".into(),
+                data: "{}".into(),
+            }),
+            targets: Vec::new(),
+            reply: oneshot::channel().0,
+        }
+    }
+
+    #[test]
+    fn settlements_stop_waiting_for_company_once_an_ingest_is_among_them() {
+        let (tx, rx) = flume::unbounded();
+        let sender = std::thread::spawn(move || {
+            tx.send(settle()).unwrap();
+            std::thread::sleep(Duration::from_millis(100));
+            // Back to back: the writer wakes for the settlement and takes the ingest in behind
+            // it, in the same drain.
+            tx.send(settle()).unwrap();
+            tx.send(accept()).unwrap();
+            tx
+        });
+        let started = Instant::now();
+        let mut batch = Vec::new();
+        gather(&rx, &mut batch, Duration::from_secs(30)).unwrap();
+        let waited = started.elapsed();
+        let _tx = sender.join().unwrap();
+        assert!(
+            waited < Duration::from_secs(10),
+            "the batch waited {waited:?} with an ingest in it"
+        );
+        assert_eq!(batch.len(), 3);
+        assert!(batch[2].is_accept());
+    }
+
+    #[test]
+    fn settlements_alone_wait_for_company_until_the_deadline() {
+        let (tx, rx) = flume::unbounded();
+        tx.send(settle()).unwrap();
+        let started = Instant::now();
+        let mut batch = Vec::new();
+        gather(&rx, &mut batch, Duration::from_millis(50)).unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        assert_eq!(batch.len(), 1);
+    }
 }
