@@ -732,10 +732,7 @@ impl Runtime {
     /// Compile `wasm`, going through the disk cache when there is one.
     fn compile(&self, wasm: &[u8], sha256: &str) -> Result<Component, PluginFailure> {
         let Some(dir) = &self.inner.cache_dir else {
-            let artifact = self.compile_here(wasm)?;
-            return self
-                .deserialize_trusted(&artifact)
-                .map_err(|e| PluginFailure::new(FailureKind::InvalidModule, e));
+            return self.compile_here(wasm).map(|(_, component)| component);
         };
         let path = dir.join(format!("{sha256}.cwasm"));
         if let Ok(bytes) = std::fs::read(&path) {
@@ -758,13 +755,7 @@ impl Runtime {
         }
         let (artifact, component) = match self.compile_by_child(wasm)? {
             Some(compiled) => compiled,
-            None => {
-                let artifact = self.compile_here(wasm)?;
-                let component = self
-                    .deserialize_trusted(&artifact)
-                    .map_err(|e| PluginFailure::new(FailureKind::InvalidModule, e))?;
-                (artifact, component)
-            }
+            None => self.compile_here(wasm)?,
         };
         if let Err(e) = write_artifact(&path, &artifact) {
             tracing::warn!(path = %path.display(), "could not cache a compiled module: {e}");
@@ -804,8 +795,8 @@ impl Runtime {
         }
     }
 
-    /// Compiles `wasm` to an artifact in this process.
-    fn compile_here(&self, wasm: &[u8]) -> Result<Vec<u8>, PluginFailure> {
+    /// Compiles `wasm` in this process: the artifact (for the disk cache) and the component.
+    fn compile_here(&self, wasm: &[u8]) -> Result<(Vec<u8>, Component), PluginFailure> {
         self.inner.counters.compiled.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("krog_module_compiles_total", "place" => "in_process").increment(1);
         let artifact = self
@@ -814,7 +805,11 @@ impl Runtime {
             .precompile_component(wasm)
             .map_err(invalid_module);
         release_compiler_memory();
-        artifact
+        let artifact = artifact?;
+        let component = self
+            .deserialize_trusted(&artifact)
+            .map_err(|e| PluginFailure::new(FailureKind::InvalidModule, e))?;
+        Ok((artifact, component))
     }
 
     /// Runs the compiler program on `wasm` and returns the artifact it wrote to its stdout.
