@@ -58,11 +58,22 @@ impl FromRequestParts<AppState> for Caller {
             .or_else(|| header.strip_prefix("bearer "))
             .map(str::trim)
             .ok_or(Error::Unauthorized)?;
-        state
+        let caller = state
             .directory
             .caller(key)
             .await?
-            .ok_or(Error::Unauthorized)
+            .ok_or(Error::Unauthorized)?;
+        if let Err(wait) = state.rate.check(&hash_key(key)) {
+            metrics::counter!("krog_api_rate_limited_total").increment(1);
+            return Err(Error::TooManyRequests {
+                message: format!(
+                    "this key made more than {} requests a second; slow down and retry after                      the Retry-After header's seconds (KROG_API_REQUESTS_PER_SECOND)",
+                    state.config.api_requests_per_second
+                ),
+                retry_after: wait.as_secs().max(1),
+            });
+        }
+        Ok(caller)
     }
 }
 

@@ -58,6 +58,33 @@ pub struct Config {
     pub sqlite_synchronous: String,
     /// Per-call plugin limits.
     pub limits: Limits,
+    /// Deliveries of one subscription in flight at once: a slow endpoint holds at most this
+    /// many workers.
+    pub max_in_flight_per_subscription: usize,
+    /// Deliveries of one tenant in flight at once, over all its subscriptions.
+    pub max_in_flight_per_tenant: usize,
+    /// Plugin calls of one tenant running at once on the plugin threads.
+    pub plugin_calls_per_tenant: usize,
+    /// Dry runs of one tenant running at once (more answer 429).
+    pub dry_runs_per_tenant: usize,
+    /// Subscriptions a tenant may have.
+    pub max_subscriptions_per_tenant: usize,
+    /// Secrets that sign at once for one subscription (the current one and rotated-out ones
+    /// still in their overlap).
+    pub max_live_secrets: usize,
+    /// Modules a tenant may have.
+    pub max_modules_per_tenant: usize,
+    /// Versions one module may have.
+    pub max_versions_per_module: usize,
+    /// API requests per second one key may make (a burst of twice as many is allowed); 0: no
+    /// limit.
+    pub api_requests_per_second: u32,
+    /// How long a client has to send a request's headers (slow clients are cut off).
+    pub header_read_timeout: Duration,
+    /// Connections the API serves at once; more wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// How long a shutdown waits for open requests before closing them.
+    pub shutdown_timeout: Duration,
     /// The program that compiles plugin modules in a child process
     /// ([`crate::runtime::RuntimeConfig::compiler`]). Not a setting: the `krog` binary sets it
     /// to itself; `None` (the library's default, as in tests that start the app in-process)
@@ -87,6 +114,19 @@ impl Default for Config {
             cache_dir: None,
             sqlite_synchronous: "FULL".into(),
             limits: Limits::default(),
+            max_in_flight_per_subscription: 32,
+            max_in_flight_per_tenant: 48,
+            plugin_calls_per_tenant: std::thread::available_parallelism()
+                .map_or(1, |n| n.get().saturating_sub(1).max(1)),
+            dry_runs_per_tenant: 2,
+            max_subscriptions_per_tenant: 100,
+            max_live_secrets: 5,
+            max_modules_per_tenant: 50,
+            max_versions_per_module: 100,
+            api_requests_per_second: 1000,
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+            shutdown_timeout: Duration::from_secs(30),
             compiler: None,
         }
     }
@@ -120,6 +160,18 @@ struct FileConfig {
     plugin_max_output_bytes: Option<usize>,
     plugin_max_log_lines: Option<usize>,
     plugin_max_module_bytes: Option<usize>,
+    max_in_flight_per_subscription: Option<usize>,
+    max_in_flight_per_tenant: Option<usize>,
+    plugin_calls_per_tenant: Option<usize>,
+    dry_runs_per_tenant: Option<usize>,
+    max_subscriptions_per_tenant: Option<usize>,
+    max_live_secrets: Option<usize>,
+    max_modules_per_tenant: Option<usize>,
+    max_versions_per_module: Option<usize>,
+    api_requests_per_second: Option<usize>,
+    header_read_timeout: Option<String>,
+    max_connections: Option<usize>,
+    shutdown_timeout: Option<String>,
 }
 
 impl Config {
@@ -247,6 +299,48 @@ impl Config {
         if let Some(v) = number("PLUGIN_MAX_MODULE_BYTES", file.plugin_max_module_bytes)? {
             self.limits.max_module_bytes = v;
         }
+        if let Some(v) = number(
+            "MAX_IN_FLIGHT_PER_SUBSCRIPTION",
+            file.max_in_flight_per_subscription,
+        )? {
+            self.max_in_flight_per_subscription = v.max(1);
+        }
+        if let Some(v) = number("MAX_IN_FLIGHT_PER_TENANT", file.max_in_flight_per_tenant)? {
+            self.max_in_flight_per_tenant = v.max(1);
+        }
+        if let Some(v) = number("PLUGIN_CALLS_PER_TENANT", file.plugin_calls_per_tenant)? {
+            self.plugin_calls_per_tenant = v.max(1);
+        }
+        if let Some(v) = number("DRY_RUNS_PER_TENANT", file.dry_runs_per_tenant)? {
+            self.dry_runs_per_tenant = v.max(1);
+        }
+        if let Some(v) = number(
+            "MAX_SUBSCRIPTIONS_PER_TENANT",
+            file.max_subscriptions_per_tenant,
+        )? {
+            self.max_subscriptions_per_tenant = v;
+        }
+        if let Some(v) = number("MAX_LIVE_SECRETS", file.max_live_secrets)? {
+            self.max_live_secrets = v.max(1);
+        }
+        if let Some(v) = number("MAX_MODULES_PER_TENANT", file.max_modules_per_tenant)? {
+            self.max_modules_per_tenant = v;
+        }
+        if let Some(v) = number("MAX_VERSIONS_PER_MODULE", file.max_versions_per_module)? {
+            self.max_versions_per_module = v.max(1);
+        }
+        if let Some(v) = number("API_REQUESTS_PER_SECOND", file.api_requests_per_second)? {
+            self.api_requests_per_second = u32::try_from(v).unwrap_or(u32::MAX);
+        }
+        if let Some(v) = duration("HEADER_READ_TIMEOUT", file.header_read_timeout)? {
+            self.header_read_timeout = v.max(Duration::from_millis(1));
+        }
+        if let Some(v) = number("MAX_CONNECTIONS", file.max_connections)? {
+            self.max_connections = v.max(1);
+        }
+        if let Some(v) = duration("SHUTDOWN_TIMEOUT", file.shutdown_timeout)? {
+            self.shutdown_timeout = v;
+        }
         Ok(())
     }
 
@@ -266,7 +360,12 @@ impl Config {
                 .parent()
                 .map(|p| p.join("krog-cache"))
                 .unwrap_or_else(|| PathBuf::from("krog-cache")),
-            None => std::env::temp_dir().join("krog-cache"),
+            // Not the shared temp dir, where another user could create it first.
+            None => std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache")))
+                .map(|base| base.join("krog"))
+                .unwrap_or_else(|| PathBuf::from("krog-cache")),
         }
     }
 }

@@ -104,6 +104,30 @@ impl Db {
         }
     }
 
+    /// The installation's 32-byte key named `name`: made at random by whichever node asks
+    /// first, the same for every node after.
+    pub async fn installation_key(&self, name: &str) -> Result<[u8; 32], sqlx::Error> {
+        use rand::RngCore;
+        let mut fresh = [0u8; 32];
+        rand::rng().fill_bytes(&mut fresh);
+        sqlx::query(
+            "INSERT INTO installation_settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(hex::encode(fresh))
+        .execute(&self.pool)
+        .await?;
+        let (value,): (String,) =
+            sqlx::query_as("SELECT value FROM installation_settings WHERE name = $1")
+                .bind(name)
+                .fetch_one(&self.pool)
+                .await?;
+        let mut key = [0u8; 32];
+        hex::decode_to_slice(value.trim(), &mut key)
+            .map_err(|e| sqlx::Error::Decode(format!("installation key {name}: {e}").into()))?;
+        Ok(key)
+    }
+
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
         self.pool.close().await;
@@ -126,4 +150,71 @@ pub fn rfc3339(ms: i64) -> String {
 /// and cursor pagination can compare them as strings.
 pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
+}
+
+/// Text as both engines can store it: PostgreSQL refuses a NUL character in TEXT (and the
+/// whole transaction with it), so NULs — which a receiver's answer, a plugin's message or an
+/// error may carry — become U+FFFD. Everything else passes unchanged.
+pub fn storable(text: String) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}")
+    } else {
+        text
+    }
+}
+
+/// Cuts `text` to at most `max` bytes on a character boundary, saying how much was cut: every
+/// string a tenant's plugin or receiver controls is bounded before it is stored.
+pub fn bounded(mut text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let cut = text.len();
+    let mut end = max.saturating_sub(32);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.push_str(&format!("… ({} bytes cut)", cut - end));
+    text
+}
+
+/// Refuses text a person typed (a name, a description) that holds control characters other
+/// than tab and newline; `what` names the field in the message.
+pub fn check_plain_text(what: &str, text: &str) -> Result<(), String> {
+    if text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
+    {
+        return Err(format!(
+            "{what} must not contain control characters (such as NUL); remove them and send it again"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod text_tests {
+    use super::*;
+
+    #[test]
+    fn a_nul_becomes_a_replacement_character_and_nothing_else_changes() {
+        assert_eq!(storable("a\0b".into()), "a\u{FFFD}b");
+        assert_eq!(storable("æøå\n".into()), "æøå\n");
+    }
+
+    #[test]
+    fn long_text_is_cut_on_a_character_boundary_and_says_so() {
+        let cut = bounded("ø".repeat(10_000), 1000);
+        assert!(cut.len() <= 1000, "{}", cut.len());
+        assert!(cut.ends_with("bytes cut)"), "{cut}");
+        assert_eq!(bounded("short".into(), 1000), "short");
+    }
+
+    #[test]
+    fn typed_text_with_control_characters_is_refused() {
+        assert!(check_plain_text("name", "Klinik\0").is_err());
+        assert!(check_plain_text("name", "Klinik\u{1b}[31m").is_err());
+        assert!(check_plain_text("name", "Klinik\nNørrebro").is_ok());
+    }
 }

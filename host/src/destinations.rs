@@ -86,6 +86,7 @@ fn forbidden_v4(ip: Ipv4Addr) -> bool {
         || (a == 100 && (64..128).contains(&b)) // shared address space (CGNAT)
         || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
         || (a == 198 && (18..20).contains(&b)) // benchmarking
+        || (a == 192 && b == 88 && c == 99) // 6to4 relay anycast
         || a >= 240 // reserved
 }
 
@@ -99,6 +100,9 @@ fn forbidden_v6(ip: Ipv6Addr) -> bool {
         || (first & 0xffc0) == 0xfec0 // site-local (deprecated)
         || first == 0x2001 && ip.segments()[1] == 0x0db8 // documentation
         || (first == 0x0064 && ip.segments()[1] == 0xff9b) // NAT64 can reach private IPv4
+        || first == 0x2002 // 6to4: carries an IPv4 address, private ones included
+        || (first == 0x2001 && ip.segments()[1] == 0x0000) // Teredo: tunnels to IPv4
+        || (first == 0x0100 && ip.segments()[1..4] == [0, 0, 0]) // discard-only
         || ip.to_ipv4().is_some_and(forbidden_v4) // IPv4-compatible
 }
 
@@ -111,21 +115,22 @@ impl Resolve for GuardedResolver {
     fn resolve(&self, name: Name) -> Resolving {
         Box::pin(async move {
             let host = name.as_str().to_owned();
-            let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let all: Vec<SocketAddr> = match tokio::net::lookup_host((host.as_str(), 0)).await {
+                Ok(addrs) => addrs.collect(),
+                Err(_) => Vec::new(),
+            };
             let allowed: Vec<SocketAddr> = all
                 .iter()
                 .copied()
                 .filter(|a| !is_forbidden(a.ip()))
                 .collect();
             if allowed.is_empty() {
-                let why = if all.is_empty() {
-                    format!("{host} did not resolve to any address")
-                } else {
-                    format!(
-                        "refusing to deliver to {host}: it resolves only to private or special addresses"
-                    )
-                };
-                return Err(why.into());
+                // One message for both cases, so that a tenant cannot map which internal
+                // names exist by watching the recorded errors.
+                return Err(format!(
+                    "{host} does not resolve to an address krog may deliver to (public addresses only)"
+                )
+                .into());
             }
             let addrs: Addrs = Box::new(allowed.into_iter());
             Ok(addrs)
@@ -154,6 +159,11 @@ mod tests {
             "::ffff:10.0.0.1",
             "255.255.255.255",
             "224.0.0.1",
+            "2002:7f00:1::1",
+            "2002:a00:1::1",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "100::1",
+            "192.88.99.1",
         ] {
             assert!(
                 is_forbidden(ip.parse().unwrap()),

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::runtime::PluginFailure;
+use crate::runtime::{FailureKind, PluginFailure};
 
 /// What can go wrong while serving a request.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +35,18 @@ pub enum Error {
     /// The body is over the configured cap.
     #[error("request body is larger than the limit of {0} bytes")]
     PayloadTooLarge(usize),
+    /// A configured quota (subscriptions, modules, secrets …) is used up.
+    #[error("{0}")]
+    Quota(String),
+    /// Too many requests from this key (or dry runs at once): try again after this many
+    /// seconds.
+    #[error("{message}")]
+    TooManyRequests {
+        /// What was limited, and how to stay under it.
+        message: String,
+        /// Whole seconds until a retry may succeed (`Retry-After`).
+        retry_after: u64,
+    },
     /// A plugin module was refused or failed in a dry run.
     #[error(transparent)]
     Plugin(#[from] PluginFailure),
@@ -59,6 +71,11 @@ impl Error {
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Error::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Error::Quota(_) => (StatusCode::CONFLICT, "quota_exceeded"),
+            Error::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            Error::Plugin(failure) if failure.kind == FailureKind::ModuleTooLarge => {
+                (StatusCode::PAYLOAD_TOO_LARGE, failure.kind.as_str())
+            }
             Error::Plugin(failure) => (StatusCode::UNPROCESSABLE_ENTITY, failure.kind.as_str()),
             Error::Database(_) | Error::Internal(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
@@ -82,7 +99,18 @@ impl IntoResponse for Error {
             Error::Plugin(failure) => failure.message.clone(),
             _ => self.to_string(),
         };
-        (status, Json(json!({ "code": code, "message": message }))).into_response()
+        let retry_after = match &self {
+            Error::TooManyRequests { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        };
+        let mut response =
+            (status, Json(json!({ "code": code, "message": message }))).into_response();
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 
@@ -107,4 +135,48 @@ impl From<QueryRejection> for Error {
     fn from(rejection: QueryRejection) -> Self {
         Error::BadRequest(rejection.body_text())
     }
+}
+
+/// Makes every error answer `{code, message}` JSON, also those made outside krog's handlers
+/// (axum's 405 and its extractor rejections, tower-http's 413): a client parses one shape.
+pub async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let (code, fallback) = match status {
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ("method_not_allowed", "this route does not take that method")
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ("payload_too_large", "the request body is over the limit")
+        }
+        StatusCode::REQUEST_TIMEOUT => ("timeout", "the request took too long to arrive"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("bad_request", "unsupported content type"),
+        s if s.is_server_error() => ("internal", "internal error"),
+        _ => ("bad_request", "the request was refused"),
+    };
+    let message = if text.trim().is_empty() || status.is_server_error() {
+        fallback.to_owned()
+    } else {
+        text.trim().to_owned()
+    };
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    parts.headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/json"),
+    );
+    let body = serde_json::to_vec(&json!({ "code": code, "message": message })).unwrap_or_default();
+    Response::from_parts(parts, axum::body::Body::from(body))
 }

@@ -196,6 +196,87 @@ pub async fn accept(
                 event: event.clone(),
             })
         });
-    state.queue.push(work).await;
+    // The event is durable: answer now. Work the workers have no room for goes back to the
+    // scheduler instead of holding this answer (and this tenant's next ones) back.
+    let spilled = state.queue.offer(work);
+    crate::queue::spill(state, spilled);
     Ok(accepted)
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, RngSeed};
+
+    /// Fixed seed and a bounded count, so CI runs the same cases every time.
+    fn config() -> Config {
+        Config {
+            cases: 256,
+            rng_seed: RngSeed::Fixed(0x6b72_6f67),
+            failure_persistence: None,
+            ..Config::default()
+        }
+    }
+
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            ".{0,12}".prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..6).prop_map(serde_json::Value::from),
+                prop::collection::btree_map(".{0,8}", inner, 0..6)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(config())]
+
+        #[test]
+        fn any_bytes_are_answered_without_a_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+            if let Ok(incoming) = serde_json::from_slice::<Incoming>(&bytes) {
+                let _ = incoming.into_event();
+            }
+        }
+
+        #[test]
+        fn an_accepted_envelope_keeps_its_data_byte_for_byte_and_its_id_within_the_rules(
+            id in proptest::option::of(".{0,300}"),
+            event_type in prop_oneof![Just("booking.created"), Just("booking.updated"), Just("booking.deleted"), Just("booking.moved")],
+            timestamp in proptest::option::of(prop_oneof![Just("2026-11-29T10:00:00Z".to_owned()), ".{0,30}"]),
+            data in json_value(),
+        ) {
+            let data_text = serde_json::to_string_pretty(&data).unwrap();
+            let mut envelope = serde_json::json!({"type": event_type});
+            if let Some(id) = &id { envelope["id"] = id.clone().into(); }
+            if let Some(ts) = &timestamp { envelope["timestamp"] = ts.clone().into(); }
+            let text = envelope.to_string();
+            let text = format!("{},\"data\":{}}}", &text[..text.len() - 1], data_text);
+            match serde_json::from_str::<Incoming>(&text) {
+                Err(_) => prop_assert!(event_type == "booking.moved"),
+                Ok(incoming) => match incoming.into_event() {
+                    Ok(event) => {
+                        prop_assert!(data.is_object());
+                        prop_assert_eq!(&event.data, &data_text);
+                        prop_assert!((1..=255).contains(&event.id.len()));
+                        prop_assert!(!event.id.chars().any(|c| c.is_control() || c.is_whitespace()));
+                        prop_assert!(chrono::DateTime::parse_from_rfc3339(&event.timestamp).is_ok());
+                    }
+                    Err(_) => {
+                        let bad_id = id.as_ref().is_some_and(|id| {
+                            id.is_empty() || id.len() > 255 || id.chars().any(|c| c.is_control() || c.is_whitespace())
+                        });
+                        let bad_ts = timestamp.as_ref().is_some_and(|t| chrono::DateTime::parse_from_rfc3339(t).is_err());
+                        prop_assert!(bad_id || bad_ts || !data.is_object());
+                    }
+                },
+            }
+        }
+    }
 }

@@ -24,6 +24,17 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Json<T> {
     }
 }
 
+/// A body of any content, read under the configured cap, rejecting with krog's JSON errors.
+pub struct RawBody(pub Bytes);
+
+impl FromRequest<AppState> for RawBody {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Error> {
+        body_bytes(req, state).await.map(RawBody)
+    }
+}
+
 /// Reads the whole body under the configured cap.
 pub async fn body_bytes(req: Request, state: &AppState) -> Result<Bytes, Error> {
     let limit = state.config.max_body_bytes;

@@ -5,7 +5,7 @@
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
@@ -59,8 +59,6 @@ pub fn router() -> Router<AppState> {
             "/v1/tenants/{tenant}/modules/{name}/versions/{version}/run",
             post(run_tenant_version),
         )
-        // Uploads are capped by the plugin module limit, read in `upload`, not the JSON cap.
-        .layer(DefaultBodyLimit::disable())
 }
 
 /// The owner of the shared catalog in `module_versions.owner`.
@@ -201,6 +199,7 @@ pub async fn store(
     name: &str,
     wasm: Vec<u8>,
     builtin: Option<&str>,
+    quota: Option<ModuleQuota>,
 ) -> Result<(ModuleVersion, bool)> {
     let sha256 = hex::encode(Sha256::digest(&wasm));
     let existing: Option<VersionRow> = sqlx::query_as(&format!(
@@ -225,6 +224,13 @@ pub async fn store(
         .await
         .map_err(|e| Error::Internal(e.into()))??
     };
+    // A schema that cannot be checked in bounded time is refused now, with the reason, rather
+    // than at the first subscription (or worse, while it holds a thread).
+    if info.config_schema.is_object() {
+        crate::schema::validate(info.config_schema.clone(), serde_json::json!({}))
+            .await
+            .map_err(|e| Error::Validation(format!("the module is refused: {e}")))?;
+    }
     let info_json = serde_json::to_string(&info).map_err(|e| Error::Internal(e.into()))?;
     let now = now_ms();
     let mut tx = db.begin_write().await?;
@@ -246,6 +252,9 @@ pub async fn store(
             .bind(name)
             .fetch_one(&mut *tx)
             .await?;
+    if let Some(quota) = quota {
+        quota.check(&mut tx, owner, name, latest.is_some()).await?;
+    }
     let version = latest.unwrap_or(0) + 1;
     sqlx::query(
         "INSERT INTO module_versions (owner, name, version, sha256, size, info, builtin, created_at) \
@@ -274,6 +283,56 @@ pub async fn store(
     Ok((stored, true))
 }
 
+/// How many modules an owner, and versions a module, may have.
+#[derive(Clone, Copy, Debug)]
+pub struct ModuleQuota {
+    /// Modules per owner.
+    pub modules: usize,
+    /// Versions per module.
+    pub versions: usize,
+}
+
+impl ModuleQuota {
+    async fn check(
+        self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        owner: &str,
+        name: &str,
+        exists: bool,
+    ) -> Result<()> {
+        if exists {
+            let (versions,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM module_versions WHERE owner = $1 AND name = $2",
+            )
+            .bind(owner)
+            .bind(name)
+            .fetch_one(&mut **tx)
+            .await?;
+            if versions as usize >= self.versions {
+                return Err(Error::Quota(format!(
+                    "module {name} has {versions} versions, the most allowed \
+                     (KROG_MAX_VERSIONS_PER_MODULE={}); delete old versions first",
+                    self.versions
+                )));
+            }
+        } else {
+            let (modules,): (i64,) =
+                sqlx::query_as("SELECT COUNT(DISTINCT name) FROM module_versions WHERE owner = $1")
+                    .bind(owner)
+                    .fetch_one(&mut **tx)
+                    .await?;
+            if modules as usize >= self.modules {
+                return Err(Error::Quota(format!(
+                    "there are {modules} modules, the most allowed \
+                     (KROG_MAX_MODULES_PER_TENANT={}); delete one first",
+                    self.modules
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Puts the built-in formatters into the catalog: a new version when this krog ships bytes
 /// the catalog does not have yet; versions tenants pinned stay as they are.
 pub async fn install_builtins(db: &Db, runtime: &Runtime) -> anyhow::Result<()> {
@@ -285,6 +344,7 @@ pub async fn install_builtins(db: &Db, runtime: &Runtime) -> anyhow::Result<()> 
             builtin.name,
             builtin.wasm.to_vec(),
             Some(env!("CARGO_PKG_VERSION")),
+            None,
         )
         .await
         .map_err(|e| anyhow::anyhow!("installing built-in module {}: {e}", builtin.name))?;
@@ -356,6 +416,10 @@ async fn upload(
         &name,
         bytes.to_vec(),
         None,
+        tenant.as_ref().map(|_| ModuleQuota {
+            modules: state.config.max_modules_per_tenant,
+            versions: state.config.max_versions_per_module,
+        }),
     )
     .await?;
     state.directory.invalidate();
@@ -501,6 +565,22 @@ async fn dry_run(
     run: DryRun,
 ) -> Result<impl IntoResponse> {
     authorize(&state, &caller, tenant.as_deref(), false).await?;
+    // Dry runs share the plugin sandbox with deliveries: a tenant runs a few at once, never
+    // enough to take the instance pool or the blocking threads from anyone.
+    let slot_owner = match &caller {
+        Caller::Tenant(own) => own.as_str(),
+        Caller::Admin => "",
+    };
+    let _slot = state
+        .dry_runs
+        .try_acquire(slot_owner)
+        .ok_or_else(|| Error::TooManyRequests {
+            message: format!(
+                "at most {} dry runs of one tenant run at once; wait for one to finish                  (KROG_DRY_RUNS_PER_TENANT)",
+                state.config.dry_runs_per_tenant
+            ),
+            retry_after: 1,
+        })?;
     let found = find_version(&state.db, &reference(tenant.as_deref(), name, version)).await?;
     let module = compiled(&state.db, &state.runtime, &found.sha256).await?;
     let event = run.event.into_event()?;

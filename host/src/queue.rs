@@ -1,16 +1,24 @@
 //! The durable delivery queue. The database is the queue: a delivery row is `pending` until an
 //! attempt settles it, and a node works on a row only while it holds its claim
 //! (`claimed_by`, `claimed_until`). Two paths feed the workers:
-//! - real time: ingest claims the new rows for this node in its own transaction and pushes
-//!   them, with the event and the subscription they go to, into a bounded channel, so a worker
-//!   starts at once without reading anything back (and ingest waits when the workers are
-//!   saturated: back-pressure);
+//! - real time: ingest claims the new rows for this node in its own transaction and offers
+//!   them, with the event and the subscription they go to, to a bounded channel, so a worker
+//!   starts at once without reading anything back. The event is durable at commit, so ingest
+//!   never waits for a worker: when the channel is full the claims are given back and the
+//!   scheduler takes the rows when there is room;
 //! - the scheduler: claims rows that are due (retries, or work a dead node left behind when
 //!   its lease ran out), sleeping until the next due time, woken early by a local retry.
 //!   These go by id; the worker reads the row first.
+//!
+//! The dispatcher ([`start`]) hands work to workers fairly: each subscription and each tenant
+//! has a bound on deliveries in flight, so one clinic's slow endpoint or heavy plugin holds at
+//! most its share of the workers while the others' deliveries go past it. What it holds —
+//! waiting or in flight — has its claim renewed while held, so a backlog longer than the lease
+//! is never taken by another node (or this one) and sent twice.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
@@ -25,7 +33,17 @@ pub enum Work {
     /// Just accepted here: everything the attempt needs is in hand.
     Fresh(Job),
     /// Claimed by id (a retry, a replay, work a dead node left): read before attempting.
-    Stored(String),
+    Stored(Claimed),
+}
+
+/// A delivery claimed by id, with what the dispatcher needs to place it fairly.
+pub struct Claimed {
+    /// The delivery.
+    pub id: String,
+    /// Its tenant.
+    pub tenant_id: Arc<str>,
+    /// Its subscription.
+    pub subscription_id: String,
 }
 
 impl Work {
@@ -33,7 +51,34 @@ impl Work {
     pub fn id(&self) -> &str {
         match self {
             Work::Fresh(job) => &job.delivery_id,
-            Work::Stored(id) => id,
+            Work::Stored(claimed) => &claimed.id,
+        }
+    }
+
+    fn tenant(&self) -> &Arc<str> {
+        match self {
+            Work::Fresh(job) => &job.tenant_id,
+            Work::Stored(claimed) => &claimed.tenant_id,
+        }
+    }
+
+    fn subscription(&self) -> &str {
+        match self {
+            Work::Fresh(job) => &job.subscription_id,
+            Work::Stored(claimed) => &claimed.subscription_id,
+        }
+    }
+
+    /// The same delivery, to be read from the database before it is attempted (to check that
+    /// this node still holds it).
+    fn into_stored(self) -> Work {
+        match self {
+            Work::Fresh(job) => Work::Stored(Claimed {
+                id: job.delivery_id,
+                tenant_id: job.tenant_id,
+                subscription_id: job.subscription_id,
+            }),
+            stored => stored,
         }
     }
 }
@@ -88,7 +133,8 @@ impl Queue {
         &self.node
     }
 
-    /// Hands deliveries this node has claimed to the workers, waiting while the queue is full.
+    /// Hands deliveries this node has claimed to the workers, waiting while the queue is full
+    /// (for the scheduler, which has nothing better to do).
     pub async fn push(&self, work: impl IntoIterator<Item = Work>) {
         for item in work {
             if self.tx.send(item).await.is_err() {
@@ -98,10 +144,43 @@ impl Queue {
         }
     }
 
+    /// Offers freshly accepted deliveries to the workers without waiting: the ones that find
+    /// the queue full are returned, for their claims to be given back to the scheduler.
+    pub fn offer(&self, work: impl IntoIterator<Item = Work>) -> Vec<String> {
+        let mut spilled = Vec::new();
+        for item in work {
+            match self.tx.try_send(item) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(item)) => spilled.push(item.id().to_owned()),
+                // Shutting down: the claim is given back at shutdown or runs out.
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            }
+        }
+        spilled
+    }
+
     /// Tells the scheduler that due times changed (a retry was scheduled).
     pub fn wake_scheduler(&self) {
         self.wake.notify_one();
     }
+}
+
+/// Gives back this node's claims on `ids` (fresh deliveries the workers had no room for), so
+/// that the scheduler claims them when there is room. In the background: ingest has answered.
+pub fn spill(state: &AppState, ids: Vec<String>) {
+    if ids.is_empty() {
+        return;
+    }
+    metrics::counter!("krog_deliveries_spilled_total").increment(ids.len() as u64);
+    let state = state.clone();
+    tokio::spawn(async move {
+        for chunk in ids.chunks(RENEW_CHUNK) {
+            if let Err(e) = set_claims(&state.db, state.queue.node_id(), chunk, None).await {
+                tracing::warn!(error = %e, "could not give back claims of queued-over deliveries; they return when their lease ends");
+            }
+        }
+        state.queue.wake_scheduler();
+    });
 }
 
 /// Attempts whose records may wait for their commit at once (one full group commit): beyond
@@ -109,23 +188,203 @@ impl Queue {
 /// this far ahead of the database, however slow it is.
 const SETTLING_MAX: usize = 256;
 
+/// Most deliveries the dispatcher holds waiting (over all subscriptions) before it stops
+/// taking more from the channel; beyond it the channel fills and ingest spills to the
+/// scheduler.
+const MAX_WAITING: usize = 8192;
+
+/// Delivery ids per statement when renewing or giving back claims.
+const RENEW_CHUNK: usize = 500;
+
+/// What a worker tells the dispatcher.
+enum Signal {
+    /// A worker slot is free again (the attempt is answered; its record may still be
+    /// committing).
+    Freed,
+    /// An attempt is over, record and all.
+    Done {
+        id: String,
+        subscription: String,
+        tenant: Arc<str>,
+    },
+}
+
 /// A worker's slot while it attempts one delivery.
 pub struct Turn {
-    worker: OwnedSemaphorePermit,
+    signals: mpsc::UnboundedSender<Signal>,
     settling: Arc<Semaphore>,
+    freed: bool,
 }
 
 impl Turn {
     /// Trades the worker slot for a place among the records waiting for their commit, so the
     /// next attempt starts during this one's fsync instead of queueing behind it.
-    pub async fn settle(self) -> OwnedSemaphorePermit {
+    pub async fn settle(mut self) -> OwnedSemaphorePermit {
         let place = self
             .settling
+            .clone()
             .acquire_owned()
             .await
             .expect("semaphore is never closed");
-        drop(self.worker);
+        self.free();
         place
+    }
+
+    fn free(&mut self) {
+        if !self.freed {
+            self.freed = true;
+            let _ = self.signals.send(Signal::Freed);
+        }
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        self.free();
+    }
+}
+
+/// Tells the dispatcher that an attempt is over, however its task ends.
+struct DoneGuard {
+    signals: mpsc::UnboundedSender<Signal>,
+    id: String,
+    subscription: String,
+    tenant: Arc<str>,
+}
+
+impl Drop for DoneGuard {
+    fn drop(&mut self) {
+        let _ = self.signals.send(Signal::Done {
+            id: std::mem::take(&mut self.id),
+            subscription: std::mem::take(&mut self.subscription),
+            tenant: self.tenant.clone(),
+        });
+    }
+}
+
+/// The bounds on work in flight.
+#[derive(Clone, Copy, Debug)]
+struct Caps {
+    workers: usize,
+    per_subscription: usize,
+    per_tenant: usize,
+}
+
+/// One subscription's line: its deliveries in flight and those waiting.
+struct Lane {
+    tenant: Arc<str>,
+    in_flight: usize,
+    waiting: VecDeque<Work>,
+}
+
+/// What the dispatcher holds, and the order in which waiting subscriptions get a turn.
+struct Book {
+    caps: Caps,
+    /// Worker slots in use.
+    running: usize,
+    lanes: HashMap<String, Lane>,
+    tenants: HashMap<Arc<str>, usize>,
+    /// Subscriptions with waiting work, each once, served round-robin.
+    ready: VecDeque<String>,
+    /// Every delivery held here, waiting or in flight, with when it arrived.
+    held: HashMap<String, Instant>,
+    waiting: usize,
+}
+
+impl Book {
+    fn new(caps: Caps) -> Book {
+        Book {
+            caps,
+            running: 0,
+            lanes: HashMap::new(),
+            tenants: HashMap::new(),
+            ready: VecDeque::new(),
+            held: HashMap::new(),
+            waiting: 0,
+        }
+    }
+
+    /// Takes in a delivery, unless it is already held here (a claim taken again while it
+    /// waited: sending it twice is what the claim is there to prevent).
+    fn admit(&mut self, work: Work) {
+        if self.held.contains_key(work.id()) {
+            metrics::counter!("krog_deliveries_already_held_total").increment(1);
+            return;
+        }
+        self.held.insert(work.id().to_owned(), Instant::now());
+        let subscription = work.subscription().to_owned();
+        let lane = self
+            .lanes
+            .entry(subscription.clone())
+            .or_insert_with(|| Lane {
+                tenant: work.tenant().clone(),
+                in_flight: 0,
+                waiting: VecDeque::new(),
+            });
+        if lane.waiting.is_empty() {
+            self.ready.push_back(subscription);
+        }
+        lane.waiting.push_back(work);
+        self.waiting += 1;
+    }
+
+    /// The next delivery that may start under every bound, taking subscriptions in turn.
+    fn next(&mut self) -> Option<(Work, Instant)> {
+        if self.running >= self.caps.workers {
+            return None;
+        }
+        for _ in 0..self.ready.len() {
+            let subscription = self.ready.pop_front()?;
+            let Some(lane) = self.lanes.get_mut(&subscription) else {
+                continue;
+            };
+            let tenant_busy = self.tenants.get(&lane.tenant).copied().unwrap_or(0);
+            if lane.in_flight < self.caps.per_subscription && tenant_busy < self.caps.per_tenant {
+                let Some(work) = lane.waiting.pop_front() else {
+                    continue;
+                };
+                lane.in_flight += 1;
+                *self.tenants.entry(lane.tenant.clone()).or_insert(0) += 1;
+                self.running += 1;
+                self.waiting -= 1;
+                if !lane.waiting.is_empty() {
+                    self.ready.push_back(subscription);
+                }
+                let since = self
+                    .held
+                    .get(work.id())
+                    .copied()
+                    .unwrap_or_else(Instant::now);
+                return Some((work, since));
+            }
+            self.ready.push_back(subscription);
+        }
+        None
+    }
+
+    fn on(&mut self, signal: Signal) {
+        match signal {
+            Signal::Freed => self.running = self.running.saturating_sub(1),
+            Signal::Done {
+                id,
+                subscription,
+                tenant,
+            } => {
+                self.held.remove(&id);
+                if let Some(lane) = self.lanes.get_mut(&subscription) {
+                    lane.in_flight = lane.in_flight.saturating_sub(1);
+                    if lane.in_flight == 0 && lane.waiting.is_empty() {
+                        self.lanes.remove(&subscription);
+                    }
+                }
+                if let Some(busy) = self.tenants.get_mut(&tenant) {
+                    *busy = busy.saturating_sub(1);
+                    if *busy == 0 {
+                        self.tenants.remove(&tenant);
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -133,39 +392,67 @@ impl Turn {
 /// attempts finish and gives back claims on work not started.
 pub async fn start(state: AppState, receiver: Receiver, mut shutdown: watch::Receiver<bool>) {
     let Receiver { mut rx } = receiver;
-    let permits = Arc::new(Semaphore::new(state.config.workers));
+    let config = &state.config;
+    let mut book = Book::new(Caps {
+        workers: config.workers,
+        per_subscription: config.max_in_flight_per_subscription.max(1),
+        per_tenant: config.max_in_flight_per_tenant.max(1),
+    });
+    let lease = config.claim_lease;
+    let (signals, mut signals_rx) = mpsc::unbounded_channel();
     let settling = Arc::new(Semaphore::new(SETTLING_MAX));
     let mut running = JoinSet::new();
     let scheduler = tokio::spawn(schedule(state.clone(), shutdown.clone()));
     let listener =
         (state.db.backend() == Backend::Postgres).then(|| tokio::spawn(listen(state.clone())));
+    let mut renew = tokio::time::interval((lease / 3).max(Duration::from_millis(50)));
+    renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let renewing = Arc::new(tokio::sync::Mutex::new(()));
     loop {
-        let permit = tokio::select! {
+        tokio::select! {
             biased;
             _ = shutdown.wait_for(|stop| *stop) => break,
-            permit = permits.clone().acquire_owned() => permit.expect("semaphore is never closed"),
-        };
-        let work = tokio::select! {
-            biased;
-            _ = shutdown.wait_for(|stop| *stop) => break,
-            work = rx.recv() => match work { Some(work) => work, None => break },
-        };
-        // Deliveries accepted but waiting for a worker (a full queue holds ingest back).
-        metrics::gauge!("krog_queue_depth").set(rx.len() as f64);
-        let state = state.clone();
-        let turn = Turn {
-            worker: permit,
-            settling: settling.clone(),
-        };
-        running.spawn(async move {
-            let id = work.id().to_owned();
-            if let Err(e) = crate::deliveries::attempt::run(&state, work, turn).await {
-                tracing::error!(delivery = %id, error = ?e, "delivery attempt failed to complete");
-                // Let the lease lapse quickly so the row is retried rather than stuck.
-                let _ = release(&state.db, &id).await;
-            }
-        });
+            Some(signal) = signals_rx.recv() => book.on(signal),
+            work = rx.recv(), if book.waiting < MAX_WAITING => match work {
+                Some(work) => book.admit(work),
+                None => break,
+            },
+            _ = renew.tick() => renew_claims(&state, &book, lease, &renewing),
+        }
+        while let Some((work, since)) = book.next() {
+            // Work that waited long may have lost its claim (a renewal that failed): read it
+            // back, which checks that this node still holds it, before sending.
+            let work = if since.elapsed() > lease / 2 {
+                work.into_stored()
+            } else {
+                work
+            };
+            let turn = Turn {
+                signals: signals.clone(),
+                settling: settling.clone(),
+                freed: false,
+            };
+            let done = DoneGuard {
+                signals: signals.clone(),
+                id: work.id().to_owned(),
+                subscription: work.subscription().to_owned(),
+                tenant: work.tenant().clone(),
+            };
+            let state = state.clone();
+            running.spawn(async move {
+                let _done = done;
+                let id = work.id().to_owned();
+                if let Err(e) = crate::deliveries::attempt::run(&state, work, turn).await {
+                    // The claim is left to run out: the lease is the back-off, so a record
+                    // the database refuses is not attempted again in a loop.
+                    metrics::counter!("krog_attempts_unrecorded_total").increment(1);
+                    tracing::error!(delivery = %id, error = ?e, "delivery attempt failed to complete; it is retried when its claim runs out");
+                }
+            });
+        }
         while running.try_join_next().is_some() {}
+        // Deliveries accepted but waiting for a worker.
+        metrics::gauge!("krog_queue_depth").set((book.waiting + rx.len()) as f64);
     }
     scheduler.abort();
     if let Some(listener) = listener {
@@ -185,12 +472,60 @@ pub async fn start(state: AppState, receiver: Receiver, mut shutdown: watch::Rec
     }
 }
 
-async fn release(db: &Db, id: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE deliveries SET claimed_until = NULL, claimed_by = NULL WHERE id = $1 AND status = 'pending'")
-        .bind(id)
+/// Extends this node's claims on everything it holds by a full lease, in the background (one
+/// renewal at a time).
+fn renew_claims(
+    state: &AppState,
+    book: &Book,
+    lease: Duration,
+    renewing: &Arc<tokio::sync::Mutex<()>>,
+) {
+    if book.held.is_empty() {
+        return;
+    }
+    let ids: Vec<String> = book.held.keys().cloned().collect();
+    let state = state.clone();
+    let renewing = renewing.clone();
+    tokio::spawn(async move {
+        let Ok(_one) = renewing.try_lock_owned() else {
+            return;
+        };
+        let until = now_ms() + lease.as_millis() as i64;
+        for chunk in ids.chunks(RENEW_CHUNK) {
+            if let Err(e) = set_claims(&state.db, state.queue.node_id(), chunk, Some(until)).await {
+                metrics::counter!("krog_claim_renewal_failures_total").increment(1);
+                tracing::warn!(error = %e, "could not renew claims; work that waited past its lease is checked before it is sent");
+                return;
+            }
+        }
+    });
+}
+
+/// Sets `claimed_until` on this node's pending deliveries among `ids` (`None`: gives them up).
+async fn set_claims(
+    db: &Db,
+    node: &str,
+    ids: &[String],
+    until: Option<i64>,
+) -> Result<(), sqlx::Error> {
+    let list = serde_json::to_string(ids).expect("strings serialize");
+    let members = match db.backend() {
+        Backend::Sqlite => "SELECT value FROM json_each($3)",
+        Backend::Postgres => "SELECT jsonb_array_elements_text(CAST($3 AS jsonb))",
+    };
+    // Giving a claim back sets `claimed_until` to 0 rather than NULL with `claimed_by` kept:
+    // the row is due to the scheduler at once, and no other writer tells the two apart.
+    let sql = format!(
+        "UPDATE deliveries SET claimed_until = $1 WHERE claimed_by = $2 AND status = 'pending' \
+         AND id IN ({members})"
+    );
+    sqlx::query(&sql)
+        .bind(until.unwrap_or(0))
+        .bind(node)
+        .bind(list)
         .execute(db.pool())
-        .await
-        .map(|_| ())
+        .await?;
+    Ok(())
 }
 
 /// On SQLite only one process can own the database, so claims left by an earlier process of
@@ -296,10 +631,10 @@ async fn claim_due(state: &AppState) -> Result<usize, sqlx::Error> {
         "UPDATE deliveries SET claimed_by = $1, claimed_until = $2 WHERE id IN (\
            SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= $3 \
            AND (claimed_until IS NULL OR claimed_until < $3) ORDER BY next_attempt_at LIMIT $4{lock}\
-         ) RETURNING id"
+         ) RETURNING id, tenant_id, subscription_id"
     );
     let mut tx = state.db.begin_write().await?;
-    let ids: Vec<(String,)> = sqlx::query_as(&sql)
+    let ids: Vec<(String, String, String)> = sqlx::query_as(&sql)
         .bind(state.queue.node_id())
         .bind(lease_until)
         .bind(now)
@@ -312,7 +647,13 @@ async fn claim_due(state: &AppState) -> Result<usize, sqlx::Error> {
         tracing::debug!(count, "claimed due deliveries");
         state
             .queue
-            .push(ids.into_iter().map(|(id,)| Work::Stored(id)))
+            .push(ids.into_iter().map(|(id, tenant, subscription)| {
+                Work::Stored(Claimed {
+                    id,
+                    tenant_id: tenant.into(),
+                    subscription_id: subscription,
+                })
+            }))
             .await;
     }
     Ok(count)

@@ -69,6 +69,13 @@ impl Application {
         let state = AppState {
             directory,
             transforms: Arc::new(tokio::sync::Semaphore::new(cores)),
+            plugin_slots: Arc::new(crate::limits::TenantSlots::new(
+                config.plugin_calls_per_tenant,
+            )),
+            dry_runs: Arc::new(crate::limits::TenantSlots::new(config.dry_runs_per_tenant)),
+            rate: Arc::new(crate::limits::RateLimiter::new(
+                config.api_requests_per_second,
+            )),
             writer,
             db,
             runtime,
@@ -112,12 +119,16 @@ impl Application {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         tracing::info!(address = %self.local_addr(), "krog is listening");
         let workers = tokio::spawn(queue::start(self.state.clone(), self.queue_rx, shutdown_rx));
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move {
-                stop.await;
-                tracing::info!("shutting down: finishing attempts in flight");
-            })
-            .await?;
+        let limits = crate::server::Limits {
+            header_read_timeout: self.state.config.header_read_timeout,
+            max_connections: self.state.config.max_connections,
+            shutdown_timeout: self.state.config.shutdown_timeout,
+        };
+        crate::server::serve(self.listener, self.router, limits, async move {
+            stop.await;
+            tracing::info!("shutting down: finishing attempts in flight");
+        })
+        .await;
         let _ = shutdown_tx.send(true);
         workers.await?;
         self.state.db.close().await;
@@ -138,7 +149,10 @@ fn delivery_client(config: &Config) -> anyhow::Result<reqwest::Client> {
                 .min(std::time::Duration::from_secs(10)),
         )
         .pool_max_idle_per_host(64)
-        .tcp_nodelay(true);
+        .tcp_nodelay(true)
+        // HTTP(S)_PROXY in krog's environment must not route tenants' deliveries (a proxy
+        // inside the network is exactly where the private-address guard must not be skipped).
+        .no_proxy();
     if !config.allow_private_destinations {
         builder = builder.dns_resolver(Arc::new(crate::destinations::GuardedResolver));
     }
@@ -148,13 +162,15 @@ fn delivery_client(config: &Config) -> anyhow::Result<reqwest::Client> {
 /// Every route, merged in one place.
 pub fn router(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
+    // One body cap for every route that reads a body through an extractor, dry runs
+    // included; module uploads read their body themselves, under the module size limit.
     let api = Router::new()
         .merge(tenants::router())
         .merge(events::router())
         .merge(subscriptions::router())
         .merge(deliveries::router())
-        .layer(DefaultBodyLimit::max(limit))
-        .merge(modules::router());
+        .merge(modules::router())
+        .layer(DefaultBodyLimit::max(limit));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
@@ -162,6 +178,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(crate::openapi::document))
         .merge(api)
         .fallback(not_found)
+        .layer(axum::middleware::map_response(crate::error::json_errors))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -25,6 +25,12 @@ pub struct AppState {
     /// Turns at running a plugin: one per core, so transforms never queue for the CPU
     /// while holding an instance each.
     pub transforms: Arc<tokio::sync::Semaphore>,
+    /// Each tenant's share of the plugin threads, taken before a turn in `transforms`.
+    pub plugin_slots: Arc<crate::limits::TenantSlots>,
+    /// Dry runs each tenant may run at once.
+    pub dry_runs: Arc<crate::limits::TenantSlots>,
+    /// API requests per key.
+    pub rate: Arc<crate::limits::RateLimiter>,
     /// The configuration the service started with.
     pub config: Arc<Config>,
 }

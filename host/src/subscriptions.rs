@@ -12,7 +12,7 @@ use crate::db::{Db, new_id, now_ms, rfc3339};
 use crate::destinations::check_url;
 use crate::error::{Error, Result};
 use crate::events::{Accepted, EventType, accept};
-use crate::extract::{Json, Path, Query};
+use crate::extract::{Json, Path, Query, RawBody};
 use crate::modules::{ModuleRef, find_version};
 use crate::pagination::{Page, PageQuery};
 use crate::signing::generate_secret;
@@ -165,6 +165,7 @@ fn check_description(text: &str) -> Result<()> {
             "description must be at most 1000 characters".into(),
         ));
     }
+    crate::db::check_plain_text("description", text).map_err(Error::Validation)?;
     Ok(())
 }
 
@@ -178,20 +179,10 @@ async fn check_transform(state: &AppState, tenant: &str, transform: &Transform) 
             other => other,
         })?;
     if let Some(schema) = version.info.get("config_schema").filter(|s| s.is_object()) {
-        let validator = jsonschema::validator_for(schema).map_err(|e| {
-            Error::Validation(format!("the module's config schema is not usable: {e}"))
-        })?;
-        let problems: Vec<String> = validator
-            .iter_errors(&transform.config)
-            .map(|e| {
-                let at = e.instance_path.to_string();
-                if at.is_empty() {
-                    e.to_string()
-                } else {
-                    format!("{at}: {e}")
-                }
-            })
-            .collect();
+        // The schema is the module author's, so it is checked with bounds (crate::schema).
+        let problems = crate::schema::validate(schema.clone(), transform.config.clone())
+            .await
+            .map_err(|e| Error::Validation(e.to_string()))?;
         if !problems.is_empty() {
             return Err(Error::Validation(format!(
                 "transform.config does not fit module {}: {}",
@@ -217,6 +208,17 @@ async fn create(
         Some(t) => Some(check_transform(&state, &tenant, t).await?),
         None => None,
     };
+    let (count,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM subscriptions WHERE tenant_id = $1")
+            .bind(&tenant)
+            .fetch_one(state.db.pool())
+            .await?;
+    let quota = state.config.max_subscriptions_per_tenant;
+    if count as usize >= quota {
+        return Err(Error::Quota(format!(
+            "tenant {tenant} has {count} subscriptions, the most allowed              (KROG_MAX_SUBSCRIPTIONS_PER_TENANT={quota}); delete one first"
+        )));
+    }
     let id = new_id("sub");
     let secret = generate_secret();
     let now = now_ms();
@@ -369,6 +371,32 @@ async fn rotate_secret(
     let now = now_ms();
     let secret = generate_secret();
     let mut tx = state.db.begin_write().await?;
+    // Secrets past their overlap sign nothing any more: they go.
+    sqlx::query(
+        "DELETE FROM subscription_secrets WHERE subscription_id = $1 AND expires_at IS NOT NULL \
+         AND expires_at <= $2",
+    )
+    .bind(&id)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    // Every live secret signs every delivery, so their number bounds the signature header.
+    let (live, soonest): (i64, Option<i64>) = sqlx::query_as(
+        "SELECT COUNT(*), MIN(expires_at) FROM subscription_secrets WHERE subscription_id = $1",
+    )
+    .bind(&id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let quota = state.config.max_live_secrets;
+    if live as usize >= quota {
+        return Err(Error::Quota(format!(
+            "subscription {id} already has {live} secrets that sign (KROG_MAX_LIVE_SECRETS={quota}); \
+             the oldest stops signing at {}, rotate again after that",
+            soonest
+                .map(rfc3339)
+                .unwrap_or_else(|| "the end of its overlap".into())
+        )));
+    }
     // The old secret keeps signing for the overlap, so receivers can switch without a gap.
     sqlx::query("UPDATE subscription_secrets SET expires_at = $1 WHERE subscription_id = $2 AND expires_at IS NULL")
         .bind(now + state.config.secret_overlap.as_millis() as i64)
@@ -402,7 +430,7 @@ async fn send_test(
     caller: Caller,
     State(state): State<AppState>,
     Path((tenant, id)): Path<(String, String)>,
-    body: axum::body::Bytes,
+    RawBody(body): RawBody,
 ) -> Result<(StatusCode, axum::Json<Accepted>)> {
     caller.require_tenant(&state.directory, &tenant).await?;
     fetch(&state.db, &tenant, &id).await?;

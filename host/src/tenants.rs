@@ -44,6 +44,7 @@ async fn create(
     if name.is_empty() || name.len() > 200 {
         return Err(Error::Validation("name must be 1 to 200 characters".into()));
     }
+    crate::db::check_plain_text("name", name).map_err(Error::Validation)?;
     let id = match new.id {
         Some(id) if is_slug(&id) => id,
         Some(id) => {

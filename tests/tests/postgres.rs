@@ -12,3 +12,5 @@ const BACKEND: common::Backend = common::Backend::Postgres;
 mod delivery;
 #[path = "suite/modules.rs"]
 mod modules;
+#[path = "suite/robust.rs"]
+mod robust;

@@ -10,3 +10,5 @@ const BACKEND: common::Backend = common::Backend::Sqlite;
 mod delivery;
 #[path = "suite/modules.rs"]
 mod modules;
+#[path = "suite/robust.rs"]
+mod robust;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::db::now_ms;
+use crate::db::{bounded, now_ms, storable};
 use crate::directory::{Resolved, Target};
 use crate::events::{Event, EventType};
 use crate::queue::{Job, Turn, Work};
@@ -20,9 +20,13 @@ use crate::writer::{Param, Statement};
 /// How much of a response body is kept on the attempt.
 const RESPONSE_KEEP: usize = 1024;
 
+/// The longest error text or skip reason stored on a delivery (a plugin's message included).
+const MAX_ERROR_BYTES: usize = 4096;
+
 #[derive(sqlx::FromRow)]
 struct Row {
     status: String,
+    claimed_by: Option<String>,
     attempt_count: i64,
     tenant_id: String,
     event_id: String,
@@ -79,7 +83,7 @@ pub struct AttemptRow {
 pub async fn run(state: &AppState, work: Work, turn: Turn) -> anyhow::Result<()> {
     let job = match work {
         Work::Fresh(job) => job,
-        Work::Stored(id) => match load(state, id).await? {
+        Work::Stored(claimed) => match load(state, claimed.id).await? {
             Some(job) => job,
             None => return Ok(()),
         },
@@ -100,10 +104,11 @@ pub async fn run(state: &AppState, work: Work, turn: Turn) -> anyhow::Result<()>
     record(state, &job, at, duration, ending, request).await
 }
 
-/// Reads a delivery claimed by id, with its event; `None` unless it is still pending.
+/// Reads a delivery claimed by id, with its event; `None` unless it is still pending and
+/// still claimed by this node.
 async fn load(state: &AppState, id: String) -> anyhow::Result<Option<Job>> {
     let row: Option<Row> = sqlx::query_as(
-        "SELECT d.status, d.attempt_count, d.tenant_id, d.event_id, d.subscription_id, \
+        "SELECT d.status, d.claimed_by, d.attempt_count, d.tenant_id, d.event_id, d.subscription_id, \
          e.event_type, e.timestamp, e.data \
          FROM deliveries d JOIN events e ON e.tenant_id = d.tenant_id AND e.id = d.event_id \
          WHERE d.id = $1",
@@ -113,6 +118,12 @@ async fn load(state: &AppState, id: String) -> anyhow::Result<Option<Job>> {
     .await?;
     let Some(row) = row else { return Ok(None) };
     if row.status != "pending" {
+        return Ok(None);
+    }
+    // Another node took it (this node's claim ran out while the work waited here): it is
+    // theirs to send.
+    if row.claimed_by.as_deref() != Some(state.queue.node_id()) {
+        metrics::counter!("krog_deliveries_claim_lost_total").increment(1);
         return Ok(None);
     }
     let event_type = EventType::parse(&row.event_type)
@@ -233,6 +244,9 @@ async fn run_transform(
             let runtime = state.runtime.clone();
             // Otherwise on a blocking thread (it may run until the timeout), at most one per
             // core at a time: more would only queue for the CPU holding an instance each.
+            // The tenant's own share first, so that one tenant's heavy plugin queues behind
+            // itself rather than in front of everyone else's.
+            let _share = state.plugin_slots.acquire(&job.tenant_id).await;
             let _turn = state.transforms.acquire().await;
             tokio::task::spawn_blocking(move || {
                 runtime.transform_in(&scope, &module, &input, &config)
@@ -372,18 +386,24 @@ async fn read_prefix(mut response: reqwest::Response) -> String {
     String::from_utf8_lossy(&kept).into_owned()
 }
 
-/// `Retry-After` as seconds or an HTTP date.
+/// `Retry-After` as seconds or an HTTP date. The receiver's word, so anything goes: a number
+/// too large for any clock is read as "very long" (and capped by [`next_delay`]).
 fn parse_retry_after(value: &str) -> Option<Duration> {
-    if let Ok(seconds) = value.trim().parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(Duration::from_secs(
+            value.parse::<u64>().unwrap_or(u64::MAX),
+        ));
     }
-    let when = chrono::DateTime::parse_from_rfc2822(value.trim()).ok()?;
-    let ms = when.timestamp_millis() - now_ms();
-    Some(Duration::from_millis(ms.max(0) as u64))
+    let when = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let ms = when.timestamp_millis().saturating_sub(now_ms());
+    Some(Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
 }
 
-/// The delay before attempt number `attempts + 1`, with ±20 % jitter, at least `retry_after`;
-/// `None` when the schedule is exhausted.
+/// The delay before attempt number `attempts + 1`, with ±20 % jitter, at least `retry_after`
+/// — but never longer than the schedule's longest step: a receiver may ask for a pause, not
+/// park a delivery for years or use up its attempts at once. `None` when the schedule is
+/// exhausted.
 fn next_delay(
     schedule: &[Duration],
     attempts: i64,
@@ -392,10 +412,16 @@ fn next_delay(
     let base = *schedule.get(usize::try_from(attempts - 1).ok()?)?;
     let jitter = rand::rng().random_range(0.8..=1.2);
     let delay = base.mul_f64(jitter);
+    let longest = schedule.iter().max().copied().unwrap_or(base);
     Some(match retry_after {
-        Some(after) => delay.max(after),
+        Some(after) => delay.max(after.min(longest)),
         None => delay,
     })
+}
+
+/// `now` plus `delay` in milliseconds, saturating instead of wrapping.
+fn at_after(now: i64, delay: Duration) -> i64 {
+    now.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// How a delivery settles after an attempt: everything the group-commit writer needs to
@@ -430,9 +456,9 @@ async fn record(
         |status_code: Option<i64>, error: String, kind: &'static str, response: Option<String>| {
             Some(AttemptRow {
                 status_code,
-                error: Some(error),
+                error: Some(storable(bounded(error, MAX_ERROR_BYTES))),
                 kind: Some(kind),
-                response,
+                response: response.map(storable),
             })
         };
     let mut skip_reason = None;
@@ -444,12 +470,12 @@ async fn record(
                     status_code: Some(status as i64),
                     error: None,
                     kind: None,
-                    response: Some(response),
+                    response: Some(storable(response)),
                 };
                 ("succeeded", None, Some(ok))
             }
             Ending::Skipped(reason) => {
-                skip_reason = Some(reason);
+                skip_reason = Some(storable(bounded(reason, MAX_ERROR_BYTES)));
                 ("skipped", None, None)
             }
             Ending::Abandoned(why) => ("failed", None, row(None, why, "abandoned", None)),
@@ -467,7 +493,7 @@ async fn record(
             } => {
                 let attempt = row(status.map(i64::from), error, kind, response);
                 match next_delay(&state.config.retry_schedule, attempts, retry_after) {
-                    Some(delay) => ("pending", Some(now + delay.as_millis() as i64), attempt),
+                    Some(delay) => ("pending", Some(at_after(now, delay)), attempt),
                     None => ("failed", None, attempt),
                 }
             }
@@ -493,7 +519,43 @@ async fn record(
         request,
     };
     let disabled = settlement.disable_subscription;
-    state.writer.settle(settlement).await?;
+    let kept = (
+        settlement.status,
+        settlement.attempt_count,
+        settlement.next_attempt_at,
+    );
+    let kind = settlement.attempt.as_ref().and_then(|a| a.kind);
+    if let Err(e) = state.writer.settle(settlement).await {
+        // Stored text is made storable (`storable`), so this should not happen; if the
+        // database still refuses the record, the outcome is kept without its details rather
+        // than sending the delivery again. If even that fails the claim is left to lapse: the
+        // lease is the back-off, never an immediate re-send.
+        metrics::counter!("krog_settlement_failures_total").increment(1);
+        tracing::error!(delivery = %job.delivery_id, error = %e, "recording an attempt failed; recording it without its details");
+        let (status, attempt_count, next_attempt_at) = kept;
+        let bare = Settlement {
+            delivery_id: job.delivery_id.clone(),
+            subscription_id: job.subscription_id.clone(),
+            at,
+            duration_ms: duration.as_millis() as i64,
+            status,
+            attempt_count,
+            next_attempt_at,
+            attempt: Some(AttemptRow {
+                status_code: None,
+                error: Some(
+                    "the details of this attempt could not be stored and were dropped".into(),
+                ),
+                kind: Some(kind.unwrap_or("unrecorded")),
+                response: None,
+            }),
+            skip_reason: None,
+            disable_subscription: disabled,
+            request: None,
+            request_headers: None,
+        };
+        state.writer.settle(bare).await?;
+    }
     if disabled {
         state.directory.invalidate();
     }
@@ -617,9 +679,26 @@ mod tests {
 
     #[test]
     fn retry_after_stretches_the_delay() {
-        let schedule = [Duration::from_millis(10)];
+        let schedule = [Duration::from_millis(10), Duration::from_secs(5)];
         let delay = next_delay(&schedule, 1, Some(Duration::from_secs(2))).unwrap();
         assert_eq!(delay, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn retry_after_is_capped_at_the_longest_step_of_the_schedule() {
+        let schedule = [Duration::from_secs(5), Duration::from_secs(300)];
+        for header in [
+            "18446744073709551615",
+            "99999999999",
+            "999999999999999999999999",
+        ] {
+            let asked = parse_retry_after(header).unwrap();
+            let delay = next_delay(&schedule, 1, Some(asked)).unwrap();
+            assert_eq!(delay, Duration::from_secs(300), "{header}");
+            let at = at_after(now_ms(), delay);
+            assert!(at > now_ms() && at <= now_ms() + 301_000, "{header}: {at}");
+        }
+        assert_eq!(at_after(i64::MAX - 5, Duration::from_secs(10)), i64::MAX);
     }
 
     #[test]

@@ -247,28 +247,32 @@ async fn read(
     Ok(axum::Json(row.into_delivery(attempts, request)))
 }
 
-/// Sets settled deliveries back to pending, claimed by this node, and queues them.
-async fn requeue(state: &AppState, ids: Vec<String>) -> Result<()> {
+/// Deliveries set back to pending per transaction by a bulk retry.
+const REQUEUE_CHUNK: usize = 500;
+
+/// Sets settled deliveries back to pending and due now, in transactions of
+/// [`REQUEUE_CHUNK`], for the scheduler to claim in its batches: a retry of thousands
+/// neither holds one long transaction nor floods the workers ahead of other tenants' work.
+async fn requeue(state: &AppState, tenant: &str, ids: Vec<String>) -> Result<()> {
     let now = now_ms();
-    let lease_until = now + state.config.claim_lease.as_millis() as i64;
-    let mut tx = state.db.begin_write().await?;
-    for id in &ids {
-        sqlx::query(
-            "UPDATE deliveries SET status = 'pending', next_attempt_at = $1, claimed_until = $2, \
-             claimed_by = $3, skip_reason = NULL, updated_at = $1 WHERE id = $4",
-        )
-        .bind(now)
-        .bind(lease_until)
-        .bind(state.queue.node_id())
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    for chunk in ids.chunks(REQUEUE_CHUNK) {
+        let mut tx = state.db.begin_write().await?;
+        for id in chunk {
+            sqlx::query(
+                "UPDATE deliveries SET status = 'pending', next_attempt_at = $1, claimed_until = NULL, \
+                 claimed_by = NULL, skip_reason = NULL, updated_at = $1 WHERE id = $2 AND tenant_id = $3 \
+                 AND status <> 'pending'",
+            )
+            .bind(now)
+            .bind(id)
+            .bind(tenant)
+            .execute(&mut *tx)
+            .await?;
+        }
+        crate::queue::announce(&mut tx, state.db.backend()).await?;
+        tx.commit().await?;
+        state.queue.wake_scheduler();
     }
-    tx.commit().await?;
-    state
-        .queue
-        .push(ids.into_iter().map(crate::queue::Work::Stored))
-        .await;
     Ok(())
 }
 
@@ -288,7 +292,7 @@ async fn retry_one(
     if status == "pending" {
         return Err(Error::Conflict(format!("delivery {id} is already pending")));
     }
-    requeue(&state, vec![id.clone()]).await?;
+    requeue(&state, &tenant, vec![id.clone()]).await?;
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(serde_json::json!({ "id": id, "status": "pending" })),
@@ -324,7 +328,7 @@ async fn retry_failed(
     .await?;
     let ids: Vec<String> = ids.into_iter().map(|(id,)| id).collect();
     let count = ids.len();
-    requeue(&state, ids).await?;
+    requeue(&state, &tenant, ids).await?;
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(serde_json::json!({ "retried": count })),

@@ -105,10 +105,10 @@ impl Writer {
                 let mut batch = Vec::with_capacity(MAX_BATCH);
                 while gather(&rx, &mut batch, SETTLE_WAIT).is_some() {
                     let started = Instant::now();
-                    let result = commit(&claim, &batch);
+                    let results = commit_isolated(&mut commit, &claim, &batch);
                     metrics::histogram!("krog_group_commit_seconds")
                         .record(started.elapsed().as_secs_f64());
-                    reply(&mut batch, result);
+                    reply(&mut batch, results);
                 }
             })?;
         Ok(Writer { tx })
@@ -196,37 +196,50 @@ fn gather(
     Some(())
 }
 
-/// Answers every write of a batch with the outcome of its transaction.
-fn reply(batch: &mut Vec<Write>, result: Result<Vec<Option<Stored>>, String>) {
-    metrics::histogram!("krog_group_commit_size").record(batch.len() as f64);
-    match result {
-        Ok(results) => {
-            for (write, result) in batch.drain(..).zip(results) {
-                match (write, result) {
-                    (Write::Accept { reply, .. }, Some(stored)) => {
-                        let _ = reply.send(Ok(stored));
-                    }
-                    (Write::Settle { reply, .. }, _) => {
-                        let _ = reply.send(Ok(()));
-                    }
-                    (Write::Accept { reply, .. }, None) => {
-                        let _ = reply.send(Err("internal: no result for an accepted event".into()));
-                    }
-                }
-            }
+/// The outcome of one write: `Some` for an accepted event.
+type WriteResult = Result<Option<Stored>, String>;
+
+/// Commits `batch` in one transaction; if that fails, commits each write in a transaction of
+/// its own, so that one write the database refuses fails alone instead of failing every
+/// tenant's write that shared its batch. The fallback costs a transaction per write, and runs
+/// only after a failure.
+fn commit_isolated(commit: &mut Commit, claim: &Claim, batch: &[Write]) -> Vec<WriteResult> {
+    match commit(claim, batch) {
+        Ok(results) => results.into_iter().map(Ok).collect(),
+        Err(e) if batch.len() > 1 => {
+            metrics::counter!("krog_group_commit_failures_total").increment(1);
+            tracing::warn!(error = %e, size = batch.len(), "group commit failed; committing each write alone");
+            batch
+                .iter()
+                .map(|write| {
+                    commit(claim, std::slice::from_ref(write))
+                        .map(|mut results| results.pop().flatten())
+                })
+                .collect()
         }
         Err(e) => {
-            tracing::error!(error = %e, size = batch.len(), "group commit failed");
-            let message = format!("database write failed: {e}");
-            for write in batch.drain(..) {
-                match write {
-                    Write::Accept { reply, .. } => {
-                        let _ = reply.send(Err(message.clone()));
-                    }
-                    Write::Settle { reply, .. } => {
-                        let _ = reply.send(Err(message.clone()));
-                    }
-                }
+            metrics::counter!("krog_group_commit_failures_total").increment(1);
+            vec![Err(e)]
+        }
+    }
+}
+
+/// Answers every write of a batch with the outcome of its own write.
+fn reply(batch: &mut Vec<Write>, results: Vec<WriteResult>) {
+    metrics::histogram!("krog_group_commit_size").record(batch.len() as f64);
+    for (write, result) in batch.drain(..).zip(results) {
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "a write failed");
+        }
+        let result = result.map_err(|e| format!("database write failed: {e}"));
+        match write {
+            Write::Accept { reply, .. } => {
+                let _ = reply.send(result.and_then(|stored| {
+                    stored.ok_or_else(|| "internal: no result for an accepted event".to_owned())
+                }));
+            }
+            Write::Settle { reply, .. } => {
+                let _ = reply.send(result.map(|_| ()));
             }
         }
     }
