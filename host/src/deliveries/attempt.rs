@@ -400,10 +400,13 @@ fn parse_retry_after(value: &str) -> Option<Duration> {
     Some(Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
 }
 
+/// The longest `Retry-After` honoured when the schedule's own steps are all shorter.
+const RETRY_AFTER_FLOOR: Duration = Duration::from_secs(3600);
+
 /// The delay before attempt number `attempts + 1`, with ±20 % jitter, at least `retry_after`
-/// — but never longer than the schedule's longest step: a receiver may ask for a pause, not
-/// park a delivery for years or use up its attempts at once. `None` when the schedule is
-/// exhausted.
+/// — but never longer than the schedule's longest step (or an hour, if every step is
+/// shorter): a receiver may ask for a pause, not park a delivery for years or use up its
+/// attempts at once. `None` when the schedule is exhausted.
 fn next_delay(
     schedule: &[Duration],
     attempts: i64,
@@ -412,7 +415,12 @@ fn next_delay(
     let base = *schedule.get(usize::try_from(attempts - 1).ok()?)?;
     let jitter = rand::rng().random_range(0.8..=1.2);
     let delay = base.mul_f64(jitter);
-    let longest = schedule.iter().max().copied().unwrap_or(base);
+    let longest = schedule
+        .iter()
+        .max()
+        .copied()
+        .unwrap_or(base)
+        .max(RETRY_AFTER_FLOOR);
     Some(match retry_after {
         Some(after) => delay.max(after.min(longest)),
         None => delay,
@@ -686,7 +694,7 @@ mod tests {
 
     #[test]
     fn retry_after_is_capped_at_the_longest_step_of_the_schedule() {
-        let schedule = [Duration::from_secs(5), Duration::from_secs(300)];
+        let schedule = [Duration::from_secs(5), Duration::from_secs(7200)];
         for header in [
             "18446744073709551615",
             "99999999999",
@@ -694,10 +702,14 @@ mod tests {
         ] {
             let asked = parse_retry_after(header).unwrap();
             let delay = next_delay(&schedule, 1, Some(asked)).unwrap();
-            assert_eq!(delay, Duration::from_secs(300), "{header}");
+            assert_eq!(delay, Duration::from_secs(7200), "{header}");
             let at = at_after(now_ms(), delay);
-            assert!(at > now_ms() && at <= now_ms() + 301_000, "{header}: {at}");
+            assert!(at > now_ms() && at <= now_ms() + 7_201_000, "{header}: {at}");
         }
+        // A schedule of short steps still honours a pause of up to an hour.
+        let short = [Duration::from_millis(50)];
+        let delay = next_delay(&short, 1, parse_retry_after("99999999999")).unwrap();
+        assert_eq!(delay, RETRY_AFTER_FLOOR);
         assert_eq!(at_after(i64::MAX - 5, Duration::from_secs(10)), i64::MAX);
     }
 
