@@ -762,3 +762,52 @@ async fn a_key_over_its_request_rate_gets_429_with_retry_after_and_others_do_not
         .await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_proxy_in_krogs_environment_does_not_route_tenants_deliveries() {
+    // A proxy that refuses every connection: a delivery routed through it never arrives.
+    let db = crate::common::TestDatabase::new().await;
+    let (mut child, base) = crate::common::start_krog(
+        db.dir.path(),
+        &db.url,
+        &[
+            ("HTTP_PROXY", "http://127.0.0.1:1"),
+            ("http_proxy", "http://127.0.0.1:1"),
+            ("HTTPS_PROXY", "http://127.0.0.1:1"),
+            ("ALL_PROXY", "http://127.0.0.1:1"),
+        ],
+    )
+    .await;
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let post = |path: String, key: String, body: Value| {
+        let client = client.clone();
+        let base = base.clone();
+        async move {
+            let response = client
+                .post(format!("{base}{path}"))
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            (status, response.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, _) = post("/v1/tenants".into(), ADMIN_KEY.into(), json!({"id": "proxied", "name": "P"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, key) = post("/v1/tenants/proxied/keys".into(), ADMIN_KEY.into(), json!({})).await;
+    let key = key["key"].as_str().unwrap().to_owned();
+    let receiver = Receiver::start().await;
+    let (status, _) = post(
+        "/v1/tenants/proxied/subscriptions".into(),
+        key.clone(),
+        json!({"url": receiver.url("/direct"), "event_types": ["booking.created"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = post("/v1/tenants/proxied/events".into(), key, fresh("created")).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    receiver.wait_for(1).await;
+    let _ = child.kill().await;
+}
