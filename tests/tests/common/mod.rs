@@ -269,6 +269,9 @@ pub struct Received {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub at: std::time::Instant,
+    /// The status the receiver answered with (a scripted one, else 200), so that a test can
+    /// tell a retry after a refusal from a second delivery of something already taken.
+    pub status: u16,
 }
 
 impl Received {
@@ -381,6 +384,7 @@ async fn record(
         headers,
         body,
         at: std::time::Instant::now(),
+        status: answer.status,
     });
     inner.arrived.notify_waiters();
     let delay = *inner.delay.lock().unwrap();
