@@ -7,7 +7,7 @@ use axum::http::request::Parts;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::db::{Db, new_id, now_ms};
+use crate::db::Db;
 use crate::directory::Directory;
 use crate::error::{Error, Result};
 use crate::state::AppState;
@@ -58,12 +58,13 @@ impl FromRequestParts<AppState> for Caller {
             .or_else(|| header.strip_prefix("bearer "))
             .map(str::trim)
             .ok_or(Error::Unauthorized)?;
+        let hash = hash_key(key);
         let caller = state
             .directory
-            .caller(key)
+            .caller(&hash)
             .await?
             .ok_or(Error::Unauthorized)?;
-        if let Err(wait) = state.rate.check(&hash_key(key)) {
+        if let Err(wait) = state.rate.check(&hash) {
             metrics::counter!("krog_api_rate_limited_total").increment(1);
             return Err(Error::TooManyRequests {
                 message: format!(
@@ -90,32 +91,24 @@ pub fn hash_key(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 
-/// Stores a key for a tenant (`None`: admin) and returns its id.
-pub async fn store_key(db: &Db, tenant: Option<&str>, key: &str) -> Result<String> {
-    let id = new_id("key");
-    sqlx::query(
-        "INSERT INTO api_keys (id, tenant_id, key_hash, created_at) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(&id)
-    .bind(tenant)
-    .bind(hash_key(key))
-    .bind(now_ms())
-    .execute(db.pool())
-    .await?;
-    Ok(id)
-}
-
 /// Makes sure an admin key exists: the configured one (idempotent), or on a database with no
 /// admin key at all a new one, returned so that start-up prints it once.
-pub async fn ensure_admin_key(db: &Db, configured: Option<&str>) -> anyhow::Result<Option<String>> {
+pub async fn ensure_admin_key(
+    db: &Db,
+    configured: Option<&str>,
+    allow_weak: bool,
+) -> anyhow::Result<Option<String>> {
     if let Some(key) = configured {
+        if !allow_weak {
+            crate::keys::check_admin_key_strength(key).map_err(anyhow::Error::msg)?;
+        }
         let known: Option<(String,)> =
             sqlx::query_as("SELECT id FROM api_keys WHERE key_hash = $1")
                 .bind(hash_key(key))
                 .fetch_optional(db.pool())
                 .await?;
         if known.is_none() {
-            store_key(db, None, key).await?;
+            crate::keys::store_key(db, None, key, "configured", None).await?;
         }
         return Ok(None);
     }
@@ -126,6 +119,6 @@ pub async fn ensure_admin_key(db: &Db, configured: Option<&str>) -> anyhow::Resu
         return Ok(None);
     }
     let key = generate_key();
-    store_key(db, None, &key).await?;
+    crate::keys::store_key(db, None, &key, "first start", None).await?;
     Ok(Some(key))
 }

@@ -19,6 +19,8 @@ pub struct Config {
     pub database_url: String,
     /// An admin key to accept (stored hashed). Without it a first start prints a new one.
     pub admin_key: Option<String>,
+    /// Accept a guessable `admin_key` (local development only).
+    pub allow_weak_admin_key: bool,
     /// Delays before the 2nd, 3rd, … attempt; its length + 1 is the number of attempts.
     pub retry_schedule: Vec<Duration>,
     /// Permit loopback, private and other special destination addresses (development, tests).
@@ -98,6 +100,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database_url: "sqlite:krog.db".into(),
             admin_key: None,
+            allow_weak_admin_key: false,
             retry_schedule: parse_schedule("5s,5m,30m,2h,5h,10h,10h").expect("valid default"),
             allow_private_destinations: false,
             allow_http: false,
@@ -139,6 +142,7 @@ struct FileConfig {
     listen: Option<String>,
     database_url: Option<String>,
     admin_key: Option<String>,
+    allow_weak_admin_key: Option<bool>,
     retry_schedule: Option<String>,
     allow_private_destinations: Option<bool>,
     allow_http: Option<bool>,
@@ -230,6 +234,9 @@ impl Config {
         }
         if let Some(v) = bool_of("ALLOW_HTTP", file.allow_http)? {
             self.allow_http = v;
+        }
+        if let Some(v) = bool_of("ALLOW_WEAK_ADMIN_KEY", file.allow_weak_admin_key)? {
+            self.allow_weak_admin_key = v;
         }
         let number = |name: &str, from_file: Option<usize>| -> anyhow::Result<Option<usize>> {
             match env(name) {

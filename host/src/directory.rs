@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::auth::{Caller, hash_key};
+use crate::auth::Caller;
 use crate::config::Config;
 use crate::db::{Backend, Db};
 use crate::error::{Error, Result};
@@ -85,6 +85,16 @@ struct Stamped<T> {
     generation: u64,
 }
 
+/// A key as the directory remembers it.
+struct KnownKey {
+    id: String,
+    caller: Caller,
+    expires_at: Option<i64>,
+}
+
+/// How often a key's `last_used_at` is written at most.
+const TOUCH_EVERY_MS: i64 = 60_000;
+
 /// A tenant's routes unused this long (or the TTL, if longer) are dropped from memory.
 const FORGET_AFTER: Duration = Duration::from_secs(300);
 
@@ -103,7 +113,9 @@ struct Inner {
     runtime: Runtime,
     config: Arc<Config>,
     generation: AtomicU64,
-    keys: Mutex<HashMap<String, Stamped<Caller>>>,
+    keys: Mutex<HashMap<String, Stamped<KnownKey>>>,
+    /// When each key's use was last written down (ms since the epoch).
+    touched: Mutex<HashMap<String, i64>>,
     tenants: Mutex<HashMap<String, Arc<Routes>>>,
 }
 
@@ -117,6 +129,7 @@ impl Directory {
                 config,
                 generation: AtomicU64::new(0),
                 keys: Mutex::new(HashMap::new()),
+                touched: Mutex::new(HashMap::new()),
                 tenants: Mutex::new(HashMap::new()),
             }),
         }
@@ -156,36 +169,76 @@ impl Directory {
             && loaded.elapsed() < self.inner.config.directory_ttl
     }
 
-    /// Who holds `key`, or `None` for an unknown key.
-    pub async fn caller(&self, key: &str) -> Result<Option<Caller>> {
-        let hash = hash_key(key);
-        if let Some(entry) = lock(&self.inner.keys).get(&hash)
+    /// Who holds `key`, or `None` for an unknown, revoked or expired key. `hash` is the key's
+    /// [`crate::auth::hash_key`].
+    pub async fn caller(&self, hash: &str) -> Result<Option<Caller>> {
+        let now = crate::db::now_ms();
+        if let Some(entry) = lock(&self.inner.keys).get(hash)
             && self.fresh(entry.loaded, entry.generation)
         {
-            return Ok(Some(entry.value.clone()));
+            let known = &entry.value;
+            if known.expires_at.is_some_and(|at| at <= now) {
+                return Ok(None);
+            }
+            self.touch(&known.id, now);
+            return Ok(Some(known.caller.clone()));
         }
         let generation = self.inner.generation.load(Ordering::Acquire);
         let loaded = Instant::now();
-        let row: Option<(Option<String>,)> =
-            sqlx::query_as("SELECT tenant_id FROM api_keys WHERE key_hash = $1")
-                .bind(&hash)
+        let row: Option<(String, Option<String>, Option<i64>)> =
+            sqlx::query_as("SELECT id, tenant_id, expires_at FROM api_keys WHERE key_hash = $1")
+                .bind(hash)
                 .fetch_optional(self.inner.db.pool())
                 .await?;
-        let caller = match row {
-            Some((None,)) => Caller::Admin,
-            Some((Some(tenant),)) => Caller::Tenant(tenant),
-            None => return Ok(None),
+        let Some((id, tenant, expires_at)) = row else {
+            return Ok(None);
+        };
+        let caller = match tenant {
+            None => Caller::Admin,
+            Some(tenant) => Caller::Tenant(tenant),
         };
         // Only known keys are kept, so a flood of wrong keys cannot grow the map.
         lock(&self.inner.keys).insert(
-            hash,
+            hash.to_owned(),
             Stamped {
-                value: caller.clone(),
+                value: KnownKey {
+                    id: id.clone(),
+                    caller: caller.clone(),
+                    expires_at,
+                },
                 loaded,
                 generation,
             },
         );
+        if expires_at.is_some_and(|at| at <= now) {
+            return Ok(None);
+        }
+        self.touch(&id, now);
         Ok(Some(caller))
+    }
+
+    /// Records that key `id` was used, at most once a minute per key and in the background,
+    /// so that using a key costs no write.
+    fn touch(&self, id: &str, now: i64) {
+        {
+            let mut touched = lock(&self.inner.touched);
+            if touched.get(id).is_some_and(|at| now - at < TOUCH_EVERY_MS) {
+                return;
+            }
+            if touched.len() > 10_000 {
+                touched.clear();
+            }
+            touched.insert(id.to_owned(), now);
+        }
+        let pool = self.inner.db.pool().clone();
+        let id = id.to_owned();
+        tokio::spawn(async move {
+            let _ = sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(&id)
+                .execute(&pool)
+                .await;
+        });
     }
 
     /// The tenant's subscriptions, or `None` when there is no such tenant.

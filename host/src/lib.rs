@@ -17,6 +17,7 @@ pub mod directory;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod keys;
 pub mod limits;
 pub mod modules;
 pub mod openapi;

@@ -50,7 +50,12 @@ impl Application {
         modules::install_builtins(&db, &runtime).await?;
         // Other modules load on first use (from the artifact cache when they have been compiled
         // before), so memory follows the modules in use, not the modules stored.
-        let new_admin_key = auth::ensure_admin_key(&db, config.admin_key.as_deref()).await?;
+        let new_admin_key = auth::ensure_admin_key(
+            &db,
+            config.admin_key.as_deref(),
+            config.allow_weak_admin_key,
+        )
+        .await?;
         let released = queue::recover_on_start(&db).await?;
         if released > 0 {
             tracing::info!(
@@ -166,6 +171,7 @@ pub fn router(state: AppState) -> Router {
     // included; module uploads read their body themselves, under the module size limit.
     let api = Router::new()
         .merge(tenants::router())
+        .merge(crate::keys::router())
         .merge(events::router())
         .merge(subscriptions::router())
         .merge(deliveries::router())

@@ -5,18 +5,16 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{Caller, generate_key, store_key};
+use crate::auth::Caller;
 use crate::db::{new_id, now_ms};
 use crate::error::{Error, Result};
-use crate::extract::{Json, Path, Query};
+use crate::extract::{Json, Query};
 use crate::pagination::{Page, PageQuery};
 use crate::state::AppState;
 
 /// The tenant routes.
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/tenants", post(create).get(list))
-        .route("/v1/tenants/{tenant}/keys", post(create_key))
+    Router::new().route("/v1/tenants", post(create).get(list))
 }
 
 /// A tenant as the API shows it.
@@ -90,25 +88,6 @@ async fn list(
             .fetch_all(state.db.pool())
             .await?;
     Ok(axum::Json(Page::new(rows, limit, |t| t.id.clone())))
-}
-
-#[derive(Serialize)]
-struct NewKey {
-    id: String,
-    key: String,
-}
-
-async fn create_key(
-    caller: Caller,
-    axum::extract::State(state): axum::extract::State<AppState>,
-    Path(tenant): Path<String>,
-) -> Result<(StatusCode, axum::Json<NewKey>)> {
-    caller.require_admin()?;
-    caller.require_tenant(&state.directory, &tenant).await?;
-    let key = generate_key();
-    let id = store_key(&state.db, Some(&tenant), &key).await?;
-    state.directory.invalidate();
-    Ok((StatusCode::CREATED, axum::Json(NewKey { id, key })))
 }
 
 /// `[a-z0-9_-]{1,64}`: ids and names that are safe in URLs and logs.

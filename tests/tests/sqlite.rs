@@ -8,6 +8,8 @@ const BACKEND: common::Backend = common::Backend::Sqlite;
 
 #[path = "suite/delivery.rs"]
 mod delivery;
+#[path = "suite/keys.rs"]
+mod keys;
 #[path = "suite/modules.rs"]
 mod modules;
 #[path = "suite/robust.rs"]

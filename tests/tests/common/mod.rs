@@ -17,7 +17,8 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::Notify;
 
-pub const ADMIN_KEY: &str = "krog_test_admin_key_0123456789";
+/// A random-looking admin key: krog refuses guessable ones.
+pub const ADMIN_KEY: &str = "krog_5c1f0e9a7b3d28c4e6f1a0b9d7c3e5f2a8b4d6c0e1f3a5b7d9c2e4f6a8b0c1d3";
 
 /// Which engine a run of the suite uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,0 +1,311 @@
+//! API keys as things an admin manages: created with a name and an optional expiry (shown
+//! once), listed with when they were last used (never the key), revoked. A revoked or expired
+//! key is refused at once on the node that revoked it and, on PostgreSQL, on every other node
+//! as soon as the directory's announcement arrives (within `KROG_DIRECTORY_TTL` at worst).
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{delete, post};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{Caller, generate_key, hash_key};
+use crate::db::{Db, new_id, now_ms, rfc3339};
+use crate::error::{Error, Result};
+use crate::extract::{Path, RawBody};
+use crate::state::AppState;
+
+/// The key routes: a tenant's keys, and the admin keys.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v1/tenants/{tenant}/keys",
+            post(create_tenant_key).get(list_tenant_keys),
+        )
+        .route("/v1/tenants/{tenant}/keys/{id}", delete(revoke_tenant_key))
+        .route(
+            "/v1/admin/keys",
+            post(create_admin_key).get(list_admin_keys),
+        )
+        .route("/v1/admin/keys/{id}", delete(revoke_admin_key))
+}
+
+/// What a new key may be given.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewKey {
+    /// To tell keys apart in the list ("booking system", "Anna's laptop").
+    #[serde(default)]
+    name: String,
+    /// RFC 3339; after it the key is refused.
+    expires_at: Option<String>,
+}
+
+/// A key as listed: never the key itself.
+#[derive(Serialize, sqlx::FromRow)]
+struct KeyRow {
+    id: String,
+    name: String,
+    #[serde(serialize_with = "ms_as_rfc3339")]
+    created_at: i64,
+    #[serde(serialize_with = "optional_ms_as_rfc3339")]
+    last_used_at: Option<i64>,
+    #[serde(serialize_with = "optional_ms_as_rfc3339")]
+    expires_at: Option<i64>,
+}
+
+fn ms_as_rfc3339<S: serde::Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&rfc3339(*ms))
+}
+
+fn optional_ms_as_rfc3339<S: serde::Serializer>(ms: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+    match ms {
+        Some(ms) => s.serialize_str(&rfc3339(*ms)),
+        None => s.serialize_none(),
+    }
+}
+
+/// A created key: the key is in this answer and nowhere else, ever.
+#[derive(Serialize)]
+struct CreatedKey {
+    id: String,
+    key: String,
+    name: String,
+    expires_at: Option<String>,
+}
+
+fn parse_new_key(body: &[u8]) -> Result<(String, Option<i64>)> {
+    let new: NewKey = if body.iter().all(u8::is_ascii_whitespace) {
+        NewKey::default()
+    } else {
+        serde_json::from_slice(body).map_err(Error::from_json_error)?
+    };
+    let name = new.name.trim().to_owned();
+    if name.len() > 200 {
+        return Err(Error::Validation(
+            "name must be at most 200 characters".into(),
+        ));
+    }
+    crate::db::check_plain_text("name", &name).map_err(Error::Validation)?;
+    let expires_at = match new.expires_at {
+        None => None,
+        Some(text) => {
+            let at = chrono::DateTime::parse_from_rfc3339(&text)
+                .map_err(|e| {
+                    Error::Validation(format!("expires_at {text:?} is not RFC 3339: {e}"))
+                })?
+                .timestamp_millis();
+            if at <= now_ms() {
+                return Err(Error::Validation(format!(
+                    "expires_at {text:?} is in the past; give a time to come"
+                )));
+            }
+            Some(at)
+        }
+    };
+    Ok((name, expires_at))
+}
+
+async fn create(
+    state: &AppState,
+    tenant: Option<&str>,
+    body: &[u8],
+) -> Result<(StatusCode, axum::Json<CreatedKey>)> {
+    let (name, expires_at) = parse_new_key(body)?;
+    let key = generate_key();
+    let id = store_key(&state.db, tenant, &key, &name, expires_at).await?;
+    state.directory.invalidate();
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(CreatedKey {
+            id,
+            key,
+            name,
+            expires_at: expires_at.map(rfc3339),
+        }),
+    ))
+}
+
+/// Stores a key for a tenant (`None`: admin) and returns its id.
+pub async fn store_key(
+    db: &Db,
+    tenant: Option<&str>,
+    key: &str,
+    name: &str,
+    expires_at: Option<i64>,
+) -> Result<String> {
+    let id = new_id("key");
+    sqlx::query(
+        "INSERT INTO api_keys (id, tenant_id, key_hash, name, expires_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&id)
+    .bind(tenant)
+    .bind(hash_key(key))
+    .bind(name)
+    .bind(expires_at)
+    .bind(now_ms())
+    .execute(db.pool())
+    .await?;
+    Ok(id)
+}
+
+async fn list(state: &AppState, tenant: Option<&str>) -> Result<axum::Json<serde_json::Value>> {
+    const COLUMNS: &str = "SELECT id, name, created_at, last_used_at, expires_at FROM api_keys";
+    let tenant_sql = format!("{COLUMNS} WHERE tenant_id = $1 ORDER BY created_at, id");
+    let admin_sql = format!("{COLUMNS} WHERE tenant_id IS NULL ORDER BY created_at, id");
+    let rows: Vec<KeyRow> = match tenant {
+        Some(tenant) => sqlx::query_as(&tenant_sql).bind(tenant),
+        None => sqlx::query_as(&admin_sql),
+    }
+    .fetch_all(state.db.pool())
+    .await?;
+    Ok(axum::Json(
+        serde_json::json!({ "data": rows, "next_cursor": null }),
+    ))
+}
+
+async fn revoke(state: &AppState, tenant: Option<&str>, id: &str) -> Result<StatusCode> {
+    let mut tx = state.db.begin_write().await?;
+    let deleted = match tenant {
+        Some(tenant) => sqlx::query("DELETE FROM api_keys WHERE id = $1 AND tenant_id = $2")
+            .bind(id)
+            .bind(tenant),
+        None => sqlx::query("DELETE FROM api_keys WHERE id = $1 AND tenant_id IS NULL").bind(id),
+    }
+    .execute(&mut *tx)
+    .await?;
+    if deleted.rows_affected() == 0 {
+        return Err(Error::NotFound(format!("key {id}")));
+    }
+    if tenant.is_none() {
+        // Locking every admin out would leave no way back in short of the database.
+        let (left,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM api_keys WHERE tenant_id IS NULL AND (expires_at IS NULL OR expires_at > $1)",
+        )
+        .bind(now_ms())
+        .fetch_one(&mut *tx)
+        .await?;
+        if left == 0 {
+            return Err(Error::Conflict(
+                "this is the last admin key that works; create another admin key first".into(),
+            ));
+        }
+    }
+    tx.commit().await?;
+    state.directory.invalidate();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn create_tenant_key(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+    RawBody(body): RawBody,
+) -> Result<(StatusCode, axum::Json<CreatedKey>)> {
+    caller.require_admin()?;
+    caller.require_tenant(&state.directory, &tenant).await?;
+    create(&state, Some(&tenant), &body).await
+}
+
+async fn list_tenant_keys(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(tenant): Path<String>,
+) -> Result<axum::Json<serde_json::Value>> {
+    caller.require_tenant(&state.directory, &tenant).await?;
+    list(&state, Some(&tenant)).await
+}
+
+async fn revoke_tenant_key(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path((tenant, id)): Path<(String, String)>,
+) -> Result<StatusCode> {
+    caller.require_tenant(&state.directory, &tenant).await?;
+    revoke(&state, Some(&tenant), &id).await
+}
+
+async fn create_admin_key(
+    caller: Caller,
+    State(state): State<AppState>,
+    RawBody(body): RawBody,
+) -> Result<(StatusCode, axum::Json<CreatedKey>)> {
+    caller.require_admin()?;
+    create(&state, None, &body).await
+}
+
+async fn list_admin_keys(
+    caller: Caller,
+    State(state): State<AppState>,
+) -> Result<axum::Json<serde_json::Value>> {
+    caller.require_admin()?;
+    list(&state, None).await
+}
+
+async fn revoke_admin_key(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    caller.require_admin()?;
+    revoke(&state, None, &id).await
+}
+
+/// Bits of entropy a configured admin key must have.
+pub const MIN_ADMIN_KEY_BITS: f64 = 128.0;
+
+/// Whether a configured admin key is too guessable to guard every tenant's data: it must carry
+/// [`MIN_ADMIN_KEY_BITS`] by its length and alphabet, and have no words, sequences or repeats
+/// a guesser tries first. The answer says how to make a good one.
+pub fn check_admin_key_strength(key: &str) -> std::result::Result<(), String> {
+    let body = key.strip_prefix("krog_").unwrap_or(key);
+    let hex = body.bytes().all(|b| b.is_ascii_hexdigit());
+    let base64 = body
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"+/=_-".contains(&b));
+    let per_char = if hex {
+        4.0
+    } else if base64 {
+        6.0
+    } else {
+        // Printable characters, but a person's choice: counted conservatively.
+        5.0
+    };
+    let bits = body.chars().count() as f64 * per_char;
+    let patterns = zxcvbn::zxcvbn(key, &[]);
+    let guesses_bits = patterns.guesses_log10() * std::f64::consts::LOG2_10;
+    if bits < MIN_ADMIN_KEY_BITS || guesses_bits < 64.0 {
+        return Err(format!(
+            "KROG_ADMIN_KEY is too easy to guess (it needs at least {MIN_ADMIN_KEY_BITS} bits of \
+             randomness, e.g. `openssl rand -hex 32`); for local development only, set \
+             KROG_ALLOW_WEAK_ADMIN_KEY=true"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guessable_admin_keys_are_refused_and_random_ones_accepted() {
+        for weak in [
+            "krog_admin_dev_key",
+            "krog_test_admin_key_0123456789",
+            "this_is_my_very_long_admin_key_for_krog_2026",
+            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+            "0123456789abcdef0123456789abcdef0123456789abcdef",
+        ] {
+            assert!(check_admin_key_strength(weak).is_err(), "{weak}");
+        }
+        for strong in [
+            generate_key(),
+            "3f9a1c7e5b2d48a6c0e1f7b3d5a9c2e4".to_owned(),
+            "kR9v2LmQ8xZp4TnW7bYc1HsJ6dGf3Ke5".to_owned(),
+        ] {
+            assert!(check_admin_key_strength(&strong).is_ok(), "{strong}");
+        }
+    }
+}
