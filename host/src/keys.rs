@@ -272,10 +272,34 @@ pub fn check_admin_key_strength(key: &str) -> std::result::Result<(), String> {
         // Printable characters, but a person's choice: counted conservatively.
         5.0
     };
-    let bits = body.chars().count() as f64 * per_char;
-    let patterns = zxcvbn::zxcvbn(key, &[]);
-    let guesses_bits = patterns.guesses_log10() * std::f64::consts::LOG2_10;
-    if bits < MIN_ADMIN_KEY_BITS || guesses_bits < 64.0 {
+    // Characters a guesser gets cheaply — words, sequences, repeats, keyboard runs, dates —
+    // carry (almost) no randomness; only the rest counts.
+    // Each run of letters and digits is looked at alone: over a whole phrase, zxcvbn may find
+    // brute force cheaper to describe than fifteen words, and then reports no words at all.
+    let patterned: usize = body
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|segment| !segment.is_empty())
+        .map(|segment| {
+            zxcvbn::zxcvbn(segment, &[])
+                .sequence()
+                .iter()
+                .filter(|m| {
+                    !matches!(
+                        m.pattern,
+                        zxcvbn::matching::patterns::MatchPattern::BruteForce
+                    )
+                })
+                .map(|m| m.token.chars().count())
+                .filter(|&n| n >= 3)
+                .sum::<usize>()
+        })
+        .sum();
+    let length = body.chars().count();
+    let random_chars = length.saturating_sub(patterned);
+    let bits = random_chars as f64 * per_char;
+    // A key that is mostly words and sequences is a phrase, however long.
+    let mostly_patterns = patterned * 4 > length;
+    if bits < MIN_ADMIN_KEY_BITS || mostly_patterns {
         return Err(format!(
             "KROG_ADMIN_KEY is too easy to guess (it needs at least {MIN_ADMIN_KEY_BITS} bits of \
              randomness, e.g. `openssl rand -hex 32`); for local development only, set \
@@ -302,7 +326,7 @@ mod tests {
         }
         for strong in [
             generate_key(),
-            "3f9a1c7e5b2d48a6c0e1f7b3d5a9c2e4".to_owned(),
+            "3f9a1c7e5b2d48a6c0e1f7b3d5a9c2e41c8e0b6a2f4d9e7c3a5b1d0f8e6c2a94".to_owned(),
             "kR9v2LmQ8xZp4TnW7bYc1HsJ6dGf3Ke5".to_owned(),
         ] {
             assert!(check_admin_key_strength(&strong).is_ok(), "{strong}");
