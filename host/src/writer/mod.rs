@@ -61,7 +61,45 @@ pub struct Writer {
 }
 
 /// Commits one batch in one transaction: a result per write (`Some` for an accepted event).
-type Commit = Box<dyn FnMut(&Claim, &[Write]) -> Result<Vec<Option<Stored>>, String> + Send>;
+type Commit = Box<dyn FnMut(&Claim, &[Write]) -> Result<Vec<Option<Stored>>, Failed> + Send>;
+
+/// Why a batch's transaction failed.
+#[derive(Debug)]
+struct Failed {
+    message: String,
+    /// The database refused the data of some write (a constraint, a value it cannot store),
+    /// rather than failing as a whole (unreachable, locked, full): only then can the batch's
+    /// other writes succeed on their own.
+    one_write: bool,
+}
+
+impl Failed {
+    fn sqlite(e: rusqlite::Error) -> Failed {
+        use rusqlite::ErrorCode::{ConstraintViolation, TooBig, TypeMismatch};
+        let one_write = matches!(
+            &e,
+            rusqlite::Error::SqliteFailure(f, _)
+                if matches!(f.code, ConstraintViolation | TooBig | TypeMismatch)
+        ) || matches!(&e, rusqlite::Error::ToSqlConversionFailure(_));
+        Failed {
+            message: e.to_string(),
+            one_write,
+        }
+    }
+
+    fn sqlx(e: sqlx::Error) -> Failed {
+        // SQLSTATE class 22 (data exception, e.g. a NUL in text) and 23 (integrity).
+        let one_write = matches!(
+            &e,
+            sqlx::Error::Database(db)
+                if db.code().is_some_and(|c| c.starts_with("22") || c.starts_with("23"))
+        );
+        Failed {
+            message: e.to_string(),
+            one_write,
+        }
+    }
+}
 
 /// Who writes: this node's claim on new deliveries.
 #[derive(Clone)]
@@ -85,7 +123,7 @@ impl Writer {
                 let (poke, commits) = flume::bounded(1);
                 sqlite::spawn_checkpointer(&config.database_url, commits)?;
                 Box::new(move |claim, batch| {
-                    let result = sqlite::commit(&mut conn, claim, batch).map_err(|e| e.to_string());
+                    let result = sqlite::commit(&mut conn, claim, batch).map_err(Failed::sqlite);
                     let _ = poke.try_send(());
                     result
                 })
@@ -95,7 +133,7 @@ impl Writer {
                 Box::new(move |claim, batch| {
                     runtime
                         .block_on(commit_sqlx(&db, claim, batch))
-                        .map_err(|e| e.to_string())
+                        .map_err(Failed::sqlx)
                 })
             }
         };
@@ -206,20 +244,23 @@ type WriteResult = Result<Option<Stored>, String>;
 fn commit_isolated(commit: &mut Commit, claim: &Claim, batch: &[Write]) -> Vec<WriteResult> {
     match commit(claim, batch) {
         Ok(results) => results.into_iter().map(Ok).collect(),
-        Err(e) if batch.len() > 1 => {
+        Err(e) if batch.len() > 1 && e.one_write => {
             metrics::counter!("krog_group_commit_failures_total").increment(1);
-            tracing::warn!(error = %e, size = batch.len(), "group commit failed; committing each write alone");
+            tracing::warn!(error = %e.message, size = batch.len(), "group commit failed; committing each write alone");
             batch
                 .iter()
                 .map(|write| {
                     commit(claim, std::slice::from_ref(write))
                         .map(|mut results| results.pop().flatten())
+                        .map_err(|e| e.message)
                 })
                 .collect()
         }
+        // The database as a whole failed: every write fails with it, at once (trying each
+        // alone would only wait out the same failure once per write).
         Err(e) => {
             metrics::counter!("krog_group_commit_failures_total").increment(1);
-            vec![Err(e)]
+            batch.iter().map(|_| Err(e.message.clone())).collect()
         }
     }
 }
@@ -467,6 +508,84 @@ mod tests {
         );
         assert_eq!(batch.len(), 3);
         assert!(batch[2].is_accept());
+    }
+
+    fn accept_for(tenant: &str) -> Write {
+        match accept() {
+            Write::Accept {
+                event,
+                targets,
+                reply,
+                ..
+            } => Write::Accept {
+                tenant: tenant.into(),
+                event,
+                targets,
+                reply,
+            },
+            other => other,
+        }
+    }
+
+    fn claim() -> Claim {
+        Claim {
+            node: "node_test".into(),
+            lease: Duration::from_secs(1),
+        }
+    }
+
+    /// A database that refuses any transaction holding tenant `poison`'s write.
+    fn refusing(calls: std::sync::Arc<std::sync::atomic::AtomicUsize>, one_write: bool) -> Commit {
+        Box::new(move |_, batch: &[Write]| {
+            calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let poisoned = batch
+                .iter()
+                .any(|w| matches!(w, Write::Accept { tenant, .. } if tenant == "poison"));
+            if poisoned {
+                return Err(Failed {
+                    message: "invalid byte sequence".into(),
+                    one_write,
+                });
+            }
+            Ok(batch
+                .iter()
+                .map(|_| {
+                    Some(Stored {
+                        duplicate: false,
+                        deliveries: 0,
+                        delivery_ids: Vec::new(),
+                    })
+                })
+                .collect())
+        })
+    }
+
+    #[test]
+    fn a_write_the_database_refuses_fails_alone_and_the_rest_of_its_batch_commits() {
+        let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut commit = refusing(calls.clone(), true);
+        let batch = vec![accept_for("a"), accept_for("poison"), accept_for("b")];
+        let results = commit_isolated(&mut commit, &claim(), &batch);
+        assert_eq!(results.len(), 3);
+        assert!(results[0].is_ok() && results[2].is_ok());
+        assert!(
+            results[1]
+                .as_ref()
+                .unwrap_err()
+                .contains("invalid byte sequence")
+        );
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 4);
+    }
+
+    #[test]
+    fn when_the_database_fails_as_a_whole_every_write_fails_at_once() {
+        let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut commit = refusing(calls.clone(), false);
+        let batch = vec![accept_for("a"), accept_for("poison"), accept_for("b")];
+        let results = commit_isolated(&mut commit, &claim(), &batch);
+        assert_eq!(results.len(), 3);
+        assert!(results.iter().all(Result::is_err));
+        assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[test]
