@@ -29,6 +29,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use hmac::{Hmac, Mac};
 use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -112,7 +113,7 @@ impl Default for Limits {
 }
 
 /// How to build a [`Runtime`].
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct RuntimeConfig {
     pub limits: Limits,
     /// Where precompiled artifacts (`<sha256>.cwasm`) are kept across restarts. `None`: memory only.
@@ -134,6 +135,29 @@ pub struct RuntimeConfig {
     /// How long a compile in a child may take before the child is killed and the module
     /// refused. Zero: [`DEFAULT_COMPILE_TIMEOUT`].
     pub compile_timeout: Duration,
+    /// The key of the MAC (HMAC-SHA256) that authenticates each artifact in `cache_dir`. The
+    /// artifacts are native code krog runs, so one is loaded only if its MAC verifies under
+    /// this key; any other is rejected and the module recompiled (counted in
+    /// [`RuntimeStats::artifacts_rejected`]). Whoever can write to the cache dir but does not
+    /// know the key cannot plant code. Keep it secret and the same on every node that shares
+    /// the dir (krog keeps it in its database). `None`: a random key drawn once per process,
+    /// so artifacts written by another process are not trusted and are recompiled.
+    pub cache_key: Option<[u8; 32]>,
+}
+
+impl fmt::Debug for RuntimeConfig {
+    /// Everything but the cache key, which must not end up in logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RuntimeConfig")
+            .field("limits", &self.limits)
+            .field("cache_dir", &self.cache_dir)
+            .field("instance_reuse", &self.instance_reuse)
+            .field("max_cached_modules", &self.max_cached_modules)
+            .field("compiler", &self.compiler)
+            .field("compile_timeout", &self.compile_timeout)
+            .field("cache_key", &self.cache_key.map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// How long a compile in a child process may take by default: the largest module accepted
@@ -204,7 +228,8 @@ pub struct RuntimeStats {
     pub compiled_in_child: u64,
     /// Components loaded from a precompiled artifact on disk.
     pub loaded_from_disk: u64,
-    /// Artifacts on disk found corrupt or incompatible, and recompiled.
+    /// Artifacts on disk found corrupt, incompatible or not authenticated by the cache key,
+    /// and recompiled.
     pub artifacts_rejected: u64,
 }
 
@@ -227,6 +252,8 @@ struct Inner {
     linker: Linker<State>,
     limits: Limits,
     cache_dir: Option<PathBuf>,
+    /// The MAC key of the artifacts in `cache_dir` (see [`RuntimeConfig::cache_key`]).
+    cache_key: [u8; 32],
     compiler: Option<PathBuf>,
     compile_timeout: Duration,
     /// Held while a compiler child runs.
@@ -641,6 +668,7 @@ impl Runtime {
                 linker,
                 limits,
                 cache_dir,
+                cache_key: config.cache_key.unwrap_or_else(process_cache_key),
                 compiler: config.compiler,
                 compile_timeout: match config.compile_timeout {
                     Duration::ZERO => DEFAULT_COMPILE_TIMEOUT,
@@ -736,7 +764,7 @@ impl Runtime {
         };
         let path = dir.join(format!("{sha256}.cwasm"));
         if let Ok(bytes) = std::fs::read(&path) {
-            match self.deserialize(&bytes) {
+            match self.deserialize(sha256, &bytes) {
                 Ok(component) => {
                     self.inner
                         .counters
@@ -757,7 +785,8 @@ impl Runtime {
             Some(compiled) => compiled,
             None => self.compile_here(wasm)?,
         };
-        if let Err(e) = write_artifact(&path, &artifact) {
+        let mac = artifact_mac(&self.inner.cache_key, sha256, &artifact);
+        if let Err(e) = write_artifact(&path, &artifact, &mac) {
             tracing::warn!(path = %path.display(), "could not cache a compiled module: {e}");
         }
         Ok(component)
@@ -934,15 +963,19 @@ impl Runtime {
         }
     }
 
-    /// Check the checksum trailer of an artifact file, then deserialize it.
-    fn deserialize(&self, file: &[u8]) -> Result<Component, String> {
-        let Some(split) = file.len().checked_sub(32) else {
+    /// Check the MAC trailer of the artifact file of the wasm with this `sha256`, then
+    /// deserialize it.
+    fn deserialize(&self, sha256: &str, file: &[u8]) -> Result<Component, String> {
+        let Some(split) = file.len().checked_sub(ARTIFACT_MAC_BYTES) else {
             return Err("the artifact is truncated".to_string());
         };
         let (artifact, trailer) = file.split_at(split);
-        if Sha256::digest(artifact).as_slice() != trailer {
-            return Err("the artifact's checksum does not match".to_string());
-        }
+        artifact_hmac(&self.inner.cache_key, sha256, artifact)
+            .verify_slice(trailer)
+            .map_err(|_| {
+                "the artifact's MAC does not verify (corrupt, or written under another cache key)"
+                    .to_string()
+            })?;
         self.deserialize_trusted(artifact)
     }
 
@@ -951,10 +984,11 @@ impl Runtime {
         // SAFETY: `Component::deserialize` runs native code from the artifact, so it must come
         // from `Engine::precompile_component` of a compatible engine. Every artifact we pass here
         // is one we produced ourselves: just now in memory, in our compiler child (read from
-        // its stdout), or read back from our own private cache directory, named by the sha256
-        // of the wasm and verified against the sha256 trailer written with it (so a torn or
-        // corrupted file is rejected before this call). Engine/version/config mismatches are
-        // detected by wasmtime itself and reported as errors.
+        // its stdout), or read back from our own private cache directory, where its HMAC
+        // trailer, under a key only we (and the nodes we share the dir with) know and over the
+        // sha256 it is filed under, verified: a torn, corrupted, planted or swapped file is
+        // rejected before this call. Engine/version/config mismatches are detected by wasmtime
+        // itself and reported as errors.
         unsafe { Component::deserialize(&self.inner.engine, artifact) }
             .map_err(|e| format!("{e:?}"))
     }
@@ -1783,6 +1817,35 @@ pub fn compile_in_child(memory_bytes: usize) -> std::process::ExitCode {
     }
 }
 
+/// Bytes of the MAC trailer of an artifact file.
+const ARTIFACT_MAC_BYTES: usize = 32;
+
+/// The HMAC-SHA256 that authenticates an artifact file, keyed with the cache key, over the
+/// sha256 of the wasm it was compiled from (its file name, so that a genuine artifact moved
+/// to another module's name is rejected) and the artifact.
+fn artifact_hmac(key: &[u8; 32], sha256: &str, artifact: &[u8]) -> Hmac<Sha256> {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any size");
+    mac.update(b"krog-artifact-v1\0");
+    mac.update(sha256.as_bytes());
+    mac.update(b"\0");
+    mac.update(artifact);
+    mac
+}
+
+fn artifact_mac(key: &[u8; 32], sha256: &str, artifact: &[u8]) -> [u8; ARTIFACT_MAC_BYTES] {
+    artifact_hmac(key, sha256, artifact)
+        .finalize()
+        .into_bytes()
+        .into()
+}
+
+/// The cache key of runtimes configured without one: random, drawn once per process, so that
+/// runtimes of one process share their artifacts and trust no other process's.
+fn process_cache_key() -> [u8; 32] {
+    static KEY: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    *KEY.get_or_init(rand::random)
+}
+
 /// Creates the cache dir (and its parents) readable by this user only, if it is missing.
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
@@ -1831,7 +1894,8 @@ fn tempfile_in(dir: &Path) -> Result<PathBuf, String> {
         .map_err(|e| format!("cannot write to it: {e}"))
 }
 
-fn write_artifact(path: &Path, artifact: &[u8]) -> std::io::Result<()> {
+/// Writes `artifact` and its MAC trailer to `path`, atomically (a temporary file renamed).
+fn write_artifact(path: &Path, artifact: &[u8], mac: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let dir = path.parent().unwrap_or(Path::new("."));
     // Unique per write: two threads (or processes) may cache the same module at once.
@@ -1847,7 +1911,7 @@ fn write_artifact(path: &Path, artifact: &[u8]) -> std::io::Result<()> {
     let result = (|| {
         let mut file = std::fs::File::create(&tmp)?;
         file.write_all(artifact)?;
-        file.write_all(&Sha256::digest(artifact))?;
+        file.write_all(mac)?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)
     })();
