@@ -1866,8 +1866,8 @@ fn check_private_dir(dir: &Path) -> Result<(), String> {
         if !meta.is_dir() {
             return Err("it is not a directory (a symlink?)".into());
         }
-        if meta.permissions().mode() & 0o002 != 0 {
-            return Err("other users may write to it".into());
+        if meta.permissions().mode() & 0o022 != 0 {
+            return Err("other users (its group, or everyone) may write to it".into());
         }
         // Our own uid, without unsafe code: the owner of a file this process creates.
         let probe = tempfile_in(dir)?;

@@ -366,3 +366,21 @@ fn an_artifact_filed_under_another_modules_sha256_is_rejected() {
     assert_eq!(second.stats().compiled, 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[cfg(unix)]
+#[test]
+fn a_cache_dir_that_its_group_may_write_to_is_not_used() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_dir("group-cache");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o770)).unwrap();
+    let runtime = cached_runtime(&dir);
+    let module = runtime.load(test_plugins::HOSTILE).unwrap();
+    assert!(runtime.transform(&module, &event(), "ok").is_ok());
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        0,
+        "nothing was cached where the group could have planted code"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
