@@ -1870,8 +1870,9 @@ fn check_private_dir(dir: &Path) -> Result<(), String> {
             return Err("other users (its group, or everyone) may write to it".into());
         }
         // Our own uid, without unsafe code: the owner of a file this process creates.
-        let probe = tempfile_in(dir)?;
-        let own = std::fs::metadata(&probe).map(|m| m.uid());
+        let (probe, file) = tempfile_in(dir)?;
+        let own = file.metadata().map(|m| m.uid());
+        drop(file);
         let _ = std::fs::remove_file(&probe);
         let own = own.map_err(|e| e.to_string())?;
         if meta.uid() != own {
@@ -1886,11 +1887,19 @@ fn check_private_dir(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// A new file in `dir`, under a random name and created exclusively (`O_EXCL`), so that
+/// nothing planted in the dir — a symlink to a file elsewhere — is opened instead.
 #[cfg(unix)]
-fn tempfile_in(dir: &Path) -> Result<PathBuf, String> {
-    let path = dir.join(format!(".krog-owner-probe.{}", std::process::id()));
-    std::fs::File::create(&path)
-        .map(|_| path)
+fn tempfile_in(dir: &Path) -> Result<(PathBuf, std::fs::File), String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let name = hex::encode(rand::random::<[u8; 16]>());
+    let path = dir.join(format!(".krog-owner-probe.{name}"));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map(|file| (path, file))
         .map_err(|e| format!("cannot write to it: {e}"))
 }
 
@@ -1909,7 +1918,11 @@ fn write_artifact(path: &Path, artifact: &[u8], mac: &[u8]) -> std::io::Result<(
         WRITES.fetch_add(1, Ordering::Relaxed)
     ));
     let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
+        // Exclusive: never write through a file or symlink already there.
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
         file.write_all(artifact)?;
         file.write_all(mac)?;
         file.sync_all()?;

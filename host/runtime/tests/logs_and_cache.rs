@@ -384,3 +384,29 @@ fn a_cache_dir_that_its_group_may_write_to_is_not_used() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[cfg(unix)]
+#[test]
+fn a_symlink_planted_at_the_ownership_probes_path_is_not_followed() {
+    let dir = temp_dir("probe-symlink");
+    std::fs::create_dir_all(&dir).unwrap();
+    let victim = temp_dir("probe-victim");
+    std::fs::create_dir_all(&victim).unwrap();
+    let target = victim.join("precious");
+    std::fs::write(&target, b"not to be truncated").unwrap();
+    // The name the probe had when it was predictable.
+    let planted = dir.join(format!(".krog-owner-probe.{}", std::process::id()));
+    std::os::unix::fs::symlink(&target, &planted).unwrap();
+
+    let runtime = cached_runtime(&dir);
+    assert_eq!(std::fs::read(&target).unwrap(), b"not to be truncated");
+    assert!(
+        std::fs::symlink_metadata(&planted).is_ok(),
+        "the planted link was touched"
+    );
+    // The dir itself is still ours and used.
+    let module = runtime.load(test_plugins::HOSTILE).unwrap();
+    assert!(dir.join(format!("{}.cwasm", module.sha256())).is_file());
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&victim);
+}
