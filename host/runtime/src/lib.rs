@@ -19,6 +19,12 @@
 //!
 //! WASI 0.2 is linked with no capabilities at all: no preopened directories, no environment, no
 //! arguments, no sockets. Clocks and random numbers work.
+//!
+//! Every string a plugin controls is bounded before it leaves the runtime: failure messages
+//! ([`MAX_ERROR_BYTES`]), skip reasons ([`MAX_REASON_BYTES`]), log lines
+//! ([`Limits::max_log_line_bytes`]) and what [`Runtime::info`] returns ([`MAX_NAME_BYTES`],
+//! [`MAX_VERSION_BYTES`], [`MAX_DESCRIPTION_BYTES`], [`MAX_CONFIG_SCHEMA_BYTES`]). Callers store
+//! them, so a plugin must not be able to grow the database by returning megabytes.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -371,7 +377,7 @@ pub struct Execution {
 #[error("{kind}: {message}")]
 pub struct PluginFailure {
     pub kind: FailureKind,
-    /// What went wrong, for humans.
+    /// What went wrong, for humans: at most [`MAX_ERROR_BYTES`].
     pub message: String,
     pub logs: Vec<LogLine>,
     pub duration: Duration,
@@ -382,7 +388,7 @@ impl PluginFailure {
     fn new(kind: FailureKind, message: impl Into<String>) -> Self {
         PluginFailure {
             kind,
-            message: message.into(),
+            message: bound_message(message.into()),
             logs: Vec::new(),
             duration: Duration::ZERO,
             fuel_consumed: 0,
@@ -593,11 +599,42 @@ fn truncate(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_string();
     }
-    let mut end = max.saturating_sub('…'.len_utf8());
+    let end = floor_char_boundary(s, max.saturating_sub('…'.len_utf8()));
+    format!("{}…", &s[..end])
+}
+
+/// The largest char boundary of `s` at or below `at`.
+fn floor_char_boundary(s: &str, at: usize) -> usize {
+    let mut end = at.min(s.len());
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}…", &s[..end])
+    end
+}
+
+/// The longest failure message ([`PluginFailure::message`]) the runtime returns. Messages
+/// quote what a plugin returned or printed (its `err(..)` text, its panic message, function
+/// names from its backtrace), and callers store them with each delivery.
+pub const MAX_ERROR_BYTES: usize = 4 * 1024;
+
+/// `message` cut to [`MAX_ERROR_BYTES`] on a char boundary, ending with how much was cut.
+fn bound_message(message: String) -> String {
+    cut_with_count(message, MAX_ERROR_BYTES)
+}
+
+/// `s` cut to at most `max` bytes on a char boundary, ending with a marker that says how many
+/// bytes were cut; `s` itself when it fits.
+fn cut_with_count(mut s: String, max: usize) -> String {
+    if s.len() <= max {
+        return s;
+    }
+    // The marker's length with the most digits the count can have, so that the result fits.
+    let widest = format!("… [{} more bytes cut]", s.len()).len();
+    let end = floor_char_boundary(&s, max.saturating_sub(widest));
+    let marker = format!("… [{} more bytes cut]", s.len() - end);
+    s.truncate(end);
+    s.push_str(&marker);
+    s
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1043,15 +1080,29 @@ impl Runtime {
     }
 
     /// Ask the plugin about itself (runs `info` in a fresh sandbox with the usual limits).
+    /// The name, version and description are cut to [`MAX_NAME_BYTES`], [`MAX_VERSION_BYTES`]
+    /// and [`MAX_DESCRIPTION_BYTES`]; a config schema over [`MAX_CONFIG_SCHEMA_BYTES`] makes the
+    /// module invalid ([`FailureKind::InvalidModule`]), since a cut schema would be a
+    /// different one.
     pub fn info(&self, module: &Module) -> Result<PluginInfo, PluginFailure> {
         let (info, ..) = self.call(module, |bindings, store| {
             bindings.call_info(store).map(Ok::<_, String>)
         })?;
+        if info.config_schema.len() > MAX_CONFIG_SCHEMA_BYTES {
+            return Err(PluginFailure::new(
+                FailureKind::InvalidModule,
+                format!(
+                    "the plugin's config schema is {} bytes; the limit is \
+                     {MAX_CONFIG_SCHEMA_BYTES} bytes",
+                    info.config_schema.len()
+                ),
+            ));
+        }
         let config_schema = serde_json::from_str(&info.config_schema).unwrap_or_else(|_| json!({}));
         Ok(PluginInfo {
-            name: info.name,
-            version: info.version,
-            description: info.description,
+            name: truncate(&info.name, MAX_NAME_BYTES),
+            version: truncate(&info.version, MAX_VERSION_BYTES),
+            description: truncate(&info.description, MAX_DESCRIPTION_BYTES),
             config_schema,
         })
     }
@@ -1157,7 +1208,7 @@ impl Runtime {
 
         let failure = |kind, message| PluginFailure {
             kind,
-            message,
+            message: bound_message(message),
             logs: logs.clone(),
             duration,
             fuel_consumed,
@@ -1322,7 +1373,7 @@ fn executed(
         }),
         Err((kind, message)) => Err(PluginFailure {
             kind,
-            message,
+            message: bound_message(message),
             logs,
             duration,
             fuel_consumed,
@@ -1638,6 +1689,15 @@ pub const MAX_HEADERS: usize = 64;
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// Longest skip reason kept (longer ones are truncated).
 pub const MAX_REASON_BYTES: usize = 1024;
+/// Longest plugin name [`Runtime::info`] returns (longer ones are truncated).
+pub const MAX_NAME_BYTES: usize = 128;
+/// Longest plugin version [`Runtime::info`] returns (longer ones are truncated).
+pub const MAX_VERSION_BYTES: usize = 64;
+/// Longest plugin description [`Runtime::info`] returns (longer ones are truncated).
+pub const MAX_DESCRIPTION_BYTES: usize = 4 * 1024;
+/// Longest config schema (JSON text) a plugin may declare; over it, [`Runtime::info`] refuses
+/// the module as [`FailureKind::InvalidModule`].
+pub const MAX_CONFIG_SCHEMA_BYTES: usize = 64 * 1024;
 
 const HOP_BY_HOP: &[&str] = &[
     "connection",
