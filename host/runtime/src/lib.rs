@@ -10,12 +10,12 @@
 //!    `cache_dir/<sha256>.cwasm` when a cache dir is configured, so a restart does not recompile.
 //!    With a [`RuntimeConfig::compiler`] the compile itself runs in a child process
 //!    ([`compile_in_child`]), so the compiler's working memory never lands in this one.
-//! 3. A [`wasmtime::Store`] with fuel, an epoch deadline, a memory cap and bounded captured
-//!    stdout/stderr — fresh per call ([`Runtime::transform`]), or kept for up to
-//!    [`RuntimeConfig::instance_reuse`] calls of one scope (krog: one subscription) and re-armed
-//!    with full limits for each ([`Runtime::transform_in`], [`Runtime::transform_quick`]). Any
-//!    failure throws the store away, so a trapped instance is never re-entered, and an instance
-//!    never serves another scope.
+//! 3. A [`wasmtime::Store`] with fuel, an epoch deadline, a cap on all its linear memories
+//!    together and bounded captured stdout/stderr — fresh per call ([`Runtime::transform`]), or
+//!    kept for up to [`RuntimeConfig::instance_reuse`] calls of one scope (krog: one
+//!    subscription) and re-armed with full limits for each ([`Runtime::transform_in`],
+//!    [`Runtime::transform_quick`]). Any failure throws the store away, so a trapped instance is
+//!    never re-entered, and an instance never serves another scope.
 //!
 //! WASI 0.2 is linked with no capabilities at all: no preopened directories, no environment, no
 //! arguments, no sockets. Clocks and random numbers work.
@@ -41,8 +41,8 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{
-    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
-    StoreLimits, StoreLimitsBuilder, Trap,
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter,
+    Store, Trap,
 };
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -85,7 +85,8 @@ pub struct Limits {
     pub fuel: u64,
     /// Wall-clock deadline per call, instantiation included (enforced with epochs).
     pub timeout: Duration,
-    /// The most linear memory an instance may grow to.
+    /// The most linear memory a call may use: the sum over all the memories of its instance (a
+    /// component may define several), not a cap on each.
     pub memory_bytes: usize,
     /// The largest body a plugin may deliver.
     pub max_output_bytes: usize,
@@ -451,10 +452,103 @@ impl fmt::Display for FailureKind {
 struct State {
     wasi: WasiCtx,
     table: ResourceTable,
-    limits: StoreLimits,
+    limiter: Limiter,
     log: LogSink,
     /// When the current call's time is up: sleeps the plugin asks WASI for end there.
     deadline: tokio::time::Instant,
+}
+
+/// Instances, tables and memories one store may create.
+const MAX_INSTANCES: usize = 64;
+const MAX_TABLES: usize = 64;
+const MAX_MEMORIES: usize = 16;
+/// Elements one table may grow to.
+const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+/// The store's resource limiter. Unlike wasmtime's `StoreLimits`, whose memory cap applies to
+/// each linear memory on its own (so a component with [`MAX_MEMORIES`] memories could use 16
+/// times the limit), it caps the sum of all the store's memories at [`Limits::memory_bytes`].
+///
+/// Growth past a cap traps rather than failing softly: a guest allocator that sees
+/// `memory.grow` fail usually aborts anyway, and a trap ends the call at once and is reported
+/// as [`FailureKind::MemoryLimit`] (from `memory_refused`, not from the error's text).
+struct Limiter {
+    memory_bytes: usize,
+    /// What the store's memories hold now, all together.
+    memory_in_use: usize,
+    /// A memory growth was refused or failed: the call's trap is the memory limit's.
+    memory_refused: bool,
+}
+
+impl Limiter {
+    fn new(memory_bytes: usize) -> Self {
+        Limiter {
+            memory_bytes,
+            memory_in_use: 0,
+            memory_refused: false,
+        }
+    }
+}
+
+impl ResourceLimiter for Limiter {
+    /// Called for each memory as it is created (`current` 0) and each time one grows; memories
+    /// never shrink and live as long as the store, so the running sum is exact.
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let total = self
+            .memory_in_use
+            .saturating_sub(current)
+            .saturating_add(desired);
+        if total > self.memory_bytes || maximum.is_some_and(|max| desired > max) {
+            self.memory_refused = true;
+            wasmtime::bail!(
+                "forcing trap when growing memory to {desired} bytes ({total} bytes in all \
+                 memories, over the limit of {})",
+                self.memory_bytes
+            );
+        }
+        self.memory_in_use = total;
+        Ok(true)
+    }
+
+    /// A growth the limiter allowed failed after all (or one past the memory type's own
+    /// limits). The sum is not corrected: the trap ends the store's use.
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.memory_refused = true;
+        Err(error.context("forcing a memory growth failure to be a trap"))
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > MAX_TABLE_ELEMENTS || maximum.is_some_and(|max| desired > max) {
+            wasmtime::bail!("forcing trap when growing table to {desired} elements");
+        }
+        Ok(true)
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        Err(error.context("forcing a table growth failure to be a trap"))
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
+    }
 }
 
 /// A WASI clock subscription that is ready at its time or at the call's deadline, whichever
@@ -1159,19 +1253,12 @@ impl Runtime {
         let state = State {
             wasi,
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(limits.memory_bytes)
-                .trap_on_grow_failure(true)
-                .instances(64)
-                .memories(16)
-                .tables(64)
-                .table_elements(100_000)
-                .build(),
+            limiter: Limiter::new(limits.memory_bytes),
             log: LogSink::new(limits),
             deadline: tokio::time::Instant::now() + limits.timeout,
         };
         let mut store = Store::new(&self.inner.engine, state);
-        store.limiter(|s| &mut s.limits);
+        store.limiter(|s| &mut s.limiter);
         self.arm(&mut store);
         (store, stdout, stderr)
     }
@@ -1201,6 +1288,7 @@ impl Runtime {
         let mut log = std::mem::replace(&mut store.data_mut().log, LogSink::new(limits));
         let (out, out_discarded) = stdout.take();
         let (err, err_discarded) = stderr.take();
+        let memory_refused = store.data().limiter.memory_refused;
         log.push_output("stdout", &out, out_discarded);
         log.push_output("stderr", &err, err_discarded);
         let logs = log.finish();
@@ -1226,7 +1314,7 @@ impl Runtime {
             Ok(Ok(value)) => Ok((value, logs, duration, fuel_consumed)),
             Ok(Err(message)) => Err(failure(FailureKind::PluginError, message)),
             Err(error) => {
-                let (kind, message) = classify(&error, limits, &err, duration);
+                let (kind, message) = classify(&error, limits, &err, duration, memory_refused);
                 Err(failure(kind, message))
             }
         }
@@ -1602,16 +1690,16 @@ fn error_chain(error: &wasmtime::Error) -> String {
     parts.join(": ")
 }
 
+/// What a failed call's error means; `memory_refused`: the store's [`Limiter`] refused a
+/// memory growth during the call.
 fn classify(
     error: &wasmtime::Error,
     limits: &Limits,
     stderr: &[u8],
     duration: Duration,
+    memory_refused: bool,
 ) -> (FailureKind, String) {
-    let chain = format!("{error:?}");
-    if chain.contains("forcing trap when growing memory")
-        || chain.contains("forcing a memory growth failure")
-    {
+    if memory_refused {
         return (
             FailureKind::MemoryLimit,
             format!(
