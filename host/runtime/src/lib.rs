@@ -456,6 +456,10 @@ struct State {
     log: LogSink,
     /// When the current call's time is up: sleeps the plugin asks WASI for end there.
     deadline: tokio::time::Instant,
+    /// Bytes the current call has handed the host so far (log messages, stdout and stderr;
+    /// its output is added when it returns). Lifting them is host work that fuel does not
+    /// meter, which [`Runtime::transform_quick`] must not let onto an async thread.
+    moved: usize,
 }
 
 /// Instances, tables and memories one store may create.
@@ -629,6 +633,7 @@ impl bindings::TransformerImports for State {
             wit::LogLevel::Warn => "warn",
             wit::LogLevel::Error => "error",
         };
+        self.moved = self.moved.saturating_add(message.len());
         self.log.push(level, &message);
     }
 }
@@ -1256,6 +1261,7 @@ impl Runtime {
             limiter: Limiter::new(limits.memory_bytes),
             log: LogSink::new(limits),
             deadline: tokio::time::Instant::now() + limits.timeout,
+            moved: 0,
         };
         let mut store = Store::new(&self.inner.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -1266,6 +1272,7 @@ impl Runtime {
     /// Gives a store the full fuel and a fresh deadline for the next call.
     fn arm(&self, store: &mut Store<State>) {
         store.data_mut().deadline = tokio::time::Instant::now() + self.inner.limits.timeout;
+        store.data_mut().moved = 0;
         // Fuel and epochs are enabled on the engine, so this cannot fail.
         let _ = store.set_fuel(self.inner.limits.fuel);
         store.set_epoch_deadline(self.inner.epoch_ticks);
@@ -1288,7 +1295,11 @@ impl Runtime {
         let mut log = std::mem::replace(&mut store.data_mut().log, LogSink::new(limits));
         let (out, out_discarded) = stdout.take();
         let (err, err_discarded) = stderr.take();
-        let memory_refused = store.data().limiter.memory_refused;
+        let state = store.data_mut();
+        state.moved = [out.len(), out_discarded, err.len(), err_discarded]
+            .into_iter()
+            .fold(state.moved, usize::saturating_add);
+        let memory_refused = state.limiter.memory_refused;
         log.push_output("stdout", &out, out_discarded);
         log.push_output("stderr", &err, err_discarded);
         let logs = log.finish();
@@ -1359,22 +1370,25 @@ impl Runtime {
                     stdout,
                     stderr,
                     calls: 0,
-                    most_fuel: 0,
+                    stayed_quick: true,
                 }
             }
         };
-        self.run_warm(key, warm, event, config, start)
+        self.run_warm(key, warm, event, config, start).0
     }
 
     /// [`Runtime::transform_in`], but only when it is sure to be quick: when an idle instance
-    /// of this scope has already served [`QUICK_STREAK`] calls, none burning more than
-    /// [`QUICK_FUEL`] (fuel, not wall time, so that a loaded machine does not disqualify it). Then the caller may run it on a thread that must not block (krog runs it
+    /// of this scope has already served [`QUICK_STREAK`] calls, each within the quick bounds:
+    /// less than [`QUICK_FUEL`], at most [`QUICK_BYTES`] handed to the host (log messages,
+    /// stdout and stderr, its output), at most [`QUICK_TIME`] of wall time. Fuel alone does not
+    /// do: lifting a 20 MiB log line costs the guest little fuel and the host tens of
+    /// milliseconds. Then the caller may run it on a thread that must not block (krog runs it
     /// on its async workers, saving two thread switches per event); otherwise `None`, and the
     /// call belongs on a thread that may block for up to the timeout.
     ///
-    /// A scope whose quick call ran out of fuel or time, or made a WASI call that blocks (which
-    /// panics on an async worker and is caught here), never runs quick again: a plugin that
-    /// turns hostile can hold the caller's thread once.
+    /// A scope whose quick call went past any of those bounds, ran out of fuel or time, or made
+    /// a WASI call that blocks (which panics on an async worker and is caught here), never runs
+    /// quick again: a plugin that turns hostile can hold the caller's thread once.
     pub fn transform_quick(
         &self,
         scope: &str,
@@ -1390,19 +1404,23 @@ impl Runtime {
         if self.inner.idle.is_slow(&key) {
             return None;
         }
-        let warm = self.inner.idle.take(&key, |warm| {
-            warm.calls >= QUICK_STREAK && warm.most_fuel < QUICK_FUEL
-        })?;
+        let warm = self
+            .inner
+            .idle
+            .take(&key, |warm| warm.calls >= QUICK_STREAK && warm.stayed_quick)?;
         let run =
             std::panic::AssertUnwindSafe(|| self.run_warm(key.clone(), warm, event, config, start));
         match std::panic::catch_unwind(run) {
-            Ok(Err(failure))
-                if matches!(failure.kind, FailureKind::Timeout | FailureKind::OutOfFuel) =>
-            {
-                self.inner.idle.mark_slow(key);
-                Some(Err(failure))
+            Ok((result, stayed_quick)) => {
+                let ran_away = matches!(
+                    &result,
+                    Err(failure) if matches!(failure.kind, FailureKind::Timeout | FailureKind::OutOfFuel)
+                );
+                if ran_away || !stayed_quick {
+                    self.inner.idle.mark_slow(key);
+                }
+                Some(result)
             }
-            Ok(result) => Some(result),
             Err(_) => {
                 // The instance unwound with the panic and is gone; the caller runs the event
                 // again where blocking is allowed.
@@ -1412,7 +1430,8 @@ impl Runtime {
         }
     }
 
-    /// Runs one transform in `warm`, and keeps it for the next call if all went well.
+    /// Runs one transform in `warm`, and keeps it for the next call if all went well. Also
+    /// says whether the call stayed within the quick bounds (see [`Runtime::transform_quick`]).
     fn run_warm(
         &self,
         key: Key,
@@ -1420,30 +1439,86 @@ impl Runtime {
         event: &EventInput,
         config: &str,
         start: Instant,
-    ) -> Result<Execution, PluginFailure> {
+    ) -> (Result<Execution, PluginFailure>, bool) {
         self.arm(&mut warm.store);
+        let began = Instant::now();
         let wit_event = wit_event(event);
         let result = warm
             .bindings
             .call_transform(&mut warm.store, &wit_event, config);
+        let returned = match &result {
+            Ok(Ok(outcome)) => outcome_bytes(outcome),
+            Ok(Err(message)) => message.len(),
+            Err(_) => 0,
+        };
         let concluded = self.conclude(result, &mut warm.store, &warm.stdout, &warm.stderr, start);
-        let (outcome, logs, duration, fuel_consumed) = concluded?;
-        let checked = check_outcome(outcome, &self.inner.limits);
+        let moved = warm.store.data().moved.saturating_add(returned);
+        let checked = concluded.map(|(outcome, logs, duration, fuel_consumed)| {
+            (
+                check_outcome(outcome, &self.inner.limits),
+                logs,
+                duration,
+                fuel_consumed,
+            )
+        });
+        let fuel_consumed = match &checked {
+            Ok((.., fuel_consumed)) => *fuel_consumed,
+            Err(failure) => failure.fuel_consumed,
+        };
+        let stayed_quick =
+            fuel_consumed < QUICK_FUEL && moved <= QUICK_BYTES && began.elapsed() <= QUICK_TIME;
+        let (checked, logs, duration, fuel_consumed) = match checked {
+            Ok(checked) => checked,
+            Err(failure) => return (Err(failure), stayed_quick),
+        };
         warm.calls += 1;
-        warm.most_fuel = warm.most_fuel.max(fuel_consumed);
+        warm.stayed_quick &= stayed_quick;
         if checked.is_ok() && warm.calls < self.inner.instance_reuse {
             self.inner.idle.put(key, warm);
         }
-        executed(checked, logs, duration, fuel_consumed)
+        (
+            executed(checked, logs, duration, fuel_consumed),
+            stayed_quick,
+        )
     }
 }
 
 /// Calls an instance must have served before [`Runtime::transform_quick`] uses it.
 pub const QUICK_STREAK: usize = 8;
 
-/// The most fuel one call of an instance may have burnt for [`Runtime::transform_quick`] to use
-/// it: about a millisecond of CPU (the Slack formatter burns ~0.16 million).
+/// The fuel one call of an instance must have stayed under for [`Runtime::transform_quick`] to
+/// use it: about a millisecond of CPU (the Slack formatter burns ~0.16 million).
 pub const QUICK_FUEL: u64 = 5_000_000;
+
+/// The most bytes one call of an instance may have handed the host (log messages, stdout and
+/// stderr, its output body, headers, content type, skip reason or error) for
+/// [`Runtime::transform_quick`] to use it. The host copies and checks each of them, work that
+/// fuel does not meter; the Slack formatter hands over about 2 KB.
+pub const QUICK_BYTES: usize = 64 * 1024;
+
+/// The most wall time one call of an instance may have taken (instantiation aside) for
+/// [`Runtime::transform_quick`] to use it: the backstop for host work that neither fuel nor
+/// [`QUICK_BYTES`] sees. Generous next to a quick call's tens of microseconds, so that a
+/// loaded machine does not disqualify one.
+pub const QUICK_TIME: Duration = Duration::from_millis(5);
+
+/// The bytes of everything an outcome hands the host.
+fn outcome_bytes(outcome: &wit::Outcome) -> usize {
+    match outcome {
+        wit::Outcome::Skip(reason) => reason.len(),
+        wit::Outcome::Deliver(request) => request
+            .headers
+            .iter()
+            .map(|(name, value)| name.len() + value.len())
+            .fold(
+                request
+                    .content_type
+                    .len()
+                    .saturating_add(request.body.len()),
+                usize::saturating_add,
+            ),
+    }
+}
 
 /// A call's checked outcome with what it cost, as an [`Execution`] or a [`PluginFailure`].
 fn executed(
@@ -1487,8 +1562,9 @@ struct Warm {
     stdout: CappedPipe,
     stderr: CappedPipe,
     calls: usize,
-    /// The most fuel one of its calls burnt so far.
-    most_fuel: u64,
+    /// Every one of its calls so far stayed within the quick bounds (see
+    /// [`Runtime::transform_quick`]).
+    stayed_quick: bool,
 }
 
 /// Idle instances by (scope, module sha256), bounded in total so that memory stays bounded
