@@ -8,6 +8,8 @@
 //! 2. Compiled components and their `InstancePre` (imports resolved and type-checked once),
 //!    memoised in memory by the sha256 of the wasm bytes, and the precompiled artifact on disk in
 //!    `cache_dir/<sha256>.cwasm` when a cache dir is configured, so a restart does not recompile.
+//!    An artifact is native code, so it carries a MAC under [`RuntimeConfig::cache_key`] and one
+//!    whose MAC does not verify is recompiled, never loaded.
 //!    With a [`RuntimeConfig::compiler`] the compile itself runs in a child process
 //!    ([`compile_in_child`]), so the compiler's working memory never lands in this one.
 //! 3. A [`wasmtime::Store`] with fuel, an epoch deadline, a cap on all its linear memories
