@@ -1382,11 +1382,11 @@ impl Runtime {
     /// [`Runtime::transform_in`], but only when it is sure to be quick: when an idle instance
     /// of this scope has already served [`QUICK_STREAK`] calls, each within the quick bounds:
     /// less than [`QUICK_FUEL`], at most [`QUICK_BYTES`] handed to the host (log messages,
-    /// stdout and stderr, its output), at most [`QUICK_TIME`] of wall time. Fuel alone does not
-    /// do: lifting a 20 MiB log line costs the guest little fuel and the host tens of
-    /// milliseconds. Then the caller may run it on a thread that must not block (krog runs it
-    /// on its async workers, saving two thread switches per event); otherwise `None`, and the
-    /// call belongs on a thread that may block for up to the timeout.
+    /// stdout and stderr, its output), at most [`QUICK_TIME`] of its thread's CPU time. Fuel
+    /// alone does not do: lifting a 20 MiB log line costs the guest little fuel and the host
+    /// tens of milliseconds. Then the caller may run it on a thread that must not block (krog
+    /// runs it on its async workers, saving two thread switches per event); otherwise `None`,
+    /// and the call belongs on a thread that may block for up to the timeout.
     ///
     /// A scope whose quick call went past any of those bounds, ran out of fuel or time, or made
     /// a WASI call that blocks (which panics on an async worker and is caught here), never runs
@@ -1443,7 +1443,7 @@ impl Runtime {
         start: Instant,
     ) -> (Result<Execution, PluginFailure>, bool) {
         self.arm(&mut warm.store);
-        let began = Instant::now();
+        let began = ThreadTime::now();
         let wit_event = wit_event(event);
         let result = warm
             .bindings
@@ -1498,11 +1498,57 @@ pub const QUICK_FUEL: u64 = 5_000_000;
 /// fuel does not meter; the Slack formatter hands over about 2 KB.
 pub const QUICK_BYTES: usize = 64 * 1024;
 
-/// The most wall time one call of an instance may have taken (instantiation aside) for
+/// The most time one call of an instance may have taken (instantiation aside) for
 /// [`Runtime::transform_quick`] to use it: the backstop for host work that neither fuel nor
-/// [`QUICK_BYTES`] sees. Generous next to a quick call's tens of microseconds, so that a
-/// loaded machine does not disqualify one.
+/// [`QUICK_BYTES`] sees. It is the CPU time of the calling thread (wall time where there is no
+/// such clock), which is the work the call put on it: wall time also counts the time the
+/// thread was preempted, and on a busy 2-core machine the rare call of a plugin that takes
+/// 10 µs took 10-35 ms of it, which would disqualify quick instances, and mark quick scopes
+/// slow, at random (CPU time stayed under 0.5 ms).
 pub const QUICK_TIME: Duration = Duration::from_millis(5);
+
+/// A point in the CPU time of the current thread, for [`QUICK_TIME`].
+struct ThreadTime(Duration);
+
+impl ThreadTime {
+    fn now() -> Self {
+        ThreadTime(thread_cpu_time())
+    }
+
+    /// The thread's CPU time since `self` (taken on the same thread).
+    fn elapsed(&self) -> Duration {
+        thread_cpu_time().saturating_sub(self.0)
+    }
+}
+
+#[cfg(unix)]
+#[allow(unsafe_code)]
+fn thread_cpu_time() -> Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime only writes the timespec it is given, which outlives the call.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    if status != 0 {
+        return wall_time();
+    }
+    Duration::new(
+        u64::try_from(now.tv_sec).unwrap_or(0),
+        u32::try_from(now.tv_nsec).unwrap_or(0),
+    )
+}
+
+#[cfg(not(unix))]
+fn thread_cpu_time() -> Duration {
+    wall_time()
+}
+
+/// Time since the first call, the fallback where a thread's CPU time cannot be read.
+fn wall_time() -> Duration {
+    static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    ORIGIN.get_or_init(Instant::now).elapsed()
+}
 
 /// The bytes of everything an outcome hands the host.
 fn outcome_bytes(outcome: &wit::Outcome) -> usize {
