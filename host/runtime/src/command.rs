@@ -64,6 +64,7 @@ fn runtime(limits: Limits) -> anyhow::Result<Runtime> {
         max_cached_modules: 1,
         compiler: None,
         compile_timeout: std::time::Duration::ZERO,
+        cache_key: None,
     })
 }
 

@@ -8,17 +8,25 @@
 //! 2. Compiled components and their `InstancePre` (imports resolved and type-checked once),
 //!    memoised in memory by the sha256 of the wasm bytes, and the precompiled artifact on disk in
 //!    `cache_dir/<sha256>.cwasm` when a cache dir is configured, so a restart does not recompile.
+//!    An artifact is native code, so it carries a MAC under [`RuntimeConfig::cache_key`] and one
+//!    whose MAC does not verify is recompiled, never loaded.
 //!    With a [`RuntimeConfig::compiler`] the compile itself runs in a child process
 //!    ([`compile_in_child`]), so the compiler's working memory never lands in this one.
-//! 3. A [`wasmtime::Store`] with fuel, an epoch deadline, a memory cap and bounded captured
-//!    stdout/stderr — fresh per call ([`Runtime::transform`]), or kept for up to
-//!    [`RuntimeConfig::instance_reuse`] calls of one scope (krog: one subscription) and re-armed
-//!    with full limits for each ([`Runtime::transform_in`], [`Runtime::transform_quick`]). Any
-//!    failure throws the store away, so a trapped instance is never re-entered, and an instance
-//!    never serves another scope.
+//! 3. A [`wasmtime::Store`] with fuel, an epoch deadline, a cap on all its linear memories
+//!    together and bounded captured stdout/stderr — fresh per call ([`Runtime::transform`]), or
+//!    kept for up to [`RuntimeConfig::instance_reuse`] calls of one scope (krog: one
+//!    subscription) and re-armed with full limits for each ([`Runtime::transform_in`],
+//!    [`Runtime::transform_quick`]). Any failure throws the store away, so a trapped instance is
+//!    never re-entered, and an instance never serves another scope.
 //!
 //! WASI 0.2 is linked with no capabilities at all: no preopened directories, no environment, no
 //! arguments, no sockets. Clocks and random numbers work.
+//!
+//! Every string a plugin controls is bounded before it leaves the runtime: failure messages
+//! ([`MAX_ERROR_BYTES`]), skip reasons ([`MAX_REASON_BYTES`]), log lines
+//! ([`Limits::max_log_line_bytes`]) and what [`Runtime::info`] returns ([`MAX_NAME_BYTES`],
+//! [`MAX_VERSION_BYTES`], [`MAX_DESCRIPTION_BYTES`], [`MAX_CONFIG_SCHEMA_BYTES`]). Callers store
+//! them, so a plugin must not be able to grow the database by returning megabytes.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -29,13 +37,14 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use hmac::{Hmac, Mac};
 use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{
-    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
-    StoreLimits, StoreLimitsBuilder, Trap,
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, ResourceLimiter,
+    Store, Trap,
 };
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -78,7 +87,8 @@ pub struct Limits {
     pub fuel: u64,
     /// Wall-clock deadline per call, instantiation included (enforced with epochs).
     pub timeout: Duration,
-    /// The most linear memory an instance may grow to.
+    /// The most linear memory a call may use: the sum over all the memories of its instance (a
+    /// component may define several), not a cap on each.
     pub memory_bytes: usize,
     /// The largest body a plugin may deliver.
     pub max_output_bytes: usize,
@@ -112,7 +122,7 @@ impl Default for Limits {
 }
 
 /// How to build a [`Runtime`].
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct RuntimeConfig {
     pub limits: Limits,
     /// Where precompiled artifacts (`<sha256>.cwasm`) are kept across restarts. `None`: memory only.
@@ -134,6 +144,29 @@ pub struct RuntimeConfig {
     /// How long a compile in a child may take before the child is killed and the module
     /// refused. Zero: [`DEFAULT_COMPILE_TIMEOUT`].
     pub compile_timeout: Duration,
+    /// The key of the MAC (HMAC-SHA256) that authenticates each artifact in `cache_dir`. The
+    /// artifacts are native code krog runs, so one is loaded only if its MAC verifies under
+    /// this key; any other is rejected and the module recompiled (counted in
+    /// [`RuntimeStats::artifacts_rejected`]). Whoever can write to the cache dir but does not
+    /// know the key cannot plant code. Keep it secret and the same on every node that shares
+    /// the dir (krog keeps it in its database). `None`: a random key drawn once per process,
+    /// so artifacts written by another process are not trusted and are recompiled.
+    pub cache_key: Option<[u8; 32]>,
+}
+
+impl fmt::Debug for RuntimeConfig {
+    /// Everything but the cache key, which must not end up in logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RuntimeConfig")
+            .field("limits", &self.limits)
+            .field("cache_dir", &self.cache_dir)
+            .field("instance_reuse", &self.instance_reuse)
+            .field("max_cached_modules", &self.max_cached_modules)
+            .field("compiler", &self.compiler)
+            .field("compile_timeout", &self.compile_timeout)
+            .field("cache_key", &self.cache_key.map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// How long a compile in a child process may take by default: the largest module accepted
@@ -204,7 +237,8 @@ pub struct RuntimeStats {
     pub compiled_in_child: u64,
     /// Components loaded from a precompiled artifact on disk.
     pub loaded_from_disk: u64,
-    /// Artifacts on disk found corrupt or incompatible, and recompiled.
+    /// Artifacts on disk found corrupt, incompatible or not authenticated by the cache key,
+    /// and recompiled.
     pub artifacts_rejected: u64,
 }
 
@@ -227,6 +261,8 @@ struct Inner {
     linker: Linker<State>,
     limits: Limits,
     cache_dir: Option<PathBuf>,
+    /// The MAC key of the artifacts in `cache_dir` (see [`RuntimeConfig::cache_key`]).
+    cache_key: [u8; 32],
     compiler: Option<PathBuf>,
     compile_timeout: Duration,
     /// Held while a compiler child runs.
@@ -344,7 +380,7 @@ pub struct Execution {
 #[error("{kind}: {message}")]
 pub struct PluginFailure {
     pub kind: FailureKind,
-    /// What went wrong, for humans.
+    /// What went wrong, for humans: at most [`MAX_ERROR_BYTES`].
     pub message: String,
     pub logs: Vec<LogLine>,
     pub duration: Duration,
@@ -355,7 +391,7 @@ impl PluginFailure {
     fn new(kind: FailureKind, message: impl Into<String>) -> Self {
         PluginFailure {
             kind,
-            message: message.into(),
+            message: bound_message(message.into()),
             logs: Vec::new(),
             duration: Duration::ZERO,
             fuel_consumed: 0,
@@ -418,10 +454,107 @@ impl fmt::Display for FailureKind {
 struct State {
     wasi: WasiCtx,
     table: ResourceTable,
-    limits: StoreLimits,
+    limiter: Limiter,
     log: LogSink,
     /// When the current call's time is up: sleeps the plugin asks WASI for end there.
     deadline: tokio::time::Instant,
+    /// Bytes the current call has handed the host so far (log messages, stdout and stderr;
+    /// its output is added when it returns). Lifting them is host work that fuel does not
+    /// meter, which [`Runtime::transform_quick`] must not let onto an async thread.
+    moved: usize,
+}
+
+/// Instances, tables and memories one store may create.
+const MAX_INSTANCES: usize = 64;
+const MAX_TABLES: usize = 64;
+const MAX_MEMORIES: usize = 16;
+/// Elements one table may grow to.
+const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+/// The store's resource limiter. Unlike wasmtime's `StoreLimits`, whose memory cap applies to
+/// each linear memory on its own (so a component with [`MAX_MEMORIES`] memories could use 16
+/// times the limit), it caps the sum of all the store's memories at [`Limits::memory_bytes`].
+///
+/// Growth past a cap traps rather than failing softly: a guest allocator that sees
+/// `memory.grow` fail usually aborts anyway, and a trap ends the call at once and is reported
+/// as [`FailureKind::MemoryLimit`] (from `memory_refused`, not from the error's text).
+struct Limiter {
+    memory_bytes: usize,
+    /// What the store's memories hold now, all together.
+    memory_in_use: usize,
+    /// A memory growth was refused or failed: the call's trap is the memory limit's.
+    memory_refused: bool,
+}
+
+impl Limiter {
+    fn new(memory_bytes: usize) -> Self {
+        Limiter {
+            memory_bytes,
+            memory_in_use: 0,
+            memory_refused: false,
+        }
+    }
+}
+
+impl ResourceLimiter for Limiter {
+    /// Called for each memory as it is created (`current` 0) and each time one grows; memories
+    /// never shrink and live as long as the store, so the running sum is exact.
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let total = self
+            .memory_in_use
+            .saturating_sub(current)
+            .saturating_add(desired);
+        if total > self.memory_bytes || maximum.is_some_and(|max| desired > max) {
+            self.memory_refused = true;
+            wasmtime::bail!(
+                "forcing trap when growing memory to {desired} bytes ({total} bytes in all \
+                 memories, over the limit of {})",
+                self.memory_bytes
+            );
+        }
+        self.memory_in_use = total;
+        Ok(true)
+    }
+
+    /// A growth the limiter allowed failed after all (or one past the memory type's own
+    /// limits). The sum is not corrected: the trap ends the store's use.
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.memory_refused = true;
+        Err(error.context("forcing a memory growth failure to be a trap"))
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > MAX_TABLE_ELEMENTS || maximum.is_some_and(|max| desired > max) {
+            wasmtime::bail!("forcing trap when growing table to {desired} elements");
+        }
+        Ok(true)
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        Err(error.context("forcing a table growth failure to be a trap"))
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
+    }
 }
 
 /// A WASI clock subscription that is ready at its time or at the call's deadline, whichever
@@ -502,6 +635,7 @@ impl bindings::TransformerImports for State {
             wit::LogLevel::Warn => "warn",
             wit::LogLevel::Error => "error",
         };
+        self.moved = self.moved.saturating_add(message.len());
         self.log.push(level, &message);
     }
 }
@@ -566,11 +700,42 @@ fn truncate(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_string();
     }
-    let mut end = max.saturating_sub('…'.len_utf8());
+    let end = floor_char_boundary(s, max.saturating_sub('…'.len_utf8()));
+    format!("{}…", &s[..end])
+}
+
+/// The largest char boundary of `s` at or below `at`.
+fn floor_char_boundary(s: &str, at: usize) -> usize {
+    let mut end = at.min(s.len());
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}…", &s[..end])
+    end
+}
+
+/// The longest failure message ([`PluginFailure::message`]) the runtime returns. Messages
+/// quote what a plugin returned or printed (its `err(..)` text, its panic message, function
+/// names from its backtrace), and callers store them with each delivery.
+pub const MAX_ERROR_BYTES: usize = 4 * 1024;
+
+/// `message` cut to [`MAX_ERROR_BYTES`] on a char boundary, ending with how much was cut.
+fn bound_message(message: String) -> String {
+    cut_with_count(message, MAX_ERROR_BYTES)
+}
+
+/// `s` cut to at most `max` bytes on a char boundary, ending with a marker that says how many
+/// bytes were cut; `s` itself when it fits.
+fn cut_with_count(mut s: String, max: usize) -> String {
+    if s.len() <= max {
+        return s;
+    }
+    // The marker's length with the most digits the count can have, so that the result fits.
+    let widest = format!("… [{} more bytes cut]", s.len()).len();
+    let end = floor_char_boundary(&s, max.saturating_sub(widest));
+    let marker = format!("… [{} more bytes cut]", s.len() - end);
+    s.truncate(end);
+    s.push_str(&marker);
+    s
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -641,6 +806,7 @@ impl Runtime {
                 linker,
                 limits,
                 cache_dir,
+                cache_key: config.cache_key.unwrap_or_else(process_cache_key),
                 compiler: config.compiler,
                 compile_timeout: match config.compile_timeout {
                     Duration::ZERO => DEFAULT_COMPILE_TIMEOUT,
@@ -736,7 +902,7 @@ impl Runtime {
         };
         let path = dir.join(format!("{sha256}.cwasm"));
         if let Ok(bytes) = std::fs::read(&path) {
-            match self.deserialize(&bytes) {
+            match self.deserialize(sha256, &bytes) {
                 Ok(component) => {
                     self.inner
                         .counters
@@ -757,7 +923,8 @@ impl Runtime {
             Some(compiled) => compiled,
             None => self.compile_here(wasm)?,
         };
-        if let Err(e) = write_artifact(&path, &artifact) {
+        let mac = artifact_mac(&self.inner.cache_key, sha256, &artifact);
+        if let Err(e) = write_artifact(&path, &artifact, &mac) {
             tracing::warn!(path = %path.display(), "could not cache a compiled module: {e}");
         }
         Ok(component)
@@ -934,15 +1101,19 @@ impl Runtime {
         }
     }
 
-    /// Check the checksum trailer of an artifact file, then deserialize it.
-    fn deserialize(&self, file: &[u8]) -> Result<Component, String> {
-        let Some(split) = file.len().checked_sub(32) else {
+    /// Check the MAC trailer of the artifact file of the wasm with this `sha256`, then
+    /// deserialize it.
+    fn deserialize(&self, sha256: &str, file: &[u8]) -> Result<Component, String> {
+        let Some(split) = file.len().checked_sub(ARTIFACT_MAC_BYTES) else {
             return Err("the artifact is truncated".to_string());
         };
         let (artifact, trailer) = file.split_at(split);
-        if Sha256::digest(artifact).as_slice() != trailer {
-            return Err("the artifact's checksum does not match".to_string());
-        }
+        artifact_hmac(&self.inner.cache_key, sha256, artifact)
+            .verify_slice(trailer)
+            .map_err(|_| {
+                "the artifact's MAC does not verify (corrupt, or written under another cache key)"
+                    .to_string()
+            })?;
         self.deserialize_trusted(artifact)
     }
 
@@ -951,10 +1122,11 @@ impl Runtime {
         // SAFETY: `Component::deserialize` runs native code from the artifact, so it must come
         // from `Engine::precompile_component` of a compatible engine. Every artifact we pass here
         // is one we produced ourselves: just now in memory, in our compiler child (read from
-        // its stdout), or read back from our own private cache directory, named by the sha256
-        // of the wasm and verified against the sha256 trailer written with it (so a torn or
-        // corrupted file is rejected before this call). Engine/version/config mismatches are
-        // detected by wasmtime itself and reported as errors.
+        // its stdout), or read back from our own private cache directory, where its HMAC
+        // trailer, under a key only we (and the nodes we share the dir with) know and over the
+        // sha256 it is filed under, verified: a torn, corrupted, planted or swapped file is
+        // rejected before this call. Engine/version/config mismatches are detected by wasmtime
+        // itself and reported as errors.
         unsafe { Component::deserialize(&self.inner.engine, artifact) }
             .map_err(|e| format!("{e:?}"))
     }
@@ -1009,15 +1181,29 @@ impl Runtime {
     }
 
     /// Ask the plugin about itself (runs `info` in a fresh sandbox with the usual limits).
+    /// The name, version and description are cut to [`MAX_NAME_BYTES`], [`MAX_VERSION_BYTES`]
+    /// and [`MAX_DESCRIPTION_BYTES`]; a config schema over [`MAX_CONFIG_SCHEMA_BYTES`] makes the
+    /// module invalid ([`FailureKind::InvalidModule`]), since a cut schema would be a
+    /// different one.
     pub fn info(&self, module: &Module) -> Result<PluginInfo, PluginFailure> {
         let (info, ..) = self.call(module, |bindings, store| {
             bindings.call_info(store).map(Ok::<_, String>)
         })?;
+        if info.config_schema.len() > MAX_CONFIG_SCHEMA_BYTES {
+            return Err(PluginFailure::new(
+                FailureKind::InvalidModule,
+                format!(
+                    "the plugin's config schema is {} bytes; the limit is \
+                     {MAX_CONFIG_SCHEMA_BYTES} bytes",
+                    info.config_schema.len()
+                ),
+            ));
+        }
         let config_schema = serde_json::from_str(&info.config_schema).unwrap_or_else(|_| json!({}));
         Ok(PluginInfo {
-            name: info.name,
-            version: info.version,
-            description: info.description,
+            name: truncate(&info.name, MAX_NAME_BYTES),
+            version: truncate(&info.version, MAX_VERSION_BYTES),
+            description: truncate(&info.description, MAX_DESCRIPTION_BYTES),
             config_schema,
         })
     }
@@ -1074,19 +1260,13 @@ impl Runtime {
         let state = State {
             wasi,
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(limits.memory_bytes)
-                .trap_on_grow_failure(true)
-                .instances(64)
-                .memories(16)
-                .tables(64)
-                .table_elements(100_000)
-                .build(),
+            limiter: Limiter::new(limits.memory_bytes),
             log: LogSink::new(limits),
             deadline: tokio::time::Instant::now() + limits.timeout,
+            moved: 0,
         };
         let mut store = Store::new(&self.inner.engine, state);
-        store.limiter(|s| &mut s.limits);
+        store.limiter(|s| &mut s.limiter);
         self.arm(&mut store);
         (store, stdout, stderr)
     }
@@ -1094,6 +1274,7 @@ impl Runtime {
     /// Gives a store the full fuel and a fresh deadline for the next call.
     fn arm(&self, store: &mut Store<State>) {
         store.data_mut().deadline = tokio::time::Instant::now() + self.inner.limits.timeout;
+        store.data_mut().moved = 0;
         // Fuel and epochs are enabled on the engine, so this cannot fail.
         let _ = store.set_fuel(self.inner.limits.fuel);
         store.set_epoch_deadline(self.inner.epoch_ticks);
@@ -1116,6 +1297,11 @@ impl Runtime {
         let mut log = std::mem::replace(&mut store.data_mut().log, LogSink::new(limits));
         let (out, out_discarded) = stdout.take();
         let (err, err_discarded) = stderr.take();
+        let state = store.data_mut();
+        state.moved = [out.len(), out_discarded, err.len(), err_discarded]
+            .into_iter()
+            .fold(state.moved, usize::saturating_add);
+        let memory_refused = state.limiter.memory_refused;
         log.push_output("stdout", &out, out_discarded);
         log.push_output("stderr", &err, err_discarded);
         let logs = log.finish();
@@ -1123,7 +1309,7 @@ impl Runtime {
 
         let failure = |kind, message| PluginFailure {
             kind,
-            message,
+            message: bound_message(message),
             logs: logs.clone(),
             duration,
             fuel_consumed,
@@ -1141,7 +1327,7 @@ impl Runtime {
             Ok(Ok(value)) => Ok((value, logs, duration, fuel_consumed)),
             Ok(Err(message)) => Err(failure(FailureKind::PluginError, message)),
             Err(error) => {
-                let (kind, message) = classify(&error, limits, &err, duration);
+                let (kind, message) = classify(&error, limits, &err, duration, memory_refused);
                 Err(failure(kind, message))
             }
         }
@@ -1186,22 +1372,25 @@ impl Runtime {
                     stdout,
                     stderr,
                     calls: 0,
-                    most_fuel: 0,
+                    stayed_quick: true,
                 }
             }
         };
-        self.run_warm(key, warm, event, config, start)
+        self.run_warm(key, warm, event, config, start).0
     }
 
     /// [`Runtime::transform_in`], but only when it is sure to be quick: when an idle instance
-    /// of this scope has already served [`QUICK_STREAK`] calls, none burning more than
-    /// [`QUICK_FUEL`] (fuel, not wall time, so that a loaded machine does not disqualify it). Then the caller may run it on a thread that must not block (krog runs it
-    /// on its async workers, saving two thread switches per event); otherwise `None`, and the
-    /// call belongs on a thread that may block for up to the timeout.
+    /// of this scope has already served [`QUICK_STREAK`] calls, each within the quick bounds:
+    /// less than [`QUICK_FUEL`], at most [`QUICK_BYTES`] handed to the host (log messages,
+    /// stdout and stderr, its output), at most [`QUICK_TIME`] of its thread's CPU time. Fuel
+    /// alone does not do: lifting a 20 MiB log line costs the guest little fuel and the host
+    /// tens of milliseconds. Then the caller may run it on a thread that must not block (krog
+    /// runs it on its async workers, saving two thread switches per event); otherwise `None`,
+    /// and the call belongs on a thread that may block for up to the timeout.
     ///
-    /// A scope whose quick call ran out of fuel or time, or made a WASI call that blocks (which
-    /// panics on an async worker and is caught here), never runs quick again: a plugin that
-    /// turns hostile can hold the caller's thread once.
+    /// A scope whose quick call went past any of those bounds, ran out of fuel or time, or made
+    /// a WASI call that blocks (which panics on an async worker and is caught here), never runs
+    /// quick again: a plugin that turns hostile can hold the caller's thread once.
     pub fn transform_quick(
         &self,
         scope: &str,
@@ -1217,19 +1406,23 @@ impl Runtime {
         if self.inner.idle.is_slow(&key) {
             return None;
         }
-        let warm = self.inner.idle.take(&key, |warm| {
-            warm.calls >= QUICK_STREAK && warm.most_fuel < QUICK_FUEL
-        })?;
+        let warm = self
+            .inner
+            .idle
+            .take(&key, |warm| warm.calls >= QUICK_STREAK && warm.stayed_quick)?;
         let run =
             std::panic::AssertUnwindSafe(|| self.run_warm(key.clone(), warm, event, config, start));
         match std::panic::catch_unwind(run) {
-            Ok(Err(failure))
-                if matches!(failure.kind, FailureKind::Timeout | FailureKind::OutOfFuel) =>
-            {
-                self.inner.idle.mark_slow(key);
-                Some(Err(failure))
+            Ok((result, stayed_quick)) => {
+                let ran_away = matches!(
+                    &result,
+                    Err(failure) if matches!(failure.kind, FailureKind::Timeout | FailureKind::OutOfFuel)
+                );
+                if ran_away || !stayed_quick {
+                    self.inner.idle.mark_slow(key);
+                }
+                Some(result)
             }
-            Ok(result) => Some(result),
             Err(_) => {
                 // The instance unwound with the panic and is gone; the caller runs the event
                 // again where blocking is allowed.
@@ -1239,7 +1432,8 @@ impl Runtime {
         }
     }
 
-    /// Runs one transform in `warm`, and keeps it for the next call if all went well.
+    /// Runs one transform in `warm`, and keeps it for the next call if all went well. Also
+    /// says whether the call stayed within the quick bounds (see [`Runtime::transform_quick`]).
     fn run_warm(
         &self,
         key: Key,
@@ -1247,30 +1441,132 @@ impl Runtime {
         event: &EventInput,
         config: &str,
         start: Instant,
-    ) -> Result<Execution, PluginFailure> {
+    ) -> (Result<Execution, PluginFailure>, bool) {
         self.arm(&mut warm.store);
+        let began = ThreadTime::now();
         let wit_event = wit_event(event);
         let result = warm
             .bindings
             .call_transform(&mut warm.store, &wit_event, config);
+        let returned = match &result {
+            Ok(Ok(outcome)) => outcome_bytes(outcome),
+            Ok(Err(message)) => message.len(),
+            Err(_) => 0,
+        };
         let concluded = self.conclude(result, &mut warm.store, &warm.stdout, &warm.stderr, start);
-        let (outcome, logs, duration, fuel_consumed) = concluded?;
-        let checked = check_outcome(outcome, &self.inner.limits);
+        let moved = warm.store.data().moved.saturating_add(returned);
+        let checked = concluded.map(|(outcome, logs, duration, fuel_consumed)| {
+            (
+                check_outcome(outcome, &self.inner.limits),
+                logs,
+                duration,
+                fuel_consumed,
+            )
+        });
+        let fuel_consumed = match &checked {
+            Ok((.., fuel_consumed)) => *fuel_consumed,
+            Err(failure) => failure.fuel_consumed,
+        };
+        let stayed_quick =
+            fuel_consumed < QUICK_FUEL && moved <= QUICK_BYTES && began.elapsed() <= QUICK_TIME;
+        let (checked, logs, duration, fuel_consumed) = match checked {
+            Ok(checked) => checked,
+            Err(failure) => return (Err(failure), stayed_quick),
+        };
         warm.calls += 1;
-        warm.most_fuel = warm.most_fuel.max(fuel_consumed);
+        warm.stayed_quick &= stayed_quick;
         if checked.is_ok() && warm.calls < self.inner.instance_reuse {
             self.inner.idle.put(key, warm);
         }
-        executed(checked, logs, duration, fuel_consumed)
+        (
+            executed(checked, logs, duration, fuel_consumed),
+            stayed_quick,
+        )
     }
 }
 
 /// Calls an instance must have served before [`Runtime::transform_quick`] uses it.
 pub const QUICK_STREAK: usize = 8;
 
-/// The most fuel one call of an instance may have burnt for [`Runtime::transform_quick`] to use
-/// it: about a millisecond of CPU (the Slack formatter burns ~0.16 million).
+/// The fuel one call of an instance must have stayed under for [`Runtime::transform_quick`] to
+/// use it: about a millisecond of CPU (the Slack formatter burns ~0.16 million).
 pub const QUICK_FUEL: u64 = 5_000_000;
+
+/// The most bytes one call of an instance may have handed the host (log messages, stdout and
+/// stderr, its output body, headers, content type, skip reason or error) for
+/// [`Runtime::transform_quick`] to use it. The host copies and checks each of them, work that
+/// fuel does not meter; the Slack formatter hands over about 2 KB.
+pub const QUICK_BYTES: usize = 64 * 1024;
+
+/// The most time one call of an instance may have taken (instantiation aside) for
+/// [`Runtime::transform_quick`] to use it: the backstop for host work that neither fuel nor
+/// [`QUICK_BYTES`] sees. It is the CPU time of the calling thread (wall time where there is no
+/// such clock), which is the work the call put on it: wall time also counts the time the
+/// thread was preempted, and on a busy 2-core machine the rare call of a plugin that takes
+/// 10 µs took 10-35 ms of it, which would disqualify quick instances, and mark quick scopes
+/// slow, at random (CPU time stayed under 0.5 ms).
+pub const QUICK_TIME: Duration = Duration::from_millis(5);
+
+/// A point in the CPU time of the current thread, for [`QUICK_TIME`].
+struct ThreadTime(Duration);
+
+impl ThreadTime {
+    fn now() -> Self {
+        ThreadTime(thread_cpu_time())
+    }
+
+    /// The thread's CPU time since `self` (taken on the same thread).
+    fn elapsed(&self) -> Duration {
+        thread_cpu_time().saturating_sub(self.0)
+    }
+}
+
+#[cfg(unix)]
+#[allow(unsafe_code)]
+fn thread_cpu_time() -> Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime only writes the timespec it is given, which outlives the call.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    if status != 0 {
+        return wall_time();
+    }
+    Duration::new(
+        u64::try_from(now.tv_sec).unwrap_or(0),
+        u32::try_from(now.tv_nsec).unwrap_or(0),
+    )
+}
+
+#[cfg(not(unix))]
+fn thread_cpu_time() -> Duration {
+    wall_time()
+}
+
+/// Time since the first call, the fallback where a thread's CPU time cannot be read.
+fn wall_time() -> Duration {
+    static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    ORIGIN.get_or_init(Instant::now).elapsed()
+}
+
+/// The bytes of everything an outcome hands the host.
+fn outcome_bytes(outcome: &wit::Outcome) -> usize {
+    match outcome {
+        wit::Outcome::Skip(reason) => reason.len(),
+        wit::Outcome::Deliver(request) => request
+            .headers
+            .iter()
+            .map(|(name, value)| name.len() + value.len())
+            .fold(
+                request
+                    .content_type
+                    .len()
+                    .saturating_add(request.body.len()),
+                usize::saturating_add,
+            ),
+    }
+}
 
 /// A call's checked outcome with what it cost, as an [`Execution`] or a [`PluginFailure`].
 fn executed(
@@ -1288,7 +1584,7 @@ fn executed(
         }),
         Err((kind, message)) => Err(PluginFailure {
             kind,
-            message,
+            message: bound_message(message),
             logs,
             duration,
             fuel_consumed,
@@ -1314,8 +1610,9 @@ struct Warm {
     stdout: CappedPipe,
     stderr: CappedPipe,
     calls: usize,
-    /// The most fuel one of its calls burnt so far.
-    most_fuel: u64,
+    /// Every one of its calls so far stayed within the quick bounds (see
+    /// [`Runtime::transform_quick`]).
+    stayed_quick: bool,
 }
 
 /// Idle instances by (scope, module sha256), bounded in total so that memory stays bounded
@@ -1517,16 +1814,16 @@ fn error_chain(error: &wasmtime::Error) -> String {
     parts.join(": ")
 }
 
+/// What a failed call's error means; `memory_refused`: the store's [`Limiter`] refused a
+/// memory growth during the call.
 fn classify(
     error: &wasmtime::Error,
     limits: &Limits,
     stderr: &[u8],
     duration: Duration,
+    memory_refused: bool,
 ) -> (FailureKind, String) {
-    let chain = format!("{error:?}");
-    if chain.contains("forcing trap when growing memory")
-        || chain.contains("forcing a memory growth failure")
-    {
+    if memory_refused {
         return (
             FailureKind::MemoryLimit,
             format!(
@@ -1604,6 +1901,15 @@ pub const MAX_HEADERS: usize = 64;
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// Longest skip reason kept (longer ones are truncated).
 pub const MAX_REASON_BYTES: usize = 1024;
+/// Longest plugin name [`Runtime::info`] returns (longer ones are truncated).
+pub const MAX_NAME_BYTES: usize = 128;
+/// Longest plugin version [`Runtime::info`] returns (longer ones are truncated).
+pub const MAX_VERSION_BYTES: usize = 64;
+/// Longest plugin description [`Runtime::info`] returns (longer ones are truncated).
+pub const MAX_DESCRIPTION_BYTES: usize = 4 * 1024;
+/// Longest config schema (JSON text) a plugin may declare; over it, [`Runtime::info`] refuses
+/// the module as [`FailureKind::InvalidModule`].
+pub const MAX_CONFIG_SCHEMA_BYTES: usize = 64 * 1024;
 
 const HOP_BY_HOP: &[&str] = &[
     "connection",
@@ -1783,6 +2089,35 @@ pub fn compile_in_child(memory_bytes: usize) -> std::process::ExitCode {
     }
 }
 
+/// Bytes of the MAC trailer of an artifact file.
+const ARTIFACT_MAC_BYTES: usize = 32;
+
+/// The HMAC-SHA256 that authenticates an artifact file, keyed with the cache key, over the
+/// sha256 of the wasm it was compiled from (its file name, so that a genuine artifact moved
+/// to another module's name is rejected) and the artifact.
+fn artifact_hmac(key: &[u8; 32], sha256: &str, artifact: &[u8]) -> Hmac<Sha256> {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any size");
+    mac.update(b"krog-artifact-v1\0");
+    mac.update(sha256.as_bytes());
+    mac.update(b"\0");
+    mac.update(artifact);
+    mac
+}
+
+fn artifact_mac(key: &[u8; 32], sha256: &str, artifact: &[u8]) -> [u8; ARTIFACT_MAC_BYTES] {
+    artifact_hmac(key, sha256, artifact)
+        .finalize()
+        .into_bytes()
+        .into()
+}
+
+/// The cache key of runtimes configured without one: random, drawn once per process, so that
+/// runtimes of one process share their artifacts and trust no other process's.
+fn process_cache_key() -> [u8; 32] {
+    static KEY: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    *KEY.get_or_init(rand::random)
+}
+
 /// Creates the cache dir (and its parents) readable by this user only, if it is missing.
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
@@ -1803,12 +2138,13 @@ fn check_private_dir(dir: &Path) -> Result<(), String> {
         if !meta.is_dir() {
             return Err("it is not a directory (a symlink?)".into());
         }
-        if meta.permissions().mode() & 0o002 != 0 {
-            return Err("other users may write to it".into());
+        if meta.permissions().mode() & 0o022 != 0 {
+            return Err("other users (its group, or everyone) may write to it".into());
         }
         // Our own uid, without unsafe code: the owner of a file this process creates.
-        let probe = tempfile_in(dir)?;
-        let own = std::fs::metadata(&probe).map(|m| m.uid());
+        let (probe, file) = tempfile_in(dir)?;
+        let own = file.metadata().map(|m| m.uid());
+        drop(file);
         let _ = std::fs::remove_file(&probe);
         let own = own.map_err(|e| e.to_string())?;
         if meta.uid() != own {
@@ -1823,15 +2159,24 @@ fn check_private_dir(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// A new file in `dir`, under a random name and created exclusively (`O_EXCL`), so that
+/// nothing planted in the dir — a symlink to a file elsewhere — is opened instead.
 #[cfg(unix)]
-fn tempfile_in(dir: &Path) -> Result<PathBuf, String> {
-    let path = dir.join(format!(".krog-owner-probe.{}", std::process::id()));
-    std::fs::File::create(&path)
-        .map(|_| path)
+fn tempfile_in(dir: &Path) -> Result<(PathBuf, std::fs::File), String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let name = hex::encode(rand::random::<[u8; 16]>());
+    let path = dir.join(format!(".krog-owner-probe.{name}"));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map(|file| (path, file))
         .map_err(|e| format!("cannot write to it: {e}"))
 }
 
-fn write_artifact(path: &Path, artifact: &[u8]) -> std::io::Result<()> {
+/// Writes `artifact` and its MAC trailer to `path`, atomically (a temporary file renamed).
+fn write_artifact(path: &Path, artifact: &[u8], mac: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let dir = path.parent().unwrap_or(Path::new("."));
     // Unique per write: two threads (or processes) may cache the same module at once.
@@ -1845,9 +2190,13 @@ fn write_artifact(path: &Path, artifact: &[u8]) -> std::io::Result<()> {
         WRITES.fetch_add(1, Ordering::Relaxed)
     ));
     let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
+        // Exclusive: never write through a file or symlink already there.
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
         file.write_all(artifact)?;
-        file.write_all(&Sha256::digest(artifact))?;
+        file.write_all(mac)?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)
     })();

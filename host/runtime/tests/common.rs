@@ -61,3 +61,84 @@ pub fn assert_still_ok(runtime: &Runtime) {
         }
     );
 }
+
+/// A component of krog's `transformer` world written in WAT, for what a Rust plugin cannot do.
+///
+/// `info` returns a name, version, description and config schema of the given lengths in bytes
+/// (all `a`s). `transform` runs `body` (core WAT instructions; `$grow_other` grows a second
+/// core instance's own linear memory by its argument in pages and returns the old size, or -1,
+/// like `memory.grow`), then skips with an empty reason.
+pub fn wat_plugin(info_lengths: [usize; 4], body: &str) -> Vec<u8> {
+    const PAGE: usize = 64 * 1024;
+    // The strings go from the second page on; the first holds the returned records and the
+    // bump allocator's heap.
+    let total: usize = info_lengths.iter().sum();
+    let pages = 2 + total / PAGE;
+    let mut records = String::new();
+    let mut at = PAGE;
+    for (i, length) in info_lengths.iter().enumerate() {
+        records.push_str(&format!(
+            "(i32.store (i32.const {}) (i32.const {at})) (i32.store (i32.const {}) (i32.const {length}))\n",
+            16 + 8 * i,
+            20 + 8 * i,
+        ));
+        at += length;
+    }
+    let wat = format!(
+        r#"(component
+  (core module $other
+    (memory 1)
+    (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))
+  (core module $main
+    (import "other" "grow" (func $grow_other (param i32) (result i32)))
+    (memory (export "memory") {pages})
+    (global $heap (mut i32) (i32.const 1024))
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
+      (local $at i32)
+      (local.set $at (i32.and
+        (i32.add (global.get $heap) (i32.sub (local.get 2) (i32.const 1)))
+        (i32.sub (i32.const 0) (local.get 2))))
+      (global.set $heap (i32.add (local.get $at) (local.get 3)))
+      (local.get $at))
+    (func (export "info") (result i32)
+      (memory.fill (i32.const {PAGE}) (i32.const 97) (i32.const {total}))
+      {records}
+      (i32.const 16))
+    (func (export "transform")
+      (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)
+      {body}
+      ;; ok(skip("")): result tag, outcome tag, then the reason's pointer and length.
+      (i32.store8 (i32.const 64) (i32.const 0))
+      (i32.store8 (i32.const 68) (i32.const 0))
+      (i32.store (i32.const 72) (i32.const 0))
+      (i32.store (i32.const 76) (i32.const 0))
+      (i32.const 64)))
+  (core instance $o (instantiate $other))
+  (core instance $m (instantiate $main (with "other" (instance $o))))
+  (type $event' (record
+    (field "id" string) (field "event-type" string) (field "timestamp" string)
+    (field "tenant" string) (field "data" string)))
+  (export $event "event" (type $event'))
+  (type $request' (record
+    (field "content-type" string)
+    (field "headers" (list (tuple string string)))
+    (field "body" (list u8))))
+  (export $request "request" (type $request'))
+  (type $outcome' (variant (case "skip" string) (case "deliver" $request)))
+  (export $outcome "outcome" (type $outcome'))
+  (type $info' (record
+    (field "name" string) (field "version" string) (field "description" string)
+    (field "config-schema" string)))
+  (export $info "plugin-info" (type $info'))
+  (func $info-func (result $info)
+    (canon lift (core func $m "info") (memory (core memory $m "memory"))))
+  (export "info" (func $info-func))
+  (func $transform-func (param "event" $event) (param "config" string)
+    (result (result $outcome (error string)))
+    (canon lift (core func $m "transform") (memory (core memory $m "memory"))
+      (realloc (core func $m "realloc"))))
+  (export "transform" (func $transform-func))
+)"#
+    );
+    wat::parse_str(wat).expect("the WAT plugin parses")
+}

@@ -287,3 +287,126 @@ fn a_cache_dir_that_other_users_may_write_to_is_not_used() {
     assert!(dir.join(format!("{}.cwasm", module.sha256())).is_file());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+fn runtime_with_key(dir: &std::path::Path, key: [u8; 32]) -> Runtime {
+    Runtime::new(RuntimeConfig {
+        cache_dir: Some(dir.to_path_buf()),
+        cache_key: Some(key),
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+#[test]
+fn an_artifact_written_under_another_cache_key_is_rejected_and_recompiled() {
+    let dir = temp_dir("other-key");
+    let first = runtime_with_key(&dir, [1; 32]);
+    first.load(test_plugins::HOSTILE).unwrap();
+    drop(first);
+
+    // The same key, in a runtime that does not share the first one's memory: from disk.
+    let same = runtime_with_key(&dir, [1; 32]);
+    same.load(test_plugins::HOSTILE).unwrap();
+    assert_eq!(same.stats().loaded_from_disk, 1);
+    assert_eq!(same.stats().compiled, 0);
+
+    let other = runtime_with_key(&dir, [2; 32]);
+    let module = other.load(test_plugins::HOSTILE).unwrap();
+    assert_eq!(other.stats().artifacts_rejected, 1);
+    assert_eq!(other.stats().loaded_from_disk, 0);
+    assert_eq!(other.stats().compiled, 1);
+    assert!(other.transform(&module, &event(), "ok").is_ok());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_artifact_with_a_bare_sha256_trailer_is_rejected_and_recompiled() {
+    use sha2::Digest;
+    let dir = temp_dir("bare-sha256");
+    let first = cached_runtime(&dir);
+    let sha = first
+        .load(test_plugins::HOSTILE)
+        .unwrap()
+        .sha256()
+        .to_string();
+    drop(first);
+    // What anyone who may write to the dir can produce: an artifact with its checksum.
+    let path = dir.join(format!("{sha}.cwasm"));
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.truncate(bytes.len() - 32);
+    let checksum = sha2::Sha256::digest(&bytes);
+    bytes.extend_from_slice(&checksum);
+    std::fs::write(&path, &bytes).unwrap();
+
+    let second = cached_runtime(&dir);
+    let module = second.load(test_plugins::HOSTILE).unwrap();
+    assert_eq!(second.stats().artifacts_rejected, 1);
+    assert_eq!(second.stats().loaded_from_disk, 0);
+    assert_eq!(second.stats().compiled, 1);
+    assert!(second.transform(&module, &event(), "ok").is_ok());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_artifact_filed_under_another_modules_sha256_is_rejected() {
+    let dir = temp_dir("swapped");
+    let first = cached_runtime(&dir);
+    let a = first.load(test_plugins::HOSTILE).unwrap();
+    let b = first.load(&variant(test_plugins::HOSTILE, 7)).unwrap();
+    drop(first);
+    std::fs::copy(
+        dir.join(format!("{}.cwasm", a.sha256())),
+        dir.join(format!("{}.cwasm", b.sha256())),
+    )
+    .unwrap();
+
+    let second = cached_runtime(&dir);
+    second.load(&variant(test_plugins::HOSTILE, 7)).unwrap();
+    assert_eq!(second.stats().artifacts_rejected, 1);
+    assert_eq!(second.stats().compiled, 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_cache_dir_that_its_group_may_write_to_is_not_used() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_dir("group-cache");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o770)).unwrap();
+    let runtime = cached_runtime(&dir);
+    let module = runtime.load(test_plugins::HOSTILE).unwrap();
+    assert!(runtime.transform(&module, &event(), "ok").is_ok());
+    assert_eq!(
+        std::fs::read_dir(&dir).unwrap().count(),
+        0,
+        "nothing was cached where the group could have planted code"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlink_planted_at_the_ownership_probes_path_is_not_followed() {
+    let dir = temp_dir("probe-symlink");
+    std::fs::create_dir_all(&dir).unwrap();
+    let victim = temp_dir("probe-victim");
+    std::fs::create_dir_all(&victim).unwrap();
+    let target = victim.join("precious");
+    std::fs::write(&target, b"not to be truncated").unwrap();
+    // The name the probe had when it was predictable.
+    let planted = dir.join(format!(".krog-owner-probe.{}", std::process::id()));
+    std::os::unix::fs::symlink(&target, &planted).unwrap();
+
+    let runtime = cached_runtime(&dir);
+    assert_eq!(std::fs::read(&target).unwrap(), b"not to be truncated");
+    assert!(
+        std::fs::symlink_metadata(&planted).is_ok(),
+        "the planted link was touched"
+    );
+    // The dir itself is still ours and used.
+    let module = runtime.load(test_plugins::HOSTILE).unwrap();
+    assert!(dir.join(format!("{}.cwasm", module.sha256())).is_file());
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&victim);
+}

@@ -50,3 +50,48 @@ fn a_reused_slack_instance_serves_256_mixed_events_without_growing_its_memory() 
         }
     }
 }
+
+/// A WAT plugin whose `transform` grows its own memory and a second core instance's memory by
+/// `pages` each (both start at one page, plus one more for the first), trapping if either
+/// growth is refused softly.
+fn two_memories_growing_by(pages: usize) -> Vec<u8> {
+    common::wat_plugin(
+        [1, 1, 1, 2],
+        &format!(
+            "(if (i32.eq (memory.grow (i32.const {pages})) (i32.const -1)) (then unreachable))
+             (if (i32.eq (call $grow_other (i32.const {pages})) (i32.const -1)) (then unreachable))"
+        ),
+    )
+}
+
+#[test]
+fn the_memory_limit_caps_all_the_memories_of_a_call_together() {
+    const PAGE: usize = 64 * 1024;
+    let limit = 64 * PAGE;
+    let runtime = Runtime::new(RuntimeConfig {
+        limits: Limits {
+            memory_bytes: limit,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .expect("runtime");
+    let event = common::event();
+
+    // Two memories of 18 and 17 pages: 55 % of the limit together.
+    let module = runtime
+        .load(&two_memories_growing_by(16))
+        .expect("the WAT plugin loads");
+    let execution = runtime.transform(&module, &event, "");
+    assert!(execution.is_ok(), "{execution:?}");
+
+    // 38 and 37 pages: each 58-59 % of the limit, 117 % together.
+    let module = runtime
+        .load(&two_memories_growing_by(36))
+        .expect("the WAT plugin loads");
+    let failure = runtime
+        .transform(&module, &event, "")
+        .expect_err("two memories over the limit together");
+    assert_eq!(failure.kind, FailureKind::MemoryLimit, "{failure}");
+    assert!(failure.message.contains("4 MiB"), "{}", failure.message);
+}

@@ -194,3 +194,60 @@ async fn a_quick_call_that_blocks_in_wasi_on_an_async_worker_falls_back_instead_
     .expect("no panic");
     assert!(result.is_ok(), "{result:?}");
 }
+
+#[test]
+fn a_scope_whose_quick_call_logs_a_huge_line_never_runs_quick_again() {
+    // A generous deadline: lifting 20 MiB takes a while in an unoptimised test build, and the
+    // point is that it is cheap in fuel, not that it is slow enough to time out.
+    let runtime = Runtime::new(RuntimeConfig {
+        instance_reuse: 100,
+        limits: krog_runtime::Limits {
+            timeout: std::time::Duration::from_secs(10),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .expect("runtime");
+    let module = hostile(&runtime);
+    warm_up(&runtime, "sub_a", krog_runtime::QUICK_STREAK);
+    let logged = runtime
+        .transform_quick("sub_a", &module, &event(), "log-huge")
+        .expect("the warm instance is used")
+        .expect("log-huge succeeds");
+    assert!(
+        logged.fuel_consumed < krog_runtime::QUICK_FUEL,
+        "the huge line is cheap in fuel ({}), which is the point",
+        logged.fuel_consumed
+    );
+    warm_up(&runtime, "sub_a", krog_runtime::QUICK_STREAK * 2);
+    assert!(
+        runtime
+            .transform_quick("sub_a", &module, &event(), "count")
+            .is_none(),
+        "a scope that moved 20 MiB on the quick path still runs quick"
+    );
+}
+
+#[test]
+fn an_instance_that_logged_a_huge_line_does_not_qualify_for_the_quick_path() {
+    let runtime = Runtime::new(RuntimeConfig {
+        instance_reuse: 100,
+        limits: krog_runtime::Limits {
+            timeout: std::time::Duration::from_secs(10),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .expect("runtime");
+    let module = hostile(&runtime);
+    runtime
+        .transform_in("sub_a", &module, &event(), "log-huge")
+        .expect("log-huge succeeds");
+    warm_up(&runtime, "sub_a", krog_runtime::QUICK_STREAK);
+    assert!(
+        runtime
+            .transform_quick("sub_a", &module, &event(), "count")
+            .is_none(),
+        "an instance with a heavy call in its streak runs quick"
+    );
+}

@@ -2,9 +2,10 @@
 //!
 //! It implements the real `transformer` world (bound with wit-bindgen directly, not the SDK), and
 //! its behaviour is chosen by the config string: `loop`, `memory`, `recursion`, `panic`, `big`,
-//! `reserved-header`, `err`, `log-flood`, `print`, `sleep`, `ok`, and `count` (delivers how many times
-//! this instance has been called: state kept between calls, which plugins must not rely on, and
-//! which shows whether the host reused an instance).
+//! `reserved-header`, `err`, `err-huge`, `fake-panic`, `log-flood`, `log-huge`, `print`, `sleep`,
+//! `sleep-long`, `ok`, and `count` (delivers how many times this instance has been called: state
+//! kept between calls, which plugins must not rely on, and which shows whether the host reused an
+//! instance).
 
 // The bindings wit-bindgen generates for the host target trip this lint; they are not ours.
 #![allow(clippy::too_many_arguments)]
@@ -43,7 +44,7 @@ impl Guest for Hostile {
             name: "hostile".to_string(),
             version: "0.1.0".to_string(),
             description: "Misbehaves on purpose, as the config says.".to_string(),
-            config_schema: r#"{"type":"string","enum":["loop","memory","recursion","panic","big","reserved-header","err","log-flood","print","ok","count","sleep","sleep-long"]}"#.to_string(),
+            config_schema: r#"{"type":"string","enum":["loop","memory","recursion","panic","big","reserved-header","err","err-huge","fake-panic","log-flood","log-huge","print","ok","count","sleep","sleep-long"]}"#.to_string(),
         }
     }
 
@@ -75,6 +76,8 @@ impl Guest for Hostile {
                 vec![("webhook-signature".to_string(), "v1,forged".to_string())],
             )),
             "err" => Err("the plugin said no".to_string()),
+            // 16 MiB of two-byte characters, so that a cut at an arbitrary byte would split one.
+            "err-huge" => Err("é".repeat(8 << 20)),
             "count" => {
                 static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
                 let calls = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
@@ -85,6 +88,35 @@ impl Guest for Hostile {
                     log(LogLevel::Info, &format!("line {i}"));
                 }
                 Ok(deliver(b"flooded".to_vec(), Vec::new()))
+            }
+            "fake-panic" => {
+                // What the host reads as a panic, with a location of 60,000 bytes, then a trap.
+                eprint!(
+                    "thread '<unnamed>' panicked at {}:\nforged\n",
+                    "L".repeat(60_000)
+                );
+                std::process::abort()
+            }
+            "log-huge" => {
+                // 20 MiB of NULs in fresh pages, which are zero already: nearly free in fuel
+                // (an allocation would clear them, a loop of millions of instructions), costly
+                // for the host to lift and check. The pages are taken behind the allocator's
+                // back, which it tolerates: its `sbrk` asks `memory.grow` each time.
+                const PAGES: usize = 320;
+                let line = match core::arch::wasm32::memory_grow(0, PAGES) {
+                    usize::MAX => return Err("no memory for the line".to_string()),
+                    // SAFETY: the pages were just added to the memory, are zero (valid UTF-8)
+                    // and are used by nothing else.
+                    old => unsafe {
+                        let start = (old * 65536) as *const u8;
+                        std::str::from_utf8_unchecked(std::slice::from_raw_parts(
+                            start,
+                            PAGES * 65536,
+                        ))
+                    },
+                };
+                log(LogLevel::Info, line);
+                Ok(deliver(b"logged".to_vec(), Vec::new()))
             }
             "sleep-long" => {
                 // Blocks in WASI for far longer than any deadline.
