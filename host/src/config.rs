@@ -92,6 +92,10 @@ pub struct Config {
     /// to itself; `None` (the library's default, as in tests that start the app in-process)
     /// compiles in this process.
     pub compiler: Option<PathBuf>,
+    /// The key of the MACs on compiled artifacts. Not a setting: `None` (always, for the
+    /// binary) takes the installation's key from the database, which every node shares; tests
+    /// that start many apps on many databases set one key so that they can share one cache.
+    pub artifact_cache_key: Option<[u8; 32]>,
 }
 
 impl Default for Config {
@@ -131,6 +135,7 @@ impl Default for Config {
             max_connections: 1024,
             shutdown_timeout: Duration::from_secs(30),
             compiler: None,
+            artifact_cache_key: None,
         }
     }
 }

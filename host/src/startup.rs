@@ -36,8 +36,15 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         telemetry::prometheus();
         let db = Db::connect(&config.database_url, &config.sqlite_synchronous).await?;
+        // Shared by every node, so an artifact one node compiled is trusted by the others
+        // only if it carries this installation's MAC.
+        let cache_key = match config.artifact_cache_key {
+            Some(key) => key,
+            None => db.installation_key("artifact_mac_key").await?,
+        };
         let runtime = {
             let runtime_config = RuntimeConfig {
+                cache_key: Some(cache_key),
                 limits: config.limits.clone(),
                 cache_dir: Some(config.resolved_cache_dir()),
                 instance_reuse: config.plugin_instance_reuse,

@@ -188,10 +188,8 @@ async fn spawn_krog(
         .current_dir(dir)
         .env("KROG_LISTEN", "127.0.0.1:0")
         .env("KROG_DATABASE_URL", database_url)
-        .env(
-            "KROG_CACHE_DIR",
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifact-cache"),
-        )
+        // Its own cache: artifacts carry a MAC under the database's key.
+        .env("KROG_CACHE_DIR", dir.join("krog-cache"))
         .env("KROG_ADMIN_KEY", ADMIN_KEY)
         .env("KROG_ALLOW_PRIVATE_DESTINATIONS", "true")
         .env("KROG_ALLOW_HTTP", "true")

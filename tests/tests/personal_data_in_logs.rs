@@ -49,11 +49,7 @@ async fn run_against(database_url: &str, dir: &std::path::Path) {
         .current_dir(dir)
         .env("KROG_LISTEN", "127.0.0.1:0")
         .env("KROG_DATABASE_URL", database_url)
-        .env(
-            "KROG_CACHE_DIR",
-            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../target/test-artifact-cache"),
-        )
+        .env("KROG_CACHE_DIR", dir.join("krog-cache"))
         .env("KROG_ADMIN_KEY", ADMIN_KEY)
         .env("KROG_ALLOW_PRIVATE_DESTINATIONS", "true")
         .env("KROG_ALLOW_HTTP", "true")

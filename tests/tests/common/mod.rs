@@ -124,6 +124,8 @@ impl TestApp {
         let cache = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../target/test-artifact-cache");
         let mut config = test_config(&db.url, &cache);
+        // One MAC key for every in-process test, so that they can share one cache.
+        config.artifact_cache_key = Some([7; 32]);
         adjust(&mut config);
         let app = krog::Application::build(config).await.expect("krog builds");
         let base = format!("http://127.0.0.1:{}", app.port());
@@ -446,10 +448,9 @@ pub async fn start_krog(
         .current_dir(dir)
         .env("KROG_LISTEN", "127.0.0.1:0")
         .env("KROG_DATABASE_URL", database_url)
-        .env(
-            "KROG_CACHE_DIR",
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifact-cache"),
-        )
+        // Its own cache: artifacts carry a MAC under the database's key, so processes on
+        // different databases cannot share one.
+        .env("KROG_CACHE_DIR", dir.join("krog-cache"))
         .env("KROG_ADMIN_KEY", ADMIN_KEY)
         .env("KROG_ALLOW_PRIVATE_DESTINATIONS", "true")
         .env("KROG_ALLOW_HTTP", "true")
