@@ -12,5 +12,7 @@ const BACKEND: common::Backend = common::Backend::Postgres;
 mod delivery;
 #[path = "suite/modules.rs"]
 mod modules;
+#[path = "suite/personal_data.rs"]
+mod personal_data;
 #[path = "suite/robust.rs"]
 mod robust;

@@ -10,5 +10,7 @@ const BACKEND: common::Backend = common::Backend::Sqlite;
 mod delivery;
 #[path = "suite/modules.rs"]
 mod modules;
+#[path = "suite/personal_data.rs"]
+mod personal_data;
 #[path = "suite/robust.rs"]
 mod robust;
