@@ -42,6 +42,11 @@ pub struct Config {
     pub poll_interval: Duration,
     /// How long a rotated-out secret keeps signing.
     pub secret_overlap: Duration,
+    /// How long event payloads, transformed bodies and response excerpts are kept (counted
+    /// from when the event was received); a tenant may set its own.
+    pub retention: Duration,
+    /// The pause between two passes of the retention task.
+    pub retention_interval: Duration,
     /// How long keys, tenants and subscriptions stay cached in memory. Changes through this
     /// node apply at once; this bounds how long another node's changes go unseen.
     pub directory_ttl: Duration,
@@ -115,6 +120,8 @@ impl Default for Config {
             claim_lease: Duration::from_secs(60),
             poll_interval: Duration::from_secs(1),
             secret_overlap: Duration::from_secs(24 * 3600),
+            retention: Duration::from_secs(30 * 24 * 3600),
+            retention_interval: Duration::from_secs(600),
             directory_ttl: Duration::from_secs(1),
             plugin_instance_reuse: 256,
             plugin_cache_modules: crate::runtime::DEFAULT_CACHED_MODULES,
@@ -158,6 +165,8 @@ struct FileConfig {
     claim_lease: Option<String>,
     poll_interval: Option<String>,
     secret_overlap: Option<String>,
+    retention: Option<String>,
+    retention_interval: Option<String>,
     directory_ttl: Option<String>,
     plugin_instance_reuse: Option<usize>,
     plugin_cache_modules: Option<usize>,
@@ -277,6 +286,16 @@ impl Config {
         }
         if let Some(v) = duration("SECRET_OVERLAP", file.secret_overlap)? {
             self.secret_overlap = v;
+        }
+        if let Some(v) = duration("RETENTION", file.retention)? {
+            anyhow::ensure!(
+                v >= Duration::from_secs(1),
+                "KROG_RETENTION must be at least 1s"
+            );
+            self.retention = v;
+        }
+        if let Some(v) = duration("RETENTION_INTERVAL", file.retention_interval)? {
+            self.retention_interval = v.max(Duration::from_millis(10));
         }
         if let Some(v) = duration("DIRECTORY_TTL", file.directory_ttl)? {
             self.directory_ttl = v;

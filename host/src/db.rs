@@ -56,9 +56,12 @@ impl Db {
                     .max_connections(8)
                     .acquire_timeout(Duration::from_secs(30))
                     .after_connect(move |conn, _| {
+                        // secure_delete: deleted or overwritten content (retention, erasure) is
+                        // zeroed in the file rather than left in free pages.
                         let pragmas = format!(
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
-                             PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;"
+                             PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
+                             PRAGMA secure_delete = ON;"
                         );
                         Box::pin(async move {
                             conn.execute(pragmas.as_str()).await?;

@@ -89,6 +89,7 @@ impl Application {
                 config.api_requests_per_second,
             )),
             writer,
+            cancelled: Arc::default(),
             db,
             runtime,
             http,
@@ -130,6 +131,10 @@ impl Application {
     ) -> anyhow::Result<()> {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         tracing::info!(address = %self.local_addr(), "krog is listening");
+        let retention = tokio::spawn(crate::retention::run(
+            self.state.clone(),
+            shutdown_rx.clone(),
+        ));
         let workers = tokio::spawn(queue::start(self.state.clone(), self.queue_rx, shutdown_rx));
         let limits = crate::server::Limits {
             header_read_timeout: self.state.config.header_read_timeout,
@@ -143,6 +148,7 @@ impl Application {
         .await;
         let _ = shutdown_tx.send(true);
         workers.await?;
+        retention.await?;
         self.state.db.close().await;
         Ok(())
     }
@@ -183,6 +189,7 @@ pub fn router(state: AppState) -> Router {
         .merge(subscriptions::router())
         .merge(deliveries::router())
         .merge(modules::router())
+        .merge(crate::privacy::router())
         .layer(DefaultBodyLimit::max(limit));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))

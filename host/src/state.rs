@@ -31,6 +31,8 @@ pub struct AppState {
     pub dry_runs: Arc<crate::limits::TenantSlots>,
     /// API requests per key.
     pub rate: Arc<crate::limits::RateLimiter>,
+    /// Deliveries cancelled by an erasure while their work may still wait in this node's queue.
+    pub cancelled: Arc<crate::privacy::Cancelled>,
     /// The configuration the service started with.
     pub config: Arc<Config>,
 }

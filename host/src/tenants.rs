@@ -20,8 +20,14 @@ pub fn router() -> Router<AppState> {
 /// A tenant as the API shows it.
 #[derive(Debug, Serialize, sqlx::FromRow)]
 pub struct Tenant {
-    id: String,
-    name: String,
+    pub(crate) id: String,
+    pub(crate) name: String,
+    /// The tenant's own retention (`"7d"`); null: the installation's `KROG_RETENTION`.
+    #[serde(
+        rename = "retention",
+        serialize_with = "crate::privacy::serialize_retention"
+    )]
+    pub(crate) retention_ms: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -30,6 +36,8 @@ struct NewTenant {
     /// Optional slug; generated when absent.
     id: Option<String>,
     name: String,
+    /// How long this tenant's payloads are kept (`"7d"`); absent: `KROG_RETENTION`.
+    retention: Option<String>,
 }
 
 async fn create(
@@ -52,12 +60,20 @@ async fn create(
         }
         None => new_id("ten"),
     };
-    let inserted = sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)")
-        .bind(&id)
-        .bind(name)
-        .bind(now_ms())
-        .execute(state.db.pool())
-        .await;
+    let retention_ms = new
+        .retention
+        .as_deref()
+        .map(crate::privacy::parse_retention)
+        .transpose()?;
+    let inserted = sqlx::query(
+        "INSERT INTO tenants (id, name, created_at, retention_ms) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&id)
+    .bind(name)
+    .bind(now_ms())
+    .bind(retention_ms)
+    .execute(state.db.pool())
+    .await;
     state.directory.invalidate();
     match inserted {
         Ok(_) => Ok((
@@ -65,6 +81,7 @@ async fn create(
             axum::Json(Tenant {
                 id,
                 name: name.to_owned(),
+                retention_ms,
             }),
         )),
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
@@ -81,12 +98,13 @@ async fn list(
 ) -> Result<axum::Json<Page<Tenant>>> {
     caller.require_admin()?;
     let limit = page.limit();
-    let rows: Vec<Tenant> =
-        sqlx::query_as("SELECT id, name FROM tenants WHERE id > $1 ORDER BY id LIMIT $2")
-            .bind(page.after.as_deref().unwrap_or(""))
-            .bind(limit + 1)
-            .fetch_all(state.db.pool())
-            .await?;
+    let rows: Vec<Tenant> = sqlx::query_as(
+        "SELECT id, name, retention_ms FROM tenants WHERE id > $1 ORDER BY id LIMIT $2",
+    )
+    .bind(page.after.as_deref().unwrap_or(""))
+    .bind(limit + 1)
+    .fetch_all(state.db.pool())
+    .await?;
     Ok(axum::Json(Page::new(rows, limit, |t| t.id.clone())))
 }
 

@@ -12,5 +12,7 @@ mod delivery;
 mod keys;
 #[path = "suite/modules.rs"]
 mod modules;
+#[path = "suite/personal_data.rs"]
+mod personal_data;
 #[path = "suite/robust.rs"]
 mod robust;

@@ -34,6 +34,7 @@ struct Row {
     event_type: String,
     timestamp: String,
     data: String,
+    payload_deleted_note: Option<String>,
 }
 
 /// The request to send.
@@ -67,6 +68,9 @@ enum Ending {
     },
     /// Nothing to send to any more (subscription deleted or disabled).
     Abandoned(String),
+    /// The event's payload was deleted (retention, erasure): there is nothing to send, now or
+    /// later.
+    PayloadDeleted(String),
 }
 
 /// What an attempt row records besides its time and duration.
@@ -81,10 +85,12 @@ pub struct AttemptRow {
 /// given back once the request is answered, before waiting for the record to commit
 /// ([`Turn::settle`]).
 pub async fn run(state: &AppState, work: Work, turn: Turn) -> anyhow::Result<()> {
-    let job = match work {
-        Work::Fresh(job) => job,
+    let (job, deleted) = match work {
+        // An erasure cancelled it (and recorded that) while it waited here.
+        Work::Fresh(job) if state.cancelled.take(&job.delivery_id) => return Ok(()),
+        Work::Fresh(job) => (job, None),
         Work::Stored(claimed) => match load(state, claimed.id).await? {
-            Some(job) => job,
+            Some(loaded) => loaded,
             None => return Ok(()),
         },
     };
@@ -98,18 +104,25 @@ pub async fn run(state: &AppState, work: Work, turn: Turn) -> anyhow::Result<()>
     };
     let started = Instant::now();
     let at = now_ms();
-    let (ending, request) = attempt(state, &job, target.as_deref()).await;
+    let (ending, request) = match deleted {
+        Some(note) => (
+            Ending::PayloadDeleted(format!("{note}: there is nothing to send")),
+            None,
+        ),
+        None => attempt(state, &job, target.as_deref()).await,
+    };
     let duration = started.elapsed();
     let _place = turn.settle().await;
     record(state, &job, at, duration, ending, request).await
 }
 
 /// Reads a delivery claimed by id, with its event; `None` unless it is still pending and
-/// still claimed by this node.
-async fn load(state: &AppState, id: String) -> anyhow::Result<Option<Job>> {
+/// still claimed by this node. Beside the job, the note of a deleted payload (a retry by hand
+/// after retention or an erasure), which fails the delivery instead of sending an empty body.
+async fn load(state: &AppState, id: String) -> anyhow::Result<Option<(Job, Option<String>)>> {
     let row: Option<Row> = sqlx::query_as(
         "SELECT d.status, d.claimed_by, d.attempt_count, d.tenant_id, d.event_id, d.subscription_id, \
-         e.event_type, e.timestamp, e.data \
+         e.event_type, e.timestamp, e.data, e.payload_deleted_note \
          FROM deliveries d JOIN events e ON e.tenant_id = d.tenant_id AND e.id = d.event_id \
          WHERE d.id = $1",
     )
@@ -128,7 +141,8 @@ async fn load(state: &AppState, id: String) -> anyhow::Result<Option<Job>> {
     }
     let event_type = EventType::parse(&row.event_type)
         .ok_or_else(|| anyhow::anyhow!("stored event has unknown type {:?}", row.event_type))?;
-    Ok(Some(Job {
+    let deleted = row.payload_deleted_note;
+    let job = Job {
         delivery_id: id,
         attempt_count: row.attempt_count,
         tenant_id: row.tenant_id.into(),
@@ -140,7 +154,8 @@ async fn load(state: &AppState, id: String) -> anyhow::Result<Option<Job>> {
             timestamp: row.timestamp,
             data: row.data,
         }),
-    }))
+    };
+    Ok(Some((job, deleted)))
 }
 
 async fn attempt(
@@ -487,6 +502,9 @@ async fn record(
                 ("skipped", None, None)
             }
             Ending::Abandoned(why) => ("failed", None, row(None, why, "abandoned", None)),
+            Ending::PayloadDeleted(why) => {
+                ("failed", None, row(None, why, "payload_deleted", None))
+            }
             Ending::Gone { response } => {
                 disable_subscription = true;
                 let why = "the endpoint answered 410 Gone; subscription disabled".to_owned();
@@ -620,10 +638,15 @@ impl Settlement {
                 ],
             });
         }
+        // Both writes below apply only while the delivery is still pending: an erasure may have
+        // cancelled it (or a tenant deletion removed it) while this attempt was in flight, and
+        // the attempt must then neither undo the cancellation nor store the receiver's answer
+        // or the transformed body again.
         if let Some(row) = &self.attempt {
             statements.push(Statement {
                 sql: "INSERT INTO attempts (id, delivery_id, at, duration_ms, status_code, error, error_kind, response, node) \
-                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                      SELECT $1, $2, $3, $4, $5, $6, $7, CASE WHEN d.status = 'pending' THEN $8 END, $9 \
+                      FROM deliveries d WHERE d.id = $2",
                 params: vec![
                     Text(Some(attempt_id)),
                     Text(Some(&self.delivery_id)),
@@ -652,7 +675,7 @@ impl Settlement {
                   request_content_type = COALESCE($6, request_content_type), \
                   request_headers = COALESCE($7, request_headers), \
                   request_body = CASE WHEN $6 IS NULL THEN request_body ELSE $8 END \
-                  WHERE id = $9",
+                  WHERE id = $9 AND status = 'pending'",
             params: vec![
                 Text(Some(self.status)),
                 Int(Some(self.attempt_count)),

@@ -59,6 +59,10 @@ pub struct SentRequest {
     /// … else base64.
     #[serde(skip_serializing_if = "Option::is_none")]
     body_base64: Option<String>,
+    /// Instead of a body: why it is no longer stored ("payload deleted after 30 days
+    /// (retention)", "payload erased on request (erasure …)").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload_deleted: Option<String>,
 }
 
 /// What a delivery sent, with its event for rebuilding an envelope.
@@ -67,9 +71,11 @@ struct SentRow {
     request_content_type: Option<String>,
     request_headers: Option<String>,
     request_body: Option<Vec<u8>>,
+    delivery_deleted: Option<String>,
     event_type: String,
     timestamp: String,
     data: String,
+    event_deleted: Option<String>,
 }
 
 /// A delivery as the API shows it.
@@ -87,6 +93,9 @@ pub struct Delivery {
     updated_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     request: Option<SentRequest>,
+    /// Set when the event's payload or this delivery's body was deleted (retention, erasure).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payload_deleted: Option<String>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -120,6 +129,7 @@ impl Row {
             created_at: rfc3339(self.created_at),
             updated_at: rfc3339(self.updated_at),
             request,
+            payload_deleted: None,
         }
     }
 }
@@ -201,7 +211,8 @@ async fn read(
     .ok_or_else(|| Error::NotFound(format!("delivery {id}")))?;
     let sent: SentRow = sqlx::query_as(
         "SELECT d.request_content_type, d.request_headers, d.request_body, \
-         e.event_type, e.timestamp, e.data \
+         d.payload_deleted_note AS delivery_deleted, \
+         e.event_type, e.timestamp, e.data, e.payload_deleted_note AS event_deleted \
          FROM deliveries d JOIN events e ON e.tenant_id = d.tenant_id AND e.id = d.event_id \
          WHERE d.id = $1",
     )
@@ -212,11 +223,28 @@ async fn read(
         request_content_type,
         request_headers: headers,
         request_body,
+        delivery_deleted,
         event_type,
         timestamp,
         data,
+        event_deleted,
     } = sent;
+    let note = delivery_deleted.clone().or_else(|| event_deleted.clone());
     let request = request_content_type.map(|content_type| {
+        // A body that is gone is said to be gone, rather than rebuilt from an empty payload.
+        let deleted = match &request_body {
+            Some(_) => None,
+            None => delivery_deleted.or(event_deleted),
+        };
+        if let Some(note) = deleted {
+            return SentRequest {
+                content_type,
+                headers: Vec::new(),
+                body: None,
+                body_base64: None,
+                payload_deleted: Some(note),
+            };
+        }
         // No body beside a content type: it was the event's envelope (not stored twice).
         let body = request_body.unwrap_or_else(|| {
             let event = crate::events::Event {
@@ -241,10 +269,13 @@ async fn read(
                 .unwrap_or_default(),
             body: text,
             body_base64: base64,
+            payload_deleted: None,
         }
     });
     let attempts = attempts_of(&state, &id).await?;
-    Ok(axum::Json(row.into_delivery(attempts, request)))
+    let mut delivery = row.into_delivery(attempts, request);
+    delivery.payload_deleted = note;
+    Ok(axum::Json(delivery))
 }
 
 /// Deliveries set back to pending per transaction by a bulk retry.

@@ -18,12 +18,14 @@ const WAL_BACKSTOP_PAGES: u32 = 4000;
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
 /// Opens the writer's connection to the database `url` (already migrated by the pool).
+/// `secure_delete` as on the pool: a settlement that overwrites a stored body must not leave
+/// the old one in a free page.
 pub(super) fn open(url: &str, synchronous: &str) -> anyhow::Result<Connection> {
     let conn = Connection::open(path(url)?)?;
     conn.execute_batch(&format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
          PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
-         PRAGMA wal_autocheckpoint = {WAL_BACKSTOP_PAGES};"
+         PRAGMA wal_autocheckpoint = {WAL_BACKSTOP_PAGES}; PRAGMA secure_delete = ON;"
     ))?;
     Ok(conn)
 }

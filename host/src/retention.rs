@@ -1,0 +1,249 @@
+//! Retention: event payloads, transformed bodies (with their headers) and attempt answer
+//! excerpts are deleted once their event is older than the tenant's retention
+//! (`KROG_RETENTION`, or the tenant's own), counted from when the event was received.
+//!
+//! The task wakes every `KROG_RETENTION_INTERVAL` and works in batches of [`BATCH`] rows per
+//! transaction with a pause between them, so that the group-commit writer — every ingest and
+//! settlement — waits at most for one short batch. Work still pending keeps what it needs: an
+//! event with a pending delivery keeps its payload, and a pending delivery its request, until
+//! it settles. A payload that is deleted leaves a note (`payload_deleted_note`) that the
+//! delivery log shows, and that fails a later retry by hand instead of sending an empty body.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::db::now_ms;
+use crate::privacy::retention_note;
+use crate::state::AppState;
+
+/// Rows changed per transaction.
+const BATCH: i64 = 500;
+
+/// The pause after each batch, so that deliveries get the database in between.
+const PAUSE: Duration = Duration::from_millis(20);
+
+/// Runs until shutdown, one pass every `config.retention_interval`.
+pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    // Per tenant, the delivery id up to which every old delivery is done, so that a pass does
+    // not read a tenant's whole history again (kept in memory: a restart reads it once).
+    let mut done_up_to: HashMap<String, String> = HashMap::new();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(state.config.retention_interval) => {}
+            _ = shutdown.changed() => return,
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+        match pass(&state, &mut done_up_to, &shutdown).await {
+            Ok(counts) if counts != (0, 0) => {
+                tracing::info!(
+                    events = counts.0,
+                    deliveries = counts.1,
+                    "retention deleted old payloads"
+                );
+                metrics::counter!("krog_retention_events_total").increment(counts.0);
+                metrics::counter!("krog_retention_deliveries_total").increment(counts.1);
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "retention pass failed; trying again at the next"),
+        }
+    }
+}
+
+/// The smallest delivery id created at or after `ms`: delivery ids are `dlv_` and a UUIDv7,
+/// whose first 48 bits (12 hex digits) are the Unix milliseconds of its creation, so ids below
+/// this one are exactly the deliveries created before `ms`. That lets retention walk the
+/// deliveries index by tenant and id instead of needing an index on age.
+fn delivery_id_floor(ms: i64) -> String {
+    format!("dlv_{:012x}{}", ms.max(0), "0".repeat(20))
+}
+
+/// One pass over every tenant; the counts of events and deliveries whose data it deleted.
+async fn pass(
+    state: &AppState,
+    done_up_to: &mut HashMap<String, String>,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<(u64, u64), sqlx::Error> {
+    let tenants: Vec<(String, Option<i64>)> =
+        sqlx::query_as("SELECT id, retention_ms FROM tenants ORDER BY id")
+            .fetch_all(state.db.pool())
+            .await?;
+    let default = state.config.retention.as_millis() as i64;
+    let now = now_ms();
+    let shortest = tenants
+        .iter()
+        .map(|(_, r)| r.unwrap_or(default))
+        .min()
+        .unwrap_or(default);
+    // Events that pending work still needs: read once per pass, from the pending rows only
+    // (a handful in normal operation; in the partial index of pending deliveries).
+    let pending: Vec<(String, String)> = sqlx::query_as(
+        "SELECT tenant_id, event_id FROM deliveries WHERE status = 'pending' AND created_at < $1",
+    )
+    .bind(now - shortest)
+    .fetch_all(state.db.pool())
+    .await?;
+    let pending: HashSet<(String, String)> = pending.into_iter().collect();
+    done_up_to.retain(|t, _| tenants.iter().any(|(id, _)| id == t));
+
+    let (mut events, mut deliveries) = (0, 0);
+    for (tenant, retention) in tenants {
+        let retention = retention.unwrap_or(default);
+        let cutoff = now - retention;
+        let note = retention_note(retention);
+        events += events_of(state, &tenant, cutoff, &note, &pending, shutdown).await?;
+        let start = done_up_to.get(&tenant).cloned().unwrap_or_default();
+        let (changed, resume) =
+            deliveries_of(state, &tenant, cutoff, &note, start, shutdown).await?;
+        deliveries += changed;
+        done_up_to.insert(tenant, resume);
+        if *shutdown.borrow() {
+            break;
+        }
+    }
+    Ok((events, deliveries))
+}
+
+/// Deletes the payloads of the tenant's events received before `cutoff` that no pending
+/// delivery needs.
+async fn events_of(
+    state: &AppState,
+    tenant: &str,
+    cutoff: i64,
+    note: &str,
+    pending: &HashSet<(String, String)>,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<u64, sqlx::Error> {
+    let mut deleted = 0;
+    let (mut after_at, mut after_id) = (i64::MIN, String::new());
+    while !*shutdown.borrow() {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT id, created_at FROM events WHERE payload_deleted_at IS NULL AND created_at < $1 \
+             AND tenant_id = $2 AND (created_at > $3 OR (created_at = $3 AND id > $4)) \
+             ORDER BY created_at, id LIMIT $5",
+        )
+        .bind(cutoff)
+        .bind(tenant)
+        .bind(after_at)
+        .bind(&after_id)
+        .bind(BATCH)
+        .fetch_all(state.db.pool())
+        .await?;
+        let Some((last_id, last_at)) = rows.last().cloned() else {
+            break;
+        };
+        (after_at, after_id) = (last_at, last_id);
+        let due: Vec<&String> = rows
+            .iter()
+            .map(|(id, _)| id)
+            .filter(|id| !pending.contains(&(tenant.to_owned(), (*id).clone())))
+            .collect();
+        if due.is_empty() {
+            continue;
+        }
+        let now = now_ms();
+        let mut tx = state.db.begin_write().await?;
+        for id in due {
+            deleted += sqlx::query(
+                "UPDATE events SET data = '', payload_deleted_at = $1, payload_deleted_note = $2 \
+                 WHERE tenant_id = $3 AND id = $4 AND payload_deleted_at IS NULL",
+            )
+            .bind(now)
+            .bind(note)
+            .bind(tenant)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        tokio::time::sleep(PAUSE).await;
+    }
+    Ok(deleted)
+}
+
+/// Deletes the stored requests and answer excerpts of the tenant's settled deliveries created
+/// before `cutoff`, from the id `start` on. Returns how many it changed and the id up to which
+/// the next pass need not look again (just before the first pending delivery it passed).
+async fn deliveries_of(
+    state: &AppState,
+    tenant: &str,
+    cutoff: i64,
+    note: &str,
+    start: String,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<(u64, String), sqlx::Error> {
+    let floor = delivery_id_floor(cutoff);
+    let mut changed = 0;
+    let mut cursor = start.clone();
+    // Every delivery up to here is settled and done with; stops moving at the first pending
+    // one, which a later pass must see again.
+    let mut done = start;
+    let mut blocked = false;
+    while !*shutdown.borrow() {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT id, status FROM deliveries WHERE tenant_id = $1 AND id > $2 AND id < $3 \
+             ORDER BY id LIMIT $4",
+        )
+        .bind(tenant)
+        .bind(&cursor)
+        .bind(&floor)
+        .bind(BATCH)
+        .fetch_all(state.db.pool())
+        .await?;
+        let Some((last, _)) = rows.last() else { break };
+        cursor.clone_from(last);
+        let now = now_ms();
+        let mut tx = state.db.begin_write().await?;
+        for (id, status) in &rows {
+            if status == "pending" {
+                blocked = true;
+                continue;
+            }
+            let delivery = sqlx::query(
+                "UPDATE deliveries SET request_body = NULL, request_headers = NULL, \
+                 payload_deleted_at = $1, payload_deleted_note = $2 \
+                 WHERE id = $3 AND status <> 'pending' AND payload_deleted_at IS NULL",
+            )
+            .bind(now)
+            .bind(note)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if delivery > 0 {
+                sqlx::query(
+                    "UPDATE attempts SET response = NULL WHERE delivery_id = $1 AND response IS NOT NULL",
+                )
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                changed += 1;
+            }
+            if !blocked {
+                done.clone_from(id);
+            }
+        }
+        tx.commit().await?;
+        tokio::time::sleep(PAUSE).await;
+    }
+    Ok((changed, done))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_id_floor_sorts_between_deliveries_made_before_and_after_it() {
+        let before = format!("dlv_{}", uuid::Uuid::now_v7().simple());
+        std::thread::sleep(Duration::from_millis(5));
+        let floor = delivery_id_floor(now_ms());
+        std::thread::sleep(Duration::from_millis(5));
+        let after = format!("dlv_{}", uuid::Uuid::now_v7().simple());
+        assert!(before < floor && floor < after, "{before} {floor} {after}");
+    }
+}
