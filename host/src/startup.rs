@@ -35,7 +35,16 @@ impl Application {
     /// Connects, migrates, installs the catalog, binds.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         telemetry::prometheus();
+        let sqlite_file = crate::files::sqlite_file(&config.database_url);
+        if let Some(file) = &sqlite_file {
+            // Created private before SQLite opens it: its -wal and -shm files take its mode.
+            crate::files::prepare_sqlite_file(file)?;
+        }
         let db = Db::connect(&config.database_url, &config.sqlite_synchronous).await?;
+        if let Some(file) = &sqlite_file {
+            crate::files::check_sqlite_files(file);
+        }
+        let keyring = crate::secrets::open(&config, &db).await?;
         let runtime = {
             let runtime_config = RuntimeConfig {
                 limits: config.limits.clone(),
@@ -63,8 +72,12 @@ impl Application {
         let listener = TcpListener::bind(config.listen).await?;
         let writer = crate::writer::Writer::spawn(db.clone(), &config, queue.node_id().into())?;
         let config = Arc::new(config);
-        let directory =
-            crate::directory::Directory::new(db.clone(), runtime.clone(), config.clone());
+        let directory = crate::directory::Directory::new(
+            db.clone(),
+            runtime.clone(),
+            config.clone(),
+            keyring.clone(),
+        );
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let state = AppState {
             directory,
@@ -77,6 +90,7 @@ impl Application {
                 config.api_requests_per_second,
             )),
             writer,
+            keyring,
             db,
             runtime,
             http,
@@ -119,6 +133,10 @@ impl Application {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         tracing::info!(address = %self.local_addr(), "krog is listening");
         let workers = tokio::spawn(queue::start(self.state.clone(), self.queue_rx, shutdown_rx));
+        let sweeper = tokio::spawn(crate::secrets::sweep(
+            self.state.db.clone(),
+            crate::secrets::sweep_interval(&self.state.config),
+        ));
         let limits = crate::server::Limits {
             header_read_timeout: self.state.config.header_read_timeout,
             max_connections: self.state.config.max_connections,
@@ -130,6 +148,7 @@ impl Application {
         })
         .await;
         let _ = shutdown_tx.send(true);
+        sweeper.abort();
         workers.await?;
         self.state.db.close().await;
         Ok(())

@@ -31,6 +31,8 @@ pub struct AppState {
     pub dry_runs: Arc<crate::limits::TenantSlots>,
     /// API requests per key.
     pub rate: Arc<crate::limits::RateLimiter>,
+    /// The master key(s) signing secrets are stored under.
+    pub keyring: Arc<crate::secrets::Keyring>,
     /// The configuration the service started with.
     pub config: Arc<Config>,
 }

@@ -14,3 +14,5 @@ mod delivery;
 mod modules;
 #[path = "suite/robust.rs"]
 mod robust;
+#[path = "suite/secrets.rs"]
+mod secrets;

@@ -12,3 +12,5 @@ mod delivery;
 mod modules;
 #[path = "suite/robust.rs"]
 mod robust;
+#[path = "suite/secrets.rs"]
+mod secrets;

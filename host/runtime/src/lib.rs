@@ -1845,7 +1845,12 @@ fn write_artifact(path: &Path, artifact: &[u8]) -> std::io::Result<()> {
         WRITES.fetch_add(1, Ordering::Relaxed)
     ));
     let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
+        // Private to krog's user like the dir, whatever the umask.
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&tmp)?;
         file.write_all(artifact)?;
         file.write_all(&Sha256::digest(artifact))?;
         file.sync_all()?;

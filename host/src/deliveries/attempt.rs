@@ -284,7 +284,10 @@ async fn send(state: &AppState, job: &Job, target: &Target, request: &Request) -
     };
     let now = now_ms();
     let timestamp = now / 1000;
-    let keys = target.signing_keys(now);
+    let keys = match target.signing_keys(now) {
+        Ok(keys) => keys,
+        Err(why) => return failed(why, "signing"),
+    };
     if keys.is_empty() {
         return failed(
             "the subscription has no valid signing secret".into(),
@@ -704,7 +707,10 @@ mod tests {
             let delay = next_delay(&schedule, 1, Some(asked)).unwrap();
             assert_eq!(delay, Duration::from_secs(7200), "{header}");
             let at = at_after(now_ms(), delay);
-            assert!(at > now_ms() && at <= now_ms() + 7_201_000, "{header}: {at}");
+            assert!(
+                at > now_ms() && at <= now_ms() + 7_201_000,
+                "{header}: {at}"
+            );
         }
         // A schedule of short steps still honours a pause of up to an hour.
         let short = [Duration::from_millis(50)];
