@@ -707,10 +707,7 @@ mod tests {
             let delay = next_delay(&schedule, 1, Some(asked)).unwrap();
             assert_eq!(delay, Duration::from_secs(7200), "{header}");
             let at = at_after(now_ms(), delay);
-            assert!(
-                at > now_ms() && at <= now_ms() + 7_201_000,
-                "{header}: {at}"
-            );
+            assert!(at > now_ms() && at <= now_ms() + 7_201_000, "{header}: {at}");
         }
         // A schedule of short steps still honours a pause of up to an hour.
         let short = [Duration::from_millis(50)];

@@ -561,10 +561,7 @@ async fn an_absurd_retry_after_is_capped_and_never_uses_up_the_attempts() {
         let event = app.ingest(&tenant, &key, fresh("created")).await;
         let deliveries = app
             .wait_for_deliveries(&tenant, &key, event["id"].as_str().unwrap(), |list| {
-                list.len() == 1
-                    && list[0]["attempts"]
-                        .as_array()
-                        .is_some_and(|a| !a.is_empty())
+                list.len() == 1 && list[0]["attempts"].as_array().is_some_and(|a| !a.is_empty())
             })
             .await;
         // Still pending after one attempt, due within the cap (an hour: the test schedule's
@@ -573,17 +570,13 @@ async fn an_absurd_retry_after_is_capped_and_never_uses_up_the_attempts() {
         assert_eq!(receiver.received().len(), 1, "{header}");
         let (_, delivery) = app
             .get(
-                &format!(
-                    "/v1/tenants/{tenant}/deliveries/{}",
-                    deliveries[0]["id"].as_str().unwrap()
-                ),
+                &format!("/v1/tenants/{tenant}/deliveries/{}", deliveries[0]["id"].as_str().unwrap()),
                 &key,
             )
             .await;
         assert_eq!(delivery["status"], "pending", "{header}: {delivery}");
-        let due =
-            chrono::DateTime::parse_from_rfc3339(delivery["next_attempt_at"].as_str().unwrap())
-                .unwrap();
+        let due = chrono::DateTime::parse_from_rfc3339(delivery["next_attempt_at"].as_str().unwrap())
+            .unwrap();
         let from_now = due.signed_duration_since(chrono::Utc::now());
         assert!(
             from_now > chrono::TimeDelta::minutes(50) && from_now <= chrono::TimeDelta::minutes(61),
@@ -798,25 +791,12 @@ async fn a_proxy_in_krogs_environment_does_not_route_tenants_deliveries() {
                 .await
                 .unwrap();
             let status = response.status();
-            (
-                status,
-                response.json::<Value>().await.unwrap_or(Value::Null),
-            )
+            (status, response.json::<Value>().await.unwrap_or(Value::Null))
         }
     };
-    let (status, _) = post(
-        "/v1/tenants".into(),
-        ADMIN_KEY.into(),
-        json!({"id": "proxied", "name": "P"}),
-    )
-    .await;
+    let (status, _) = post("/v1/tenants".into(), ADMIN_KEY.into(), json!({"id": "proxied", "name": "P"})).await;
     assert_eq!(status, StatusCode::CREATED);
-    let (_, key) = post(
-        "/v1/tenants/proxied/keys".into(),
-        ADMIN_KEY.into(),
-        json!({}),
-    )
-    .await;
+    let (_, key) = post("/v1/tenants/proxied/keys".into(), ADMIN_KEY.into(), json!({})).await;
     let key = key["key"].as_str().unwrap().to_owned();
     let receiver = Receiver::start().await;
     let (status, _) = post(
