@@ -525,6 +525,9 @@ pub struct Rotation {
 /// any of the configured keys, then moves the check value to `new`. Runs while the service
 /// runs, provided every node already has `new` (as its key or its previous key).
 pub async fn rotate(config: &Config, new: MasterKey) -> anyhow::Result<Rotation> {
+    if let Some(file) = crate::files::sqlite_file(&config.database_url) {
+        crate::files::prepare_sqlite_file(&file)?;
+    }
     let db = Db::connect(&config.database_url, &config.sqlite_synchronous).await?;
     let (source, file) = current_source(config);
     let mut others: Vec<MasterKey> = source.load(false)?.into_iter().collect();
