@@ -280,6 +280,8 @@ pub fn default_key_file(config: &Config) -> Option<PathBuf> {
     })
 }
 
+/// The current key's value setting, and apart from it the file to read when no value is given
+/// (apart, because on a first start on SQLite that file is made rather than read).
 fn current_source(config: &Config) -> (KeySource<'_>, Option<PathBuf>) {
     let default = config
         .secret_key_file
