@@ -170,6 +170,10 @@ fn krog_binary(args: &KrogArgs) -> Result<PathBuf> {
     )
 }
 
+/// The master key of benchmark runs on PostgreSQL (it protects nothing: the subscriptions are the
+/// benchmark's own).
+const BENCH_SECRET_KEY: &str = "6b726f672062656e63686d61726b206d6173746572206b6579202d207075626c";
+
 fn extra_env(args: &KrogArgs) -> Result<Vec<(String, String)>> {
     args.env
         .iter()
@@ -651,6 +655,13 @@ async fn load(args: LoadArgs) -> Result<Value> {
                     tmp.path().join("krog-cache").display().to_string(),
                 ));
             }
+            let has_key = std::env::var_os("KROG_SECRET_KEY").is_some()
+                || std::env::var_os("KROG_SECRET_KEY_FILE").is_some();
+            if args.database_url.is_some() && !has_key {
+                // On PostgreSQL krog makes no master key; one fixed key lets a krog-only
+                // benchmark database be used again by later runs.
+                env.push(("KROG_SECRET_KEY".into(), BENCH_SECRET_KEY.into()));
+            }
             env.extend(extra_env(&args.krog)?);
             // Sequentially: the first node migrates the database.
             for i in 0..args.nodes {
@@ -917,7 +928,7 @@ async fn load(args: LoadArgs) -> Result<Value> {
                 (None, None) => "sqlite (fresh temp file)".to_string(),
             },
             "krog_env": args.krog.env,
-            "inherited_krog_env": std::env::vars().filter(|(k, _)| k.starts_with("KROG_")).map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
+            "inherited_krog_env": std::env::vars().filter(|(k, _)| k.starts_with("KROG_")).map(|(k, v)| if k.contains("SECRET_KEY") { format!("{k}=(not shown)") } else { format!("{k}={v}") }).collect::<Vec<_>>(),
             "timeout_s": args.timeout,
         },
         "events": args.events,

@@ -1,4 +1,5 @@
-//! The command line: `krog serve` (the default) and `krog plugin run|check`. The binary's
+//! The command line: `krog serve` (the default), `krog plugin run|check` and
+//! `krog secrets generate-key|rotate-master-key`. The binary's
 //! `main` only calls [`main`], so the test suite can build the very same program.
 
 use std::path::PathBuf;
@@ -29,12 +30,32 @@ enum Command {
     /// Run or check a plugin locally, exactly as the service would.
     #[command(subcommand)]
     Plugin(PluginCommand),
+    /// Manage the master key signing secrets are encrypted under.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
     /// Compile a module for `krog serve`, which runs this in a child process (wasm on stdin).
     #[command(name = crate::runtime::COMPILE_SUBCOMMAND, hide = true)]
     CompileModule {
         /// The service's plugin memory limit (the engine is built as the service builds it).
         #[arg(long)]
         memory_bytes: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum SecretsCommand {
+    /// Write a new random master key to FILE (created with mode 0600; never overwritten).
+    GenerateKey {
+        /// Where to write the key.
+        file: PathBuf,
+    },
+    /// Re-encrypt every signing secret under a new master key, while the service runs. Every
+    /// node must already have the new key (as KROG_SECRET_KEY, with the old one as
+    /// KROG_SECRET_KEY_PREVIOUS); this command reads rows under the configured keys.
+    RotateMasterKey {
+        /// A file holding the new key (else KROG_NEW_SECRET_KEY).
+        #[arg(long)]
+        new_key_file: Option<PathBuf>,
     },
 }
 
@@ -55,6 +76,13 @@ pub fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config),
         Command::CompileModule { .. } => unreachable!("handled above"),
+        Command::Secrets(command) => match secrets(command, config) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("krog: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Plugin(command) => {
             match crate::runtime::command::execute(command, config.limits) {
                 Ok(code) => code,
@@ -102,6 +130,44 @@ fn serve(mut config: Config) -> ExitCode {
             tracing::error!(error = ?e, "krog stopped with an error");
             eprintln!("krog: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+fn secrets(command: SecretsCommand, config: Config) -> anyhow::Result<()> {
+    use crate::secrets::{ExposeSecret, MasterKey};
+    use anyhow::Context;
+    match command {
+        SecretsCommand::GenerateKey { file } => {
+            let (key, text) = MasterKey::generate();
+            crate::files::create_private(&file, format!("{}\n", text.expose_secret()).as_bytes())
+                .with_context(|| format!("writing {}", file.display()))?;
+            println!("krog: wrote master key {} to {}", key.id(), file.display());
+            Ok(())
+        }
+        SecretsCommand::RotateMasterKey { new_key_file } => {
+            let new = match (new_key_file, std::env::var("KROG_NEW_SECRET_KEY")) {
+                (Some(file), _) => {
+                    let text = std::fs::read_to_string(&file)
+                        .with_context(|| format!("reading the new key file {}", file.display()))?;
+                    MasterKey::parse(&text, &format!("--new-key-file {}", file.display()))?
+                }
+                (None, Ok(text)) => MasterKey::parse(&text, "KROG_NEW_SECRET_KEY")?,
+                (None, Err(_)) => anyhow::bail!(
+                    "give the new master key with --new-key-file FILE or KROG_NEW_SECRET_KEY"
+                ),
+            };
+            crate::telemetry::init_logging();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let done = runtime.block_on(crate::secrets::rotate(&config, new))?;
+            println!(
+                "krog: {} signing secrets re-encrypted under master key {} ({} expired ones \
+                 deleted); nodes may drop the previous key at their next restart",
+                done.reencrypted, done.key, done.expired
+            );
+            Ok(())
         }
     }
 }

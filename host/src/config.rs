@@ -101,6 +101,14 @@ pub struct Config {
     /// binary) takes the installation's key from the database, which every node shares; tests
     /// that start many apps on many databases set one key so that they can share one cache.
     pub artifact_cache_key: Option<[u8; 32]>,
+    /// The master key signing secrets are encrypted under (32 bytes, hex or base64).
+    pub secret_key: Option<crate::secrets::SecretString>,
+    /// A file holding the master key; default `krog.key` next to a SQLite database.
+    pub secret_key_file: Option<PathBuf>,
+    /// The master key before a rotation, so rows not yet re-encrypted still decrypt.
+    pub secret_key_previous: Option<crate::secrets::SecretString>,
+    /// A file holding the previous master key.
+    pub secret_key_previous_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -143,6 +151,10 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(30),
             compiler: None,
             artifact_cache_key: None,
+            secret_key: None,
+            secret_key_file: None,
+            secret_key_previous: None,
+            secret_key_previous_file: None,
         }
     }
 }
@@ -190,6 +202,10 @@ struct FileConfig {
     header_read_timeout: Option<String>,
     max_connections: Option<usize>,
     shutdown_timeout: Option<String>,
+    secret_key: Option<String>,
+    secret_key_file: Option<PathBuf>,
+    secret_key_previous: Option<String>,
+    secret_key_previous_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -371,6 +387,25 @@ impl Config {
         }
         if let Some(v) = duration("SHUTDOWN_TIMEOUT", file.shutdown_timeout)? {
             self.shutdown_timeout = v;
+        }
+        let path = |p: Option<PathBuf>| p.map(|p| p.display().to_string());
+        if let Some(v) = pick("SECRET_KEY", file.secret_key).filter(|v| !v.is_empty()) {
+            self.secret_key = Some(v.into());
+        }
+        if let Some(v) = pick("SECRET_KEY_FILE", path(file.secret_key_file)) {
+            self.secret_key_file = Some(PathBuf::from(v)).filter(|p| !p.as_os_str().is_empty());
+        }
+        if let Some(v) =
+            pick("SECRET_KEY_PREVIOUS", file.secret_key_previous).filter(|v| !v.is_empty())
+        {
+            self.secret_key_previous = Some(v.into());
+        }
+        if let Some(v) = pick(
+            "SECRET_KEY_PREVIOUS_FILE",
+            path(file.secret_key_previous_file),
+        ) {
+            self.secret_key_previous_file =
+                Some(PathBuf::from(v)).filter(|p| !p.as_os_str().is_empty());
         }
         Ok(())
     }

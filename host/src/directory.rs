@@ -18,6 +18,7 @@ use crate::db::{Backend, Db};
 use crate::error::{Error, Result};
 use crate::modules::{ModuleRef, compiled, find_version};
 use crate::runtime::{Module, Runtime};
+use crate::secrets::{ExposeSecret, Keyring};
 use crate::signing::SigningKey;
 use crate::subscriptions::Transform;
 
@@ -36,8 +37,9 @@ pub struct Target {
     /// The transform, resolved to a compiled module; `Err` holds why it cannot run, recorded as
     /// a plugin error on each attempt (the module was deleted, its bytes are unreadable…).
     pub transform: Option<std::result::Result<Resolved, String>>,
-    /// Signing secrets, newest first, with their expiry (ms since the epoch).
-    keys: Vec<(SigningKey, Option<i64>)>,
+    /// Signing secrets, newest first, with their expiry (ms since the epoch); `Err` says why
+    /// they could not be read (a secret under a master key this node does not have).
+    keys: std::result::Result<Vec<(SigningKey, Option<i64>)>, String>,
 }
 
 impl Target {
@@ -46,13 +48,16 @@ impl Target {
         self.event_types.iter().any(|t| t == event_type)
     }
 
-    /// The keys to sign with now: every secret not yet expired.
-    pub fn signing_keys(&self, now_ms: i64) -> Vec<SigningKey> {
-        self.keys
+    /// The keys to sign with now: every secret not yet expired. `Err` when one could not be
+    /// decrypted: then nothing is sent (a delivery signed with only some of the secrets might
+    /// not verify for its receiver), and the attempt records why.
+    pub fn signing_keys(&self, now_ms: i64) -> std::result::Result<Vec<SigningKey>, String> {
+        let keys = self.keys.as_ref().map_err(Clone::clone)?;
+        Ok(keys
             .iter()
             .filter(|(_, expires)| expires.is_none_or(|at| at > now_ms))
             .map(|(key, _)| key.clone())
-            .collect()
+            .collect())
     }
 }
 
@@ -112,6 +117,7 @@ struct Inner {
     db: Db,
     runtime: Runtime,
     config: Arc<Config>,
+    keyring: Arc<Keyring>,
     generation: AtomicU64,
     keys: Mutex<HashMap<String, Stamped<KnownKey>>>,
     /// When each key's use was last written down (ms since the epoch).
@@ -121,12 +127,13 @@ struct Inner {
 
 impl Directory {
     /// An empty directory over `db`; entries older than `config.directory_ttl` are reloaded.
-    pub fn new(db: Db, runtime: Runtime, config: Arc<Config>) -> Directory {
+    pub fn new(db: Db, runtime: Runtime, config: Arc<Config>, keyring: Arc<Keyring>) -> Directory {
         Directory {
             inner: Arc::new(Inner {
                 db,
                 runtime,
                 config,
+                keyring,
                 generation: AtomicU64::new(0),
                 keys: Mutex::new(HashMap::new()),
                 touched: Mutex::new(HashMap::new()),
@@ -296,8 +303,23 @@ impl Directory {
             let keys = secrets
                 .iter()
                 .filter(|(owner, ..)| *owner == id)
-                .filter_map(|(_, secret, expires)| Some((SigningKey::parse(secret)?, *expires)))
-                .collect();
+                .filter_map(|(_, stored, expires)| {
+                    let key = self
+                        .inner
+                        .keyring
+                        .decrypt(&id, stored)
+                        .map(|secret| SigningKey::parse(secret.expose_secret()));
+                    match key {
+                        Ok(Some(key)) => Some(Ok((key, *expires))),
+                        // Not a whsec_ secret: it never signed anything.
+                        Ok(None) => None,
+                        Err(why) => Some(Err(why)),
+                    }
+                })
+                .collect::<std::result::Result<Vec<_>, String>>();
+            if let Err(why) = &keys {
+                tracing::error!(subscription = %id, "cannot sign for this subscription: {why}");
+            }
             let transform = match transform {
                 Some(text) => Some(self.resolve(tenant, &text).await?),
                 None => None,

@@ -234,18 +234,15 @@ pub async fn store(
     let info_json = serde_json::to_string(&info).map_err(|e| Error::Internal(e.into()))?;
     let now = now_ms();
     let mut tx = db.begin_write().await?;
-    let have_blob: Option<(String,)> =
-        sqlx::query_as("SELECT sha256 FROM module_blobs WHERE sha256 = $1")
-            .bind(&sha256)
-            .fetch_optional(&mut *tx)
-            .await?;
-    if have_blob.is_none() {
-        sqlx::query("INSERT INTO module_blobs (sha256, wasm) VALUES ($1, $2)")
-            .bind(&sha256)
-            .bind(&wasm)
-            .execute(&mut *tx)
-            .await?;
-    }
+    // Not "insert when missing": bytes that another request is deleting as unused (their last
+    // version just went) are written again instead of vanishing under this version.
+    sqlx::query(
+        "INSERT INTO module_blobs (sha256, wasm) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING",
+    )
+    .bind(&sha256)
+    .bind(&wasm)
+    .execute(&mut *tx)
+    .await?;
     let (latest,): (Option<i64>,) =
         sqlx::query_as("SELECT MAX(version) FROM module_versions WHERE owner = $1 AND name = $2")
             .bind(owner)
@@ -528,7 +525,7 @@ async fn delete_version(
 ) -> Result<impl IntoResponse> {
     authorize(&state, &caller, tenant.as_deref(), true).await?;
     let module = reference(tenant.as_deref(), name, Some(version));
-    find_version(&state.db, &module).await?;
+    let found = find_version(&state.db, &module).await?;
     let pinned = crate::subscriptions::pinning(&state.db, &module).await?;
     if !pinned.is_empty() {
         return Err(Error::Conflict(format!(
@@ -544,6 +541,18 @@ async fn delete_version(
         .execute(state.db.pool())
         .await?;
     state.directory.invalidate();
+    // The bytes go with the last version that uses them (the same bytes may back versions of
+    // other modules and owners). Should this fail, the background sweep deletes them later.
+    let unused = sqlx::query(
+        "DELETE FROM module_blobs WHERE sha256 = $1 AND NOT EXISTS \
+         (SELECT 1 FROM module_versions WHERE sha256 = $1)",
+    )
+    .bind(&found.sha256)
+    .execute(state.db.pool())
+    .await;
+    if let Err(e) = unused {
+        tracing::debug!(error = %e, sha256 = %found.sha256, "module bytes left for the sweep");
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -6,7 +6,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
+use secrecy::{ExposeSecret, SecretSlice};
 use sha2::Sha256;
+use std::sync::Arc;
 
 const PREFIX: &str = "whsec_";
 const SECRET_BYTES: usize = 32;
@@ -18,19 +20,24 @@ pub fn generate_secret() -> String {
     format!("{PREFIX}{}", STANDARD.encode(bytes))
 }
 
-/// A secret decoded into its HMAC key.
+/// A secret decoded into its HMAC key: zeroed when the last clone is dropped, and never
+/// printed.
 #[derive(Clone)]
-pub struct SigningKey(Vec<u8>);
+pub struct SigningKey(Arc<SecretSlice<u8>>);
 
 impl SigningKey {
     /// Decodes `whsec_<base64>`; `None` when it is not one.
     pub fn parse(secret: &str) -> Option<SigningKey> {
         let encoded = secret.strip_prefix(PREFIX)?;
-        STANDARD.decode(encoded).ok().map(SigningKey)
+        STANDARD
+            .decode(encoded)
+            .ok()
+            .map(|bytes| SigningKey(Arc::new(SecretSlice::from(bytes))))
     }
 
     fn sign_into(&self, id: &str, timestamp: i64, body: &[u8], out: &mut String) {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.0.expose_secret())
+            .expect("HMAC takes any key length");
         mac.update(id.as_bytes());
         mac.update(b".");
         mac.update(timestamp.to_string().as_bytes());
@@ -62,7 +69,7 @@ mod tests {
         let secret = generate_secret();
         assert!(secret.starts_with("whsec_"));
         let key = SigningKey::parse(&secret).expect("decodes");
-        assert_eq!(key.0.len(), 32);
+        assert_eq!(key.0.expose_secret().len(), 32);
         assert_ne!(secret, generate_secret());
     }
 

@@ -35,6 +35,11 @@ impl Application {
     /// Connects, migrates, installs the catalog, binds.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         telemetry::prometheus();
+        let sqlite_file = crate::files::sqlite_file(&config.database_url);
+        if let Some(file) = &sqlite_file {
+            // Created private before SQLite opens it: its -wal and -shm files take its mode.
+            crate::files::prepare_sqlite_file(file)?;
+        }
         let db = Db::connect(&config.database_url, &config.sqlite_synchronous).await?;
         // Shared by every node, so an artifact one node compiled is trusted by the others
         // only if it carries this installation's MAC.
@@ -42,6 +47,10 @@ impl Application {
             Some(key) => key,
             None => db.installation_key("artifact_mac_key").await?,
         };
+        if let Some(file) = &sqlite_file {
+            crate::files::check_sqlite_files(file);
+        }
+        let keyring = crate::secrets::open(&config, &db).await?;
         let runtime = {
             let runtime_config = RuntimeConfig {
                 cache_key: Some(cache_key),
@@ -75,8 +84,12 @@ impl Application {
         let listener = TcpListener::bind(config.listen).await?;
         let writer = crate::writer::Writer::spawn(db.clone(), &config, queue.node_id().into())?;
         let config = Arc::new(config);
-        let directory =
-            crate::directory::Directory::new(db.clone(), runtime.clone(), config.clone());
+        let directory = crate::directory::Directory::new(
+            db.clone(),
+            runtime.clone(),
+            config.clone(),
+            keyring.clone(),
+        );
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let state = AppState {
             directory,
@@ -90,6 +103,7 @@ impl Application {
             )),
             writer,
             cancelled: Arc::default(),
+            keyring,
             db,
             runtime,
             http,
@@ -136,6 +150,10 @@ impl Application {
             shutdown_rx.clone(),
         ));
         let workers = tokio::spawn(queue::start(self.state.clone(), self.queue_rx, shutdown_rx));
+        let sweeper = tokio::spawn(crate::secrets::sweep(
+            self.state.db.clone(),
+            crate::secrets::sweep_interval(&self.state.config),
+        ));
         let limits = crate::server::Limits {
             header_read_timeout: self.state.config.header_read_timeout,
             max_connections: self.state.config.max_connections,
@@ -147,6 +165,7 @@ impl Application {
         })
         .await;
         let _ = shutdown_tx.send(true);
+        sweeper.abort();
         workers.await?;
         retention.await?;
         self.state.db.close().await;

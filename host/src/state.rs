@@ -33,6 +33,8 @@ pub struct AppState {
     pub rate: Arc<crate::limits::RateLimiter>,
     /// Deliveries cancelled by an erasure while their work may still wait in this node's queue.
     pub cancelled: Arc<crate::privacy::Cancelled>,
+    /// The master key(s) signing secrets are stored under.
+    pub keyring: Arc<crate::secrets::Keyring>,
     /// The configuration the service started with.
     pub config: Arc<Config>,
 }

@@ -1,5 +1,6 @@
 //! Subscriptions: where a tenant's events go, which events, through which transform, signed
-//! with which secret. Secrets are shown on create and rotate only.
+//! with which secret. Secrets are shown on create and rotate only, and stored encrypted
+//! ([`crate::secrets`]).
 
 use axum::Router;
 use axum::extract::State;
@@ -240,7 +241,7 @@ async fn create(
     sqlx::query("INSERT INTO subscription_secrets (id, subscription_id, secret, created_at) VALUES ($1, $2, $3, $4)")
         .bind(new_id("sec"))
         .bind(&id)
-        .bind(&secret)
+        .bind(state.keyring.encrypt(&id, &secret))
         .bind(now)
         .execute(&mut *tx)
         .await?;
@@ -406,7 +407,7 @@ async fn rotate_secret(
     sqlx::query("INSERT INTO subscription_secrets (id, subscription_id, secret, created_at) VALUES ($1, $2, $3, $4)")
         .bind(new_id("sec"))
         .bind(&id)
-        .bind(&secret)
+        .bind(state.keyring.encrypt(&id, &secret))
         .bind(now)
         .execute(&mut *tx)
         .await?;

@@ -195,6 +195,7 @@ async fn spawn_krog(
         .env("KROG_ALLOW_HTTP", "true")
         .env("KROG_SQLITE_SYNCHRONOUS", "NORMAL")
         .env("RUST_LOG", "info")
+        .envs(common::secret_key_env(database_url))
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

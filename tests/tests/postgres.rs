@@ -18,3 +18,5 @@ mod modules;
 mod personal_data;
 #[path = "suite/robust.rs"]
 mod robust;
+#[path = "suite/secrets.rs"]
+mod secrets;

@@ -2190,11 +2190,13 @@ fn write_artifact(path: &Path, artifact: &[u8], mac: &[u8]) -> std::io::Result<(
         WRITES.fetch_add(1, Ordering::Relaxed)
     ));
     let result = (|| {
-        // Exclusive: never write through a file or symlink already there.
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
+        // Exclusive, never through a file or symlink already there, and private to krog's
+        // user like the dir, whatever the umask.
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&tmp)?;
         file.write_all(artifact)?;
         file.write_all(mac)?;
         file.sync_all()?;

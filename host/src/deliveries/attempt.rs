@@ -299,7 +299,10 @@ async fn send(state: &AppState, job: &Job, target: &Target, request: &Request) -
     };
     let now = now_ms();
     let timestamp = now / 1000;
-    let keys = target.signing_keys(now);
+    let keys = match target.signing_keys(now) {
+        Ok(keys) => keys,
+        Err(why) => return failed(why, "signing"),
+    };
     if keys.is_empty() {
         return failed(
             "the subscription has no valid signing secret".into(),

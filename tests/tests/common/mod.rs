@@ -20,6 +20,20 @@ use tokio::sync::Notify;
 /// A random-looking admin key: krog refuses guessable ones.
 pub const ADMIN_KEY: &str = "krog_5c1f0e9a7b3d28c4e6f1a0b9d7c3e5f2a8b4d6c0e1f3a5b7d9c2e4f6a8b0c1d3";
 
+/// The master key of tests on PostgreSQL, where krog makes none (on SQLite it makes a key file
+/// next to the database).
+pub const TEST_SECRET_KEY: &str =
+    "6b726f672074657374206d6173746572206b6579202d206e6f74207365637265";
+
+/// The master key settings krog needs on the engine of `database_url`.
+pub fn secret_key_env(database_url: &str) -> Vec<(&'static str, &'static str)> {
+    if database_url.starts_with("postgres") {
+        vec![("KROG_SECRET_KEY", TEST_SECRET_KEY)]
+    } else {
+        vec![]
+    }
+}
+
 /// Which engine a run of the suite uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -95,6 +109,9 @@ pub fn test_config(database_url: &str, cache_dir: &std::path::Path) -> krog::Con
         claim_lease: Duration::from_secs(5),
         cache_dir: Some(cache_dir.to_owned()),
         sqlite_synchronous: "NORMAL".into(),
+        secret_key: database_url
+            .starts_with("postgres")
+            .then(|| TEST_SECRET_KEY.to_owned().into()),
         ..krog::Config::default()
     }
 }
@@ -457,6 +474,7 @@ pub async fn start_krog(
         .env("KROG_RETRY_SCHEDULE", "50ms,100ms,200ms,500ms,1s,1s")
         .env("KROG_SQLITE_SYNCHRONOUS", "NORMAL")
         .env("RUST_LOG", "info")
+        .envs(secret_key_env(database_url))
         .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
