@@ -97,10 +97,11 @@ pub async fn ensure_admin_key(
     db: &Db,
     configured: Option<&str>,
     allow_weak: bool,
+    checker: Option<&std::path::Path>,
 ) -> anyhow::Result<Option<String>> {
     if let Some(key) = configured {
         if !allow_weak {
-            crate::keys::check_admin_key_strength(key).map_err(anyhow::Error::msg)?;
+            crate::keys::check_admin_key(key, checker).map_err(anyhow::Error::msg)?;
         }
         let known: Option<(String,)> =
             sqlx::query_as("SELECT id FROM api_keys WHERE key_hash = $1")

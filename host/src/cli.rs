@@ -40,6 +40,10 @@ enum Command {
         #[arg(long)]
         memory_bytes: usize,
     },
+    /// Judge an admin key (on stdin) for `krog serve`, which runs this in a child process:
+    /// the word lists it takes stay out of the service's memory.
+    #[command(name = crate::keys::CHECK_KEY_SUBCOMMAND, hide = true)]
+    CheckAdminKey,
 }
 
 #[derive(Subcommand)]
@@ -66,6 +70,9 @@ pub fn main() -> ExitCode {
         // Before the configuration: the parent's settings arrive as arguments.
         return crate::runtime::compile_in_child(*memory_bytes);
     }
+    if let Some(Command::CheckAdminKey) = &cli.command {
+        return crate::keys::check_admin_key_in_child();
+    }
     let config = match Config::load(cli.config_file.as_deref()) {
         Ok(config) => config,
         Err(e) => {
@@ -75,7 +82,7 @@ pub fn main() -> ExitCode {
     };
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config),
-        Command::CompileModule { .. } => unreachable!("handled above"),
+        Command::CompileModule { .. } | Command::CheckAdminKey => unreachable!("handled above"),
         Command::Secrets(command) => match secrets(command, config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

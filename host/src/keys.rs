@@ -252,6 +252,57 @@ async fn revoke_admin_key(
     revoke(&state, None, &id).await
 }
 
+/// The subcommand that judges an admin key in a child process ([`check_admin_key_in_child`]).
+pub const CHECK_KEY_SUBCOMMAND: &str = "internal-check-admin-key";
+
+/// Judges the key on stdin: exit 0 when strong, 3 with the reason on stdout when not.
+pub fn check_admin_key_in_child() -> std::process::ExitCode {
+    use std::io::Read;
+    let mut key = String::new();
+    if std::io::stdin().read_to_string(&mut key).is_err() {
+        return std::process::ExitCode::FAILURE;
+    }
+    match check_admin_key_strength(key.trim_end_matches('\n')) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(why) => {
+            print!("{why}");
+            std::process::ExitCode::from(3)
+        }
+    }
+}
+
+/// [`check_admin_key_strength`], in a child process of `program` (the `krog` binary) when
+/// there is one: zxcvbn's word lists take ~6 MB that a long-running service would keep.
+pub fn check_admin_key(
+    key: &str,
+    program: Option<&std::path::Path>,
+) -> std::result::Result<(), String> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let Some(program) = program else {
+        return check_admin_key_strength(key);
+    };
+    let child = Command::new(program)
+        .arg(CHECK_KEY_SUBCOMMAND)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn();
+    let Ok(mut child) = child else {
+        return check_admin_key_strength(key);
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(key.as_bytes());
+    }
+    match child.wait_with_output() {
+        Ok(output) if output.status.success() => Ok(()),
+        Ok(output) if output.status.code() == Some(3) => {
+            Err(String::from_utf8_lossy(&output.stdout).into_owned())
+        }
+        _ => check_admin_key_strength(key),
+    }
+}
+
 /// Bits of entropy a configured admin key must have.
 pub const MIN_ADMIN_KEY_BITS: f64 = 128.0;
 

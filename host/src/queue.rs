@@ -419,6 +419,18 @@ pub async fn start(state: AppState, receiver: Receiver, mut shutdown: watch::Rec
             },
             _ = renew.tick() => renew_claims(&state, &book, lease, &renewing),
         }
+        // Take in everything else that is ready, from both sides, before starting work: under
+        // load the workers' signals are always ready, and the select above alone would let
+        // them starve the channel (which ingest then finds full, and spills).
+        while let Ok(signal) = signals_rx.try_recv() {
+            book.on(signal);
+        }
+        while book.waiting < MAX_WAITING {
+            match rx.try_recv() {
+                Ok(work) => book.admit(work),
+                Err(_) => break,
+            }
+        }
         while let Some((work, since)) = book.next() {
             // Work that waited long may have lost its claim (a renewal that failed): read it
             // back, which checks that this node still holds it, before sending.

@@ -70,6 +70,7 @@ impl Application {
             &db,
             config.admin_key.as_deref(),
             config.allow_weak_admin_key,
+            config.compiler.as_deref(),
         )
         .await?;
         let released = queue::recover_on_start(&db).await?;
