@@ -191,28 +191,30 @@ const SETTLING_MAX: usize = 256;
 /// Most deliveries the dispatcher holds waiting (over all subscriptions) before it stops
 /// taking more from the channel; beyond it the channel fills and ingest spills to the
 /// scheduler.
-const MAX_WAITING: usize = 8192;
+const MAX_WAITING: usize = 65_536;
 
 /// Delivery ids per statement when renewing or giving back claims.
 const RENEW_CHUNK: usize = 500;
 
 /// What a worker tells the dispatcher.
 enum Signal {
-    /// A worker slot is free again (the attempt is answered; its record may still be
-    /// committing).
-    Freed,
-    /// An attempt is over, record and all.
-    Done {
-        id: String,
+    /// A worker slot is free again: the attempt is answered (its record may still be
+    /// committing, as the next attempts start), so it no longer counts as in flight for its
+    /// subscription and tenant either.
+    Freed {
         subscription: String,
         tenant: Arc<str>,
     },
+    /// An attempt is over, record and all: the delivery is no longer held here.
+    Done { id: String },
 }
 
 /// A worker's slot while it attempts one delivery.
 pub struct Turn {
     signals: mpsc::UnboundedSender<Signal>,
     settling: Arc<Semaphore>,
+    subscription: String,
+    tenant: Arc<str>,
     freed: bool,
 }
 
@@ -233,7 +235,10 @@ impl Turn {
     fn free(&mut self) {
         if !self.freed {
             self.freed = true;
-            let _ = self.signals.send(Signal::Freed);
+            let _ = self.signals.send(Signal::Freed {
+                subscription: std::mem::take(&mut self.subscription),
+                tenant: self.tenant.clone(),
+            });
         }
     }
 }
@@ -248,16 +253,12 @@ impl Drop for Turn {
 struct DoneGuard {
     signals: mpsc::UnboundedSender<Signal>,
     id: String,
-    subscription: String,
-    tenant: Arc<str>,
 }
 
 impl Drop for DoneGuard {
     fn drop(&mut self) {
         let _ = self.signals.send(Signal::Done {
             id: std::mem::take(&mut self.id),
-            subscription: std::mem::take(&mut self.subscription),
-            tenant: self.tenant.clone(),
         });
     }
 }
@@ -364,13 +365,14 @@ impl Book {
 
     fn on(&mut self, signal: Signal) {
         match signal {
-            Signal::Freed => self.running = self.running.saturating_sub(1),
-            Signal::Done {
-                id,
+            Signal::Done { id } => {
+                self.held.remove(&id);
+            }
+            Signal::Freed {
                 subscription,
                 tenant,
             } => {
-                self.held.remove(&id);
+                self.running = self.running.saturating_sub(1);
                 if let Some(lane) = self.lanes.get_mut(&subscription) {
                     lane.in_flight = lane.in_flight.saturating_sub(1);
                     if lane.in_flight == 0 && lane.waiting.is_empty() {
@@ -442,13 +444,13 @@ pub async fn start(state: AppState, receiver: Receiver, mut shutdown: watch::Rec
             let turn = Turn {
                 signals: signals.clone(),
                 settling: settling.clone(),
+                subscription: work.subscription().to_owned(),
+                tenant: work.tenant().clone(),
                 freed: false,
             };
             let done = DoneGuard {
                 signals: signals.clone(),
                 id: work.id().to_owned(),
-                subscription: work.subscription().to_owned(),
-                tenant: work.tenant().clone(),
             };
             let state = state.clone();
             running.spawn(async move {
