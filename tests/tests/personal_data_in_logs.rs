@@ -56,6 +56,8 @@ async fn run_against(database_url: &str, dir: &std::path::Path) {
         .env("KROG_RETRY_SCHEDULE", "50ms,100ms")
         .env("KROG_SQLITE_SYNCHRONOUS", "NORMAL")
         .env("RUST_LOG", "debug")
+        // PostgreSQL has no key file next to a database: every node is given the key.
+        .env("KROG_SECRET_KEY", common::TEST_SECRET_KEY)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
