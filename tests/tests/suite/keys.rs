@@ -212,6 +212,7 @@ async fn a_guessable_admin_key_stops_startup_with_what_to_do() {
         .env("KROG_LISTEN", "127.0.0.1:0")
         .env("KROG_DATABASE_URL", &db.url)
         .env("KROG_ADMIN_KEY", "krog_admin_dev_key")
+        .env("KROG_SECRET_KEY", crate::common::TEST_SECRET_KEY)
         .env_remove("KROG_ALLOW_WEAK_ADMIN_KEY")
         .output()
         .await
