@@ -34,7 +34,8 @@ pub struct Config {
     pub delivery_timeout: Duration,
     /// Deliveries in flight at once.
     pub workers: usize,
-    /// Deliveries waiting for a worker before ingest waits (back-pressure).
+    /// Fresh deliveries handed from ingest to the dispatcher at once; beyond it, ingest gives
+    /// their claims back to the scheduler rather than wait.
     pub queue_capacity: usize,
     /// How long a claimed delivery belongs to this node before another may take it.
     pub claim_lease: Duration,
