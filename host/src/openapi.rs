@@ -16,7 +16,62 @@ const ROUTES: &[(&str, &str, &str, bool)] = &[
     (
         "post",
         "/v1/tenants/{tenant}/keys",
-        "Create a tenant key, shown once (admin)",
+        "Create a tenant key, shown once (admin); optional name and expiry",
+        true,
+    ),
+    (
+        "get",
+        "/v1/tenants/{tenant}/keys",
+        "List a tenant's keys (never the key)",
+        true,
+    ),
+    (
+        "delete",
+        "/v1/tenants/{tenant}/keys/{id}",
+        "Revoke a tenant key",
+        true,
+    ),
+    (
+        "post",
+        "/v1/admin/keys",
+        "Create an admin key (admin)",
+        true,
+    ),
+    ("get", "/v1/admin/keys", "List admin keys (admin)", true),
+    (
+        "delete",
+        "/v1/admin/keys/{id}",
+        "Revoke an admin key, never the last (admin)",
+        true,
+    ),
+    (
+        "patch",
+        "/v1/tenants/{tenant}",
+        "Change a tenant's retention (or, admin, its name)",
+        true,
+    ),
+    (
+        "delete",
+        "/v1/tenants/{tenant}",
+        "Delete a tenant and all it owns (admin)",
+        true,
+    ),
+    (
+        "post",
+        "/v1/tenants/{tenant}/erasures",
+        "Erase one person's data by booking id, client email or phone",
+        true,
+    ),
+    (
+        "get",
+        "/v1/tenants/{tenant}/erasures",
+        "List erasures (counts, never the value)",
+        true,
+    ),
+    (
+        "get",
+        "/v1/tenants/{tenant}/export",
+        "Everything stored about the tenant, as JSON Lines",
         true,
     ),
     (
