@@ -81,12 +81,10 @@ fn child_env() -> Vec<(&'static str, String)> {
 
 /// The tests here load the machine on purpose; one at a time keeps each one's load what it
 /// says it is (and the file's time the sum of its tests, not their worst interleaving).
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().await
 }
 
 /// SplitMix64: a small seeded generator, so a schedule is reproducible from its seed.
@@ -718,7 +716,7 @@ async fn twenty_kills(dir: &Path, database_url: &str, engine: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_sigkills_under_load_lose_no_accepted_event_on_sqlite() {
-    let _turn = one_at_a_time();
+    let _turn = one_at_a_time().await;
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite:{}", dir.path().join("krog.db").display());
     twenty_kills(dir.path(), &url, "sqlite").await;
@@ -733,7 +731,7 @@ async fn twenty_sigkills_under_load_lose_no_accepted_event_on_postgres() {
         println!("skipped: set KROG_TEST_DATABASE_URL=postgres://… to run this on PostgreSQL");
         return;
     };
-    let _turn = one_at_a_time();
+    let _turn = one_at_a_time().await;
     let dir = tempfile::tempdir().unwrap();
     let (url, name) = fresh_postgres(&server).await;
     twenty_kills(dir.path(), &url, "postgres").await;
@@ -844,7 +842,7 @@ impl Drop for ThrowawayCluster {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgresql_restarts_under_load_lose_no_accepted_event() {
-    let _turn = one_at_a_time();
+    let _turn = one_at_a_time().await;
     let Some(cluster) = tokio::task::spawn_blocking(ThrowawayCluster::create)
         .await
         .unwrap()
