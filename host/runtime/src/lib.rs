@@ -137,7 +137,7 @@ pub struct RuntimeConfig {
     /// internal-compile-module --memory-bytes <N>` with the wasm on stdin, it does what
     /// [`compile_in_child`] does and answers with the artifact on stdout (the `krog` binary is
     /// such a program). Cranelift allocates tens of megabytes per module, and freed they stay
-    /// in this process's heap (BENCHMARKS.md, seventh session); in a child they go when it
+    /// in this process's heap (BENCHMARKS.md); in a child they go when it
     /// exits. Used with a `cache_dir` (without one, a runtime is for short-lived use).
     /// `None`: compile here.
     pub compiler: Option<PathBuf>,
@@ -1739,7 +1739,7 @@ fn build_engine(limits: &Limits) -> anyhow::Result<Engine> {
 
 /// Hands the compiler's freed working memory back to the system. Compiling a module allocates
 /// tens of megabytes that glibc keeps in its arenas once freed: after the four built-in modules
-/// an idle krog held 11–19 MB more than it used (BENCHMARKS.md, fourth session). Only after a
+/// an idle krog held 11–19 MB more than it used (BENCHMARKS.md). Only after a
 /// real compile: loading an artifact from disk allocates little.
 #[cfg(all(target_os = "linux", target_env = "gnu", not(feature = "mimalloc")))]
 #[allow(unsafe_code)]
@@ -1754,7 +1754,7 @@ fn release_compiler_memory() {
 /// pool) free each other's blocks, and mimalloc takes such frees back, and returns their pages,
 /// only when the owning thread next allocates or collects, which an idle compiler thread never
 /// does: collecting on every one of them took an idle krog from 69–72 MB to 64–67 MB (59 MB with
-/// a single compiler thread, which starts 1.6 s slower; BENCHMARKS.md, sixth session).
+/// a single compiler thread, which starts 1.6 s slower; BENCHMARKS.md).
 #[cfg(feature = "mimalloc")]
 #[allow(unsafe_code)]
 fn release_compiler_memory() {

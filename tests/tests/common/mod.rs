@@ -204,6 +204,21 @@ impl TestApp {
         self.call(reqwest::Method::GET, path, key, None).await
     }
 
+    /// `PUT`s a module's bytes (`application/wasm`) to `path`; the status and the JSON answer.
+    pub async fn upload(&self, path: &str, key: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .put(self.url(path))
+            .bearer_auth(key)
+            .header("content-type", "application/wasm")
+            .body(bytes)
+            .send()
+            .await
+            .unwrap();
+        let status = StatusCode::from_u16(response.status().as_u16()).unwrap();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     /// `GET /metrics`, the Prometheus text (no key needed).
     pub async fn metrics(&self) -> String {
         let response = self.client.get(self.url("/metrics")).send().await.unwrap();

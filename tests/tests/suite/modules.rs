@@ -53,17 +53,7 @@ async fn upload_stamp(app: &TestApp, tenant: &str, key: &str) -> (StatusCode, Va
 }
 
 async fn upload(app: &TestApp, path: &str, key: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
-    let response = app
-        .client
-        .put(app.url(path))
-        .bearer_auth(key)
-        .header("content-type", "application/wasm")
-        .body(bytes)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
+    app.upload(path, key, bytes).await
 }
 
 #[tokio::test]

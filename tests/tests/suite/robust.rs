@@ -49,17 +49,7 @@ async fn schema_bomb(schema: Value) -> Vec<u8> {
 }
 
 async fn upload(app: &TestApp, path: &str, key: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
-    let response = app
-        .client
-        .put(app.url(path))
-        .bearer_auth(key)
-        .header("content-type", "application/wasm")
-        .body(bytes)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
+    app.upload(path, key, bytes).await
 }
 
 /// The slowest of `n` reads of another tenant's subscriptions, made while `busy` runs.
