@@ -8,6 +8,7 @@ booking system does not promise any field but ``id``.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -243,7 +244,9 @@ class Event:
         """An event from the booking system's envelope ``{"id"?, "type", "timestamp"?,
         "data"}`` (a dict, JSON text, or a path to a fixture file), as ``krog plugin run``
         reads one."""
-        if isinstance(envelope, (str, bytes)) and not str(envelope).lstrip().startswith("{"):
+        if isinstance(envelope, os.PathLike) or (
+            isinstance(envelope, str) and not envelope.lstrip().startswith("{")
+        ):
             with open(envelope, encoding="utf-8") as file:
                 envelope = json.load(file)
         elif isinstance(envelope, (str, bytes)):
