@@ -9,11 +9,25 @@
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { componentize } from "componentize-qjs";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { createRequire } from "node:module";
 
 const sdk = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const project = resolve(process.argv[2] ?? ".");
+
+/** componentize-qjs as the project pins it (its devDependencies, its lock file), else the
+ * SDK's own. */
+async function componentizer() {
+  for (const base of [project, sdk]) {
+    try {
+      const path = createRequire(join(base, "package.json")).resolve("componentize-qjs");
+      return (await import(pathToFileURL(path).href)).componentize;
+    } catch {
+      // not installed there
+    }
+  }
+  fail("componentize-qjs is not installed; run npm install (the project's package.json pins it)");
+}
 
 function fail(message) {
   console.error(`krog-plugin-build: ${message}`);
@@ -67,6 +81,7 @@ function copyPackage(from, to, only) {
 
 const output = join(project, "dist", `${name}.wasm`);
 try {
+  const componentize = await componentizer();
   const { component } = await componentize({
     witPath: join(sdk, "wit"),
     world: "transformer",
