@@ -347,7 +347,10 @@ async fn the_catalog_holds_the_built_in_formatters() {
         .iter()
         .map(|m| m["name"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(names, ["filter", "redact", "sheets", "slack"]);
+    assert_eq!(
+        names,
+        ["filter", "redact", "reminder", "sheets", "slack", "teams"]
+    );
     assert!(
         catalog["data"]
             .as_array()
