@@ -157,3 +157,12 @@ pub fn fixture(name: &str) -> EventInput {
         .unwrap_or_else(|| panic!("no fixture {name}"));
     krog_runtime::command::parse_event(text).expect("the fixture parses")
 }
+
+/// A cache of compiled components shared by the runtime's test binaries (content addressed, so
+/// sharing is safe), for components too slow to compile in each: the Python ones.
+pub fn shared_cache_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifact-cache-runtime")
+}
+
+/// The MAC key of [`shared_cache_dir`]'s artifacts.
+pub const SHARED_CACHE_KEY: [u8; 32] = [9; 32];

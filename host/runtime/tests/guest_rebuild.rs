@@ -164,7 +164,12 @@ json.dump(answers, sys.stdout)
 "#;
 
 fn the_same_everywhere(name: &str, native_runner: Command, configs: &[&str], rebuilt: &Path) {
-    let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: Some(common::shared_cache_dir()),
+        cache_key: Some(common::SHARED_CACHE_KEY),
+        ..Default::default()
+    })
+    .unwrap();
     let cases = cases(configs);
     let committed = wasm(&runtime, catalog::builtin(name).unwrap().wasm, &cases);
     let rebuilt = wasm(&runtime, &std::fs::read(rebuilt).unwrap(), &cases);

@@ -19,16 +19,25 @@ use krog_runtime::{
 fn runtime() -> &'static Runtime {
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();
     RUNTIME.get_or_init(|| {
-        Runtime::new(RuntimeConfig {
-            limits: Limits {
-                timeout: Duration::from_secs(10),
-                ..Limits::default()
-            },
-            instance_reuse: 16,
-            ..Default::default()
+        runtime_with(Limits {
+            timeout: Duration::from_secs(10),
+            ..Limits::default()
         })
-        .expect("runtime")
     })
+}
+
+/// A runtime whose compiled components are kept on disk for every test here and in
+/// `guest_rebuild.rs`: a Python component takes minutes to compile in a test build on a busy
+/// machine, and milliseconds to load.
+fn runtime_with(limits: Limits) -> Runtime {
+    Runtime::new(RuntimeConfig {
+        limits,
+        instance_reuse: 16,
+        cache_dir: Some(common::shared_cache_dir()),
+        cache_key: Some(common::SHARED_CACHE_KEY),
+        ..Default::default()
+    })
+    .expect("runtime")
 }
 
 fn load(wasm: &[u8]) -> Module {
@@ -165,15 +174,11 @@ fn an_endless_loop_in_either_language_runs_out_of_fuel() {
 
 #[test]
 fn an_endless_loop_with_unlimited_fuel_is_stopped_by_the_timeout() {
-    let runtime = Runtime::new(RuntimeConfig {
-        limits: Limits {
-            fuel: 1 << 60,
-            timeout: Duration::from_millis(200),
-            ..Limits::default()
-        },
-        ..Default::default()
-    })
-    .unwrap();
+    let runtime = runtime_with(Limits {
+        fuel: 1 << 60,
+        timeout: Duration::from_millis(200),
+        ..Limits::default()
+    });
     for (language, wasm) in [("js", HOSTILE_JS), ("py", HOSTILE_PY)] {
         let module = runtime.load(wasm).unwrap();
         let failure = fail(&runtime, &module, "loop");

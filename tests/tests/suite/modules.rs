@@ -337,7 +337,8 @@ async fn a_tenant_can_never_use_another_tenants_module() {
 
 #[tokio::test]
 async fn the_catalog_holds_the_built_in_formatters() {
-    let app = TestApp::spawn().await;
+    // All of them, not only the Rust ones the other tests install.
+    let app = TestApp::spawn_with(|c| c.builtin_modules = None).await;
     let (_, key) = app.tenant("klinik").await;
     let (status, catalog) = app.get("/v1/modules", &key).await;
     assert_eq!(status, StatusCode::OK);
