@@ -23,7 +23,7 @@ export { locationText, parseBooking, parseEvent };
 
 /** Send this request: krog signs it and POSTs it. Text is sent as UTF-8. */
 export function deliver(body, contentType = "text/plain; charset=utf-8", headers = []) {
-  const bytes = typeof body === "string" ? utf8(body) : Uint8Array.from(body);
+  const bytes = typeof body === "string" ? utf8(body) : body instanceof Uint8Array ? body : Uint8Array.from(body);
   return { kind: "deliver", contentType, headers: headers.map(([k, v]) => [String(k), String(v)]), body: bytes };
 }
 

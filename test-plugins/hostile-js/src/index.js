@@ -21,13 +21,13 @@ export default definePlugin({
         for (;;) calls += 1;
       case "memory": {
         const hoard = [];
-        for (;;) hoard.push(new Array(1 << 16).fill(hoard.length));
+        for (;;) hoard.push(new ArrayBuffer(1 << 20));
       }
       case "throw":
         log.warn("about to throw");
         return explode(event.booking);
       case "big":
-        return deliver("x".repeat(10 << 20));
+        return deliver(new Uint8Array(10 << 20).fill(120));
       case "count":
         return deliver(String(calls));
       case "ok":
