@@ -30,7 +30,10 @@ fn have(program: &str) -> bool {
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
-    assert!(ok || !required(), "KROG_GUEST_TOOLCHAINS=1 but {program} is missing");
+    assert!(
+        ok || !required(),
+        "KROG_GUEST_TOOLCHAINS=1 but {program} is missing"
+    );
     if !ok {
         eprintln!("skipped: {program} is not installed");
     }
@@ -108,10 +111,17 @@ async fn a_javascript_author_goes_from_plugin_new_to_a_delivery() {
         return;
     }
     let work = tempfile::tempdir().unwrap();
-    let made = krog(work.path(), &["plugin", "new", "greeter-js", "--lang", "js"]);
+    let made = krog(
+        work.path(),
+        &["plugin", "new", "greeter-js", "--lang", "js"],
+    );
     assert!(made.contains("npm install"), "{made}");
     let project = work.path().join("greeter-js");
-    step(&project, "npm", &["install", "--no-audit", "--no-fund", "--prefer-offline"]);
+    step(
+        &project,
+        "npm",
+        &["install", "--no-audit", "--no-fund", "--prefer-offline"],
+    );
     let tested = step(&project, "npm", &["test"]);
     assert!(tested.contains("# pass 1"), "{tested}");
     let wasm = build_and_check(&project, "greeter-js");
@@ -124,12 +134,25 @@ async fn a_python_author_goes_from_plugin_new_to_a_delivery() {
         return;
     }
     let work = tempfile::tempdir().unwrap();
-    let made = krog(work.path(), &["plugin", "new", "greeter-py", "--lang", "python"]);
+    let made = krog(
+        work.path(),
+        &["plugin", "new", "greeter-py", "--lang", "python"],
+    );
     assert!(made.contains("pip install"), "{made}");
     let project = work.path().join("greeter-py");
     step(&project, "python3", &["-m", "venv", ".venv"]);
     let pip = project.join(".venv/bin/pip");
-    step(&project, &pip, &["install", "--quiet", "--require-hashes", "-r", "requirements.txt"]);
+    step(
+        &project,
+        &pip,
+        &[
+            "install",
+            "--quiet",
+            "--require-hashes",
+            "-r",
+            "requirements.txt",
+        ],
+    );
     let tested = step(&project, project.join(".venv/bin/pytest"), &["-q"]);
     assert!(tested.contains("1 passed"), "{tested}");
     // `krog plugin build` finds the project's .venv by itself.
@@ -162,5 +185,8 @@ async fn plugin_new_refuses_a_bad_name_and_an_existing_directory_with_the_fix() 
         .output()
         .unwrap();
     let error = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success() && error.contains("krog plugin new"), "{error}");
+    assert!(
+        !output.status.success() && error.contains("krog plugin new"),
+        "{error}"
+    );
 }

@@ -161,7 +161,8 @@ pub fn fixture(name: &str) -> EventInput {
 /// A cache of compiled components shared by the runtime's test binaries (content addressed, so
 /// sharing is safe), for components too slow to compile in each: the Python ones.
 pub fn shared_cache_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifact-cache-runtime")
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/test-artifact-cache-runtime")
 }
 
 /// The MAC key of [`shared_cache_dir`]'s artifacts.

@@ -72,17 +72,21 @@ fn wasm(runtime: &Runtime, wasm: &[u8], cases: &[(EventInput, String)]) -> Vec<C
     let module = runtime.load(wasm).expect("the component loads");
     cases
         .iter()
-        .map(|(event, config)| match runtime.transform(&module, event, config) {
-            Ok(execution) => match execution.outcome {
-                Outcome::Skip { reason } => Comparable::Skip(reason),
-                Outcome::Deliver {
-                    content_type,
-                    headers,
-                    body,
-                } => Comparable::Deliver(content_type, headers, String::from_utf8(body).unwrap()),
+        .map(
+            |(event, config)| match runtime.transform(&module, event, config) {
+                Ok(execution) => match execution.outcome {
+                    Outcome::Skip { reason } => Comparable::Skip(reason),
+                    Outcome::Deliver {
+                        content_type,
+                        headers,
+                        body,
+                    } => {
+                        Comparable::Deliver(content_type, headers, String::from_utf8(body).unwrap())
+                    }
+                },
+                Err(failure) => Comparable::Error(failure.message),
             },
-            Err(failure) => Comparable::Error(failure.message),
-        })
+        )
         .collect()
 }
 
@@ -200,7 +204,12 @@ fn the_committed_guest_components_do_what_their_sources_do() {
     the_same_everywhere(
         "teams",
         node,
-        &["{}", r#"{"locale":"da","client":"full","include_notes":true}"#, r#"{"locale":"de","client":"initials","include_price":true,"title_prefix":"K"}"#, r#"{"locale":"fr"}"#],
+        &[
+            "{}",
+            r#"{"locale":"da","client":"full","include_notes":true}"#,
+            r#"{"locale":"de","client":"initials","include_price":true,"title_prefix":"K"}"#,
+            r#"{"locale":"fr"}"#,
+        ],
         &out.join("teams.wasm"),
     );
 
@@ -218,7 +227,12 @@ fn the_committed_guest_components_do_what_their_sources_do() {
     the_same_everywhere(
         "reminder",
         py,
-        &["{}", r#"{"locale":"en","hours_before":2,"clinic_name":"KN"}"#, r#"{"locale":"de","max_segments":1,"confirm_cancellations":false}"#, r#"{"locale":"fr"}"#],
+        &[
+            "{}",
+            r#"{"locale":"en","hours_before":2,"clinic_name":"KN"}"#,
+            r#"{"locale":"de","max_segments":1,"confirm_cancellations":false}"#,
+            r#"{"locale":"fr"}"#,
+        ],
         &out.join("reminder.wasm"),
     );
     let _ = std::fs::remove_dir_all(out);

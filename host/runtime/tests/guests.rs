@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use common::{FIXTURES, HOSTILE_JS, HOSTILE_PY, fixture};
 use krog_runtime::{
-    Execution, FailureKind, Limits, Module, Outcome, PluginFailure, Runtime, RuntimeConfig,
-    catalog,
+    Execution, FailureKind, Limits, Module, Outcome, PluginFailure, Runtime, RuntimeConfig, catalog,
 };
 
 /// Default limits but for the time limit: an unoptimised test build on two busy cores is no
@@ -95,7 +94,10 @@ fn reminder_writes_the_sms_for_every_fixture_with_a_phone() {
             .unwrap()
             .starts_with("Hej Jens, husk din tid til Parterapi hos Mette Søndergaard")
     );
-    assert_eq!(created.logs[0].message, "reminder for bk_1042: 1 part(s), GSM-7");
+    assert_eq!(
+        created.logs[0].message,
+        "reminder for bk_1042: 1 part(s), GSM-7"
+    );
     assert_eq!(
         body_json(&run(&reminder, "booking-updated", "{}").unwrap())["kind"],
         "moved"
@@ -115,7 +117,12 @@ fn reminder_writes_the_sms_for_every_fixture_with_a_phone() {
 
 #[test]
 fn an_exception_in_a_catalog_guest_is_its_error_with_the_message() {
-    let failure = run(&builtin("reminder"), "booking-created", r#"{"locale":"fr"}"#).unwrap_err();
+    let failure = run(
+        &builtin("reminder"),
+        "booking-created",
+        r#"{"locale":"fr"}"#,
+    )
+    .unwrap_err();
     assert_eq!(failure.kind, FailureKind::PluginError);
     assert_eq!(failure.message, "locale 'fr' is not one of en, da, de");
     let failure = run(&builtin("teams"), "booking-created", r#"{"locale":"fr"}"#).unwrap_err();
@@ -124,7 +131,12 @@ fn an_exception_in_a_catalog_guest_is_its_error_with_the_message() {
 
 #[test]
 fn the_guests_describe_themselves_with_their_config_schema() {
-    for (name, wasm) in [("teams", None), ("reminder", None), ("hostile-js", Some(HOSTILE_JS)), ("hostile-py", Some(HOSTILE_PY))] {
+    for (name, wasm) in [
+        ("teams", None),
+        ("reminder", None),
+        ("hostile-js", Some(HOSTILE_JS)),
+        ("hostile-py", Some(HOSTILE_PY)),
+    ] {
         let module = match wasm {
             Some(wasm) => load(wasm),
             None => builtin(name),
@@ -144,7 +156,11 @@ fn hostile(language: &str) -> Module {
 }
 
 fn fail(runtime: &Runtime, module: &Module, behaviour: &str) -> PluginFailure {
-    match runtime.transform(module, &fixture("booking-created"), &format!("{behaviour:?}")) {
+    match runtime.transform(
+        module,
+        &fixture("booking-created"),
+        &format!("{behaviour:?}"),
+    ) {
         Ok(execution) => panic!("{behaviour}: expected a failure, got {execution:?}"),
         Err(failure) => failure,
     }
@@ -167,7 +183,11 @@ fn an_endless_loop_in_either_language_runs_out_of_fuel() {
     for language in ["js", "py"] {
         let module = hostile(language);
         let failure = fail(runtime(), &module, "loop");
-        assert_eq!(failure.kind, FailureKind::OutOfFuel, "{language}: {failure}");
+        assert_eq!(
+            failure.kind,
+            FailureKind::OutOfFuel,
+            "{language}: {failure}"
+        );
         assert_still_ok(runtime(), &module);
     }
 }
@@ -183,7 +203,11 @@ fn an_endless_loop_with_unlimited_fuel_is_stopped_by_the_timeout() {
         let module = runtime.load(wasm).unwrap();
         let failure = fail(&runtime, &module, "loop");
         assert_eq!(failure.kind, FailureKind::Timeout, "{language}: {failure}");
-        assert!(failure.duration < Duration::from_secs(5), "{:?}", failure.duration);
+        assert!(
+            failure.duration < Duration::from_secs(5),
+            "{:?}",
+            failure.duration
+        );
     }
 }
 
@@ -192,7 +216,11 @@ fn a_memory_bomb_in_either_language_hits_the_memory_limit() {
     for language in ["js", "py"] {
         let module = hostile(language);
         let failure = fail(runtime(), &module, "memory");
-        assert_eq!(failure.kind, FailureKind::MemoryLimit, "{language}: {failure}");
+        assert_eq!(
+            failure.kind,
+            FailureKind::MemoryLimit,
+            "{language}: {failure}"
+        );
         assert!(failure.message.contains("64 MiB"), "{}", failure.message);
         assert_still_ok(runtime(), &module);
     }
@@ -204,10 +232,15 @@ fn a_thrown_javascript_error_is_the_plugins_error_with_its_message_and_stack() {
     let failure = fail(runtime(), &module, "throw");
     assert_eq!(failure.kind, FailureKind::PluginError, "{failure}");
     let mut lines = failure.message.lines();
-    assert_eq!(lines.next(), Some("RangeError: no room for booking bk_1042"));
+    assert_eq!(
+        lines.next(),
+        Some("RangeError: no room for booking bk_1042")
+    );
     let stack: Vec<&str> = lines.collect();
     assert!(
-        stack.iter().any(|l| l.contains("explode") && l.contains("/src/index.js:")),
+        stack
+            .iter()
+            .any(|l| l.contains("explode") && l.contains("/src/index.js:")),
         "the stack names the author's function and line: {}",
         failure.message
     );
@@ -237,7 +270,11 @@ fn a_ten_mebibyte_body_in_either_language_is_output_too_large() {
     for language in ["js", "py"] {
         let module = hostile(language);
         let failure = fail(runtime(), &module, "big");
-        assert_eq!(failure.kind, FailureKind::OutputTooLarge, "{language}: {failure}");
+        assert_eq!(
+            failure.kind,
+            FailureKind::OutputTooLarge,
+            "{language}: {failure}"
+        );
         assert_still_ok(runtime(), &module);
     }
 }
@@ -256,12 +293,20 @@ fn a_guest_instance_is_reused_within_a_scope_and_thrown_away_after_a_failure() {
         };
         let scope = format!("sub_{language}");
         assert_eq!(count(&scope), "1");
-        assert_eq!(count(&scope), "2", "{language}: the instance serves the scope's next event");
+        assert_eq!(
+            count(&scope),
+            "2",
+            "{language}: the instance serves the scope's next event"
+        );
         assert_eq!(count("sub_other"), "1", "{language}: never across scopes");
         runtime()
             .transform_in(&scope, &module, &fixture("booking-created"), r#""throw""#)
             .unwrap_err();
-        assert_eq!(count(&scope), "1", "{language}: a failed instance is not reused");
+        assert_eq!(
+            count(&scope),
+            "1",
+            "{language}: a failed instance is not reused"
+        );
     }
 }
 

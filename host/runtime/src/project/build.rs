@@ -91,7 +91,11 @@ fn build_python(dir: &Path) -> anyhow::Result<PathBuf> {
     python
         .args(["-m", "krog_plugin.build"])
         .env("PYTHONPATH", sdk.join("src"));
-    last_line(run(python, dir, "python (is Python 3.11 or later installed?)")?)
+    last_line(run(
+        python,
+        dir,
+        "python (is Python 3.11 or later installed?)",
+    )?)
 }
 
 /// The project's Python: the active virtual environment's, else `.venv/` in the project, else

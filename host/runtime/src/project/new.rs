@@ -30,29 +30,74 @@ type File = (&'static str, &'static str);
 const EVENT: &str = include_str!("../../../../plugin-sdk/templates/event.json");
 
 const RUST: &[File] = &[
-    ("Cargo.toml", include_str!("../../../../plugin-sdk/templates/rust/Cargo.toml")),
-    ("src/lib.rs", include_str!("../../../../plugin-sdk/templates/rust/src/lib.rs")),
-    ("README.md", include_str!("../../../../plugin-sdk/templates/rust/README.md")),
-    (".gitignore", include_str!("../../../../plugin-sdk/templates/rust/gitignore")),
+    (
+        "Cargo.toml",
+        include_str!("../../../../plugin-sdk/templates/rust/Cargo.toml"),
+    ),
+    (
+        "src/lib.rs",
+        include_str!("../../../../plugin-sdk/templates/rust/src/lib.rs"),
+    ),
+    (
+        "README.md",
+        include_str!("../../../../plugin-sdk/templates/rust/README.md"),
+    ),
+    (
+        ".gitignore",
+        include_str!("../../../../plugin-sdk/templates/rust/gitignore"),
+    ),
     ("event.json", EVENT),
 ];
 
 const JS: &[File] = &[
-    ("package.json", include_str!("../../../../plugin-sdk/templates/js/package.json")),
-    ("src/index.js", include_str!("../../../../plugin-sdk/templates/js/src/index.js")),
-    ("test/plugin.test.js", include_str!("../../../../plugin-sdk/templates/js/test/plugin.test.js")),
-    ("README.md", include_str!("../../../../plugin-sdk/templates/js/README.md")),
-    (".gitignore", include_str!("../../../../plugin-sdk/templates/js/gitignore")),
+    (
+        "package.json",
+        include_str!("../../../../plugin-sdk/templates/js/package.json"),
+    ),
+    (
+        "src/index.js",
+        include_str!("../../../../plugin-sdk/templates/js/src/index.js"),
+    ),
+    (
+        "test/plugin.test.js",
+        include_str!("../../../../plugin-sdk/templates/js/test/plugin.test.js"),
+    ),
+    (
+        "README.md",
+        include_str!("../../../../plugin-sdk/templates/js/README.md"),
+    ),
+    (
+        ".gitignore",
+        include_str!("../../../../plugin-sdk/templates/js/gitignore"),
+    ),
     ("event.json", EVENT),
 ];
 
 const PYTHON: &[File] = &[
-    ("pyproject.toml", include_str!("../../../../plugin-sdk/templates/python/pyproject.toml")),
-    ("requirements.txt", include_str!("../../../../plugin-sdk/templates/python/requirements.txt")),
-    ("src/plugin.py", include_str!("../../../../plugin-sdk/templates/python/src/plugin.py")),
-    ("tests/test_plugin.py", include_str!("../../../../plugin-sdk/templates/python/tests/test_plugin.py")),
-    ("README.md", include_str!("../../../../plugin-sdk/templates/python/README.md")),
-    (".gitignore", include_str!("../../../../plugin-sdk/templates/python/gitignore")),
+    (
+        "pyproject.toml",
+        include_str!("../../../../plugin-sdk/templates/python/pyproject.toml"),
+    ),
+    (
+        "requirements.txt",
+        include_str!("../../../../plugin-sdk/templates/python/requirements.txt"),
+    ),
+    (
+        "src/plugin.py",
+        include_str!("../../../../plugin-sdk/templates/python/src/plugin.py"),
+    ),
+    (
+        "tests/test_plugin.py",
+        include_str!("../../../../plugin-sdk/templates/python/tests/test_plugin.py"),
+    ),
+    (
+        "README.md",
+        include_str!("../../../../plugin-sdk/templates/python/README.md"),
+    ),
+    (
+        ".gitignore",
+        include_str!("../../../../plugin-sdk/templates/python/gitignore"),
+    ),
     ("event.json", EVENT),
 ];
 
@@ -81,7 +126,10 @@ pub fn new(args: &NewArgs) -> anyhow::Result<PathBuf> {
              where krog's plugin-sdk is; pass --sdk PATH/TO/krog/plugin-sdk",
         )?,
     };
-    let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from(&args.name));
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&args.name));
     anyhow::ensure!(
         !dir.exists(),
         "{} already exists; choose another name or --dir",
