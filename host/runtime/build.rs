@@ -18,7 +18,7 @@ const PLUGINS: &[(&str, &str)] = &[
     ("krog-test-plugin-wrong-world", "wrong-world.wasm"),
 ];
 
-const TARGET: &str = "wasm32-wasip2";
+const TARGET: &str = krog_wasm_target_check::TARGET;
 
 /// Variables that would change what the nested cargo builds, or where.
 const SCRUBBED: &[&str] = &[
@@ -68,6 +68,8 @@ fn main() {
 
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    // `krog-wasm-target-check`'s own build script has stopped a build without the target
+    // already; this is for a toolchain that changed since.
     check_target_installed(&rustc);
 
     let mut command = Command::new(&cargo);
@@ -116,13 +118,7 @@ fn check_target_installed(rustc: &std::ffi::OsStr) {
         .ok()
         .filter(|o| o.status.success())
         .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
-    if let Some(sysroot) = sysroot {
-        let lib = sysroot.join("lib").join("rustlib").join(TARGET).join("lib");
-        if !lib.is_dir() {
-            panic!(
-                "the {TARGET} target is not installed, so the plugins cannot be built; \
-                 run `rustup target add {TARGET}`"
-            );
-        }
+    if let Some(why) = sysroot.and_then(|s| krog_wasm_target_check::missing_target(&s)) {
+        panic!("{why}");
     }
 }
