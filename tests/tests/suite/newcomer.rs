@@ -181,12 +181,9 @@ async fn a_module_version_a_subscription_uses_cannot_be_deleted_and_the_answer_n
         .await;
     let sub_id = sub["id"].as_str().unwrap();
     let delete = |version: i64| {
-        app.call(
-            Method::DELETE,
-            &format!("{path}/versions/{version}"),
-            &key,
-            None,
-        )
+        let at = format!("{path}/versions/{version}");
+        let (app, key) = (&app, &key);
+        async move { app.call(Method::DELETE, &at, key, None).await }
     };
     // Its only version: the unpinned subscription resolves to it.
     let (status, error) = delete(1).await;
@@ -226,12 +223,9 @@ async fn version_numbers_are_never_given_out_twice() {
     let path = format!("/v1/tenants/{tenant}/modules/mine");
     let upload = |bytes: Vec<u8>| app.upload(&path, &key, bytes);
     let delete = |version: i64| {
-        app.call(
-            Method::DELETE,
-            &format!("{path}/versions/{version}"),
-            &key,
-            None,
-        )
+        let at = format!("{path}/versions/{version}");
+        let (app, key) = (&app, &key);
+        async move { app.call(Method::DELETE, &at, key, None).await }
     };
     let hostile = krog::runtime::test_plugins::HOSTILE.to_vec();
     let (_, first) = upload(stamp().await).await;
