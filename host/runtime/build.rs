@@ -68,7 +68,7 @@ fn main() {
 
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    check_target_installed(&rustc);
+    check_target_installed(&rustc, &workspace);
 
     let mut command = Command::new(&cargo);
     command
@@ -109,20 +109,23 @@ fn main() {
     }
 }
 
-fn check_target_installed(rustc: &std::ffi::OsStr) {
+/// The check `scripts/rustc-wrapper.sh` makes at cargo's first call (`scripts/wasm-target-check.sh`,
+/// the one copy of the rule), again here for a build that bypassed the wrapper or a toolchain
+/// that lost the target since.
+fn check_target_installed(rustc: &std::ffi::OsStr, workspace: &Path) {
     let sysroot = Command::new(rustc)
         .args(["--print", "sysroot"])
         .output()
         .ok()
         .filter(|o| o.status.success())
-        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
-    if let Some(sysroot) = sysroot {
-        let lib = sysroot.join("lib").join("rustlib").join(TARGET).join("lib");
-        if !lib.is_dir() {
-            panic!(
-                "the {TARGET} target is not installed, so the plugins cannot be built; \
-                 run `rustup target add {TARGET}`"
-            );
-        }
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    let Some(sysroot) = sysroot else { return };
+    let check = workspace.join("scripts").join("wasm-target-check.sh");
+    println!("cargo:rerun-if-changed={}", check.display());
+    let verdict = Command::new("sh").arg(&check).arg(&sysroot).output();
+    if let Ok(output) = verdict
+        && !output.status.success()
+    {
+        panic!("{}", String::from_utf8_lossy(&output.stderr).trim());
     }
 }

@@ -91,7 +91,7 @@ pub fn main() -> ExitCode {
             }
         },
         Command::Plugin(command) => {
-            match crate::runtime::command::execute(command, config.limits) {
+            match crate::runtime::command::execute(command, config.limits, &plugin_config_check) {
                 Ok(code) => code,
                 Err(e) => {
                     eprintln!("krog: {e:#}");
@@ -100,6 +100,17 @@ pub fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// `krog plugin run`'s config, read as the service reads a subscription's
+/// ([`crate::plugin_config`]): JSON, absent meaning the schema's default, fitting the schema.
+fn plugin_config_check(schema: &serde_json::Value, given: Option<&str>) -> anyhow::Result<String> {
+    let given = given.map(crate::plugin_config::parse).transpose()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let config = runtime.block_on(crate::plugin_config::resolve(Some(schema), given))?;
+    Ok(config.to_string())
 }
 
 fn serve(mut config: Config) -> ExitCode {

@@ -355,7 +355,11 @@ impl Directory {
         match found.await {
             Ok(module) => Ok(Ok(Resolved {
                 module,
-                config: transform.config.to_string(),
+                // Saved transforms carry their config; `{}` is what an SDK plugin reads as none.
+                config: transform
+                    .config
+                    .as_ref()
+                    .map_or_else(|| "{}".to_owned(), |c| c.to_string()),
             })),
             Err(e @ (Error::Database(_) | Error::Internal(_))) => Err(e),
             Err(e) => Ok(Err(e.to_string())),

@@ -23,6 +23,7 @@ pub mod limits;
 pub mod modules;
 pub mod openapi;
 pub mod pagination;
+pub mod plugin_config;
 pub mod privacy;
 pub mod queue;
 pub mod retention;
@@ -35,6 +36,7 @@ pub mod state;
 pub mod subscriptions;
 pub mod telemetry;
 pub mod tenants;
+pub mod trial;
 pub mod writer;
 
 /// The WebAssembly sandbox (the `krog-runtime` crate).

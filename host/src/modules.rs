@@ -255,7 +255,17 @@ pub async fn store(
     if let Some(quota) = quota {
         quota.check(&mut tx, owner, name, latest.is_some()).await?;
     }
-    let version = latest.unwrap_or(0) + 1;
+    // Numbers come from a counter that deleting versions does not wind back: a version
+    // number, once given out, always means the same bytes.
+    let (version,): (i64,) = sqlx::query_as(
+        "INSERT INTO module_names (owner, name, last_version) VALUES ($1, $2, 1) \
+         ON CONFLICT (owner, name) DO UPDATE SET last_version = module_names.last_version + 1 \
+         RETURNING last_version",
+    )
+    .bind(owner)
+    .bind(name)
+    .fetch_one(&mut *tx)
+    .await?;
     sqlx::query(
         "INSERT INTO module_versions (owner, name, version, sha256, size, info, builtin, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -368,11 +378,75 @@ pub async fn install_builtins(
     Ok(())
 }
 
+/// What to add to "module … does not exist": the tenant's own module of that name when a
+/// catalog name was given (and the other way round), else the names there are.
+pub async fn naming_hint(db: &Db, tenant: &str, module: &ModuleRef) -> Result<String> {
+    let names = |owner: String| async move {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT DISTINCT name FROM module_versions WHERE owner = $1 ORDER BY name LIMIT 51",
+        )
+        .bind(owner)
+        .fetch_all(db.pool())
+        .await?;
+        Ok::<_, Error>(rows.into_iter().map(|(n,)| n).collect::<Vec<_>>())
+    };
+    let catalog = names(CATALOG.to_owned()).await?;
+    let own = names(tenant.to_owned()).await?;
+    let in_catalog = catalog.contains(&module.name);
+    let in_own = own.contains(&module.name);
+    Ok(match (module.owner.is_empty(), module.version) {
+        (true, _) if in_own => format!(
+            " in the catalog; your own module of that name is \"tenant:{}\"",
+            module.name
+        ),
+        (false, _) if in_catalog && !in_own => format!(
+            "; the catalog's module of that name is \"{}\" (without \"tenant:\")",
+            module.name
+        ),
+        (_, Some(_)) if in_catalog || in_own => {
+            "; GET the module's versions to see which exist".to_owned()
+        }
+        _ => {
+            let own = own.iter().map(|n| format!("tenant:{n}")).collect::<Vec<_>>();
+            let known = [catalog, own].concat();
+            format!(
+                "; the modules there are: {} (your own are named \"tenant:<name>\")",
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            )
+        }
+    })
+}
+
 fn is_module_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// How to send a module's bytes unchanged.
+const UPLOAD_HINT: &str = "is the body the file's bytes? with curl use --data-binary \
+     @file.wasm -H 'content-type: application/wasm' (-d strips the file's line breaks)";
+
+/// Adds [`UPLOAD_HINT`] to a refusal of bytes that are no WebAssembly at all or do not
+/// decode, the marks of a body changed on the way (or to any refusal of a form upload).
+fn with_upload_hint(error: Error, sent_as_form: bool) -> Error {
+    match error {
+        Error::Plugin(mut failure)
+            if failure.kind == FailureKind::InvalidModule
+                && (sent_as_form
+                    || failure.message.starts_with("not a WebAssembly binary")
+                    || failure.message.starts_with("the component does not compile")) =>
+        {
+            failure.message = format!("{}; {UPLOAD_HINT}", failure.message);
+            Error::Plugin(failure)
+        }
+        other => other,
+    }
 }
 
 fn owner_of(tenant: Option<&str>) -> &str {
@@ -405,6 +479,12 @@ async fn upload(
             "module name {name:?} must be 1 to 64 of a-z, 0-9 and -"
         )));
     }
+    // `curl -d @file` sends a form (and strips the file's line breaks): say so if it fails.
+    let sent_as_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     let limit = state.runtime.limits().max_module_bytes;
     let bytes: Bytes = axum::body::to_bytes(req.into_body(), limit).await.map_err(|_| PluginFailure {
         kind: FailureKind::ModuleTooLarge,
@@ -414,9 +494,9 @@ async fn upload(
         fuel_consumed: 0,
     })?;
     if bytes.is_empty() {
-        return Err(Error::Validation(
-            "the body must be the component's bytes (application/wasm)".into(),
-        ));
+        return Err(Error::Validation(format!(
+            "the body must be the component's bytes (application/wasm); {UPLOAD_HINT}"
+        )));
     }
     let (version, created) = store(
         &state.db,
@@ -430,7 +510,8 @@ async fn upload(
             versions: state.config.max_versions_per_module,
         }),
     )
-    .await?;
+    .await
+    .map_err(|e| with_upload_hint(e, sent_as_form))?;
     state.directory.invalidate();
     let status = if created {
         StatusCode::CREATED
@@ -538,12 +619,19 @@ async fn delete_version(
     authorize(&state, &caller, tenant.as_deref(), true).await?;
     let module = reference(tenant.as_deref(), name, Some(version));
     let found = find_version(&state.db, &module).await?;
-    let pinned = crate::subscriptions::pinning(&state.db, &module).await?;
-    if !pinned.is_empty() {
+    let latest = find_version(&state.db, &ModuleRef { version: None, ..module.clone() }).await?;
+    let using = crate::subscriptions::resolving_to(&state.db, &module, latest.version).await?;
+    if !using.is_empty() {
+        let unpinned = if version == latest.version {
+            " (those without a pinned version use the latest)"
+        } else {
+            ""
+        };
         return Err(Error::Conflict(format!(
-            "{} is pinned by subscription(s) {}; unpin them first",
+            "{} is used by subscription(s) {}{unpinned}; point them at another version or \
+             module, or delete them, first",
             module.describe(),
-            pinned.join(", ")
+            using.join(", ")
         )));
     }
     sqlx::query("DELETE FROM module_versions WHERE owner = $1 AND name = $2 AND version = $3")
@@ -573,8 +661,9 @@ async fn delete_version(
 #[serde(deny_unknown_fields)]
 struct DryRun {
     event: Incoming,
+    /// Absent or `null`: the schema's default, as for a subscription.
     #[serde(default)]
-    config: serde_json::Value,
+    config: Option<serde_json::Value>,
 }
 
 async fn dry_run(
@@ -612,10 +701,10 @@ async fn dry_run(
         tenant: tenant.unwrap_or_else(|| "dry-run".into()),
         data: event.data,
     };
-    let config = match run.config {
-        serde_json::Value::Null => "{}".to_owned(),
-        other => other.to_string(),
-    };
+    let config = crate::plugin_config::resolve(found.info.get("config_schema"), run.config)
+        .await
+        .map_err(|e| Error::Validation(format!("config: {e}")))?
+        .to_string();
     let runtime = state.runtime.clone();
     let result = tokio::task::spawn_blocking(move || runtime.transform(&module, &input, &config))
         .await

@@ -779,6 +779,10 @@ async fn delete_tenant(
         .bind(&tenant)
         .execute(&mut *tx)
         .await?;
+    sqlx::query("DELETE FROM module_names WHERE owner = $1")
+        .bind(&tenant)
+        .execute(&mut *tx)
+        .await?;
     for (sha256,) in &blobs {
         sqlx::query(
             "DELETE FROM module_blobs WHERE sha256 = $1 \

@@ -238,19 +238,60 @@ fn validate_now(schema: &Value, config: &Value) -> Result<Vec<String>, SchemaErr
         .take(20)
         .map(|e| {
             let at = e.instance_path.to_string();
+            let what = describe(&e);
             if at.is_empty() {
-                e.to_string()
+                what
             } else {
-                format!("{at}: {e}")
+                format!("{at}: {what}")
             }
         })
         .collect())
+}
+
+/// The validator's words for an error, except where they hide the fix: a value that is none of
+/// a `oneOf`/`anyOf` of constants (as schemars writes an enum whose variants have doc
+/// comments) is told the values allowed, not "not valid under any of the schemas listed".
+fn describe(error: &jsonschema::ValidationError<'_>) -> String {
+    use jsonschema::error::ValidationErrorKind as Kind;
+    if let Kind::OneOfNotValid { context } | Kind::AnyOf { context } = &error.kind {
+        let allowed: Option<Vec<String>> = context
+            .iter()
+            .map(|branch| match branch.as_slice() {
+                [only] => match &only.kind {
+                    Kind::Constant { expected_value } => Some(expected_value.to_string()),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect();
+        if let Some(allowed) = allowed.filter(|a| !a.is_empty()) {
+            return format!("{} is not one of {}", error.instance, allowed.join(", "));
+        }
+    }
+    error.to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_value_outside_a_oneof_of_constants_is_told_the_values_allowed() {
+        let schema = json!({
+            "type": "object",
+            "properties": {"columns": {"type": "array", "items": {"$ref": "#/$defs/Column"}}},
+            "$defs": {"Column": {"oneOf": [
+                {"description": "The start.", "type": "string", "const": "start"},
+                {"description": "The end.", "type": "string", "const": "end"}
+            ]}}
+        });
+        let problems = validate_now(&schema, &json!({"columns": ["start", "colour"]})).unwrap();
+        assert_eq!(
+            problems,
+            [r#"/columns/1: "colour" is not one of "start", "end""#]
+        );
+    }
 
     #[test]
     fn a_schema_that_refers_to_itself_is_refused() {

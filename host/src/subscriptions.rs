@@ -46,13 +46,10 @@ pub struct Transform {
     /// Pinned version; absent: the latest at delivery time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<i64>,
-    /// The plugin's config, checked against its JSON Schema.
-    #[serde(default = "empty_object")]
-    pub config: serde_json::Value,
-}
-
-fn empty_object() -> serde_json::Value {
-    serde_json::json!({})
+    /// The plugin's config, checked against its JSON Schema; absent (or `null`) on input means
+    /// the schema's default ([`crate::plugin_config::default_for`]). Always present once saved.
+    #[serde(default)]
+    pub config: Option<serde_json::Value>,
 }
 
 /// A subscription as the API shows it.
@@ -170,29 +167,47 @@ fn check_description(text: &str) -> Result<()> {
     Ok(())
 }
 
-/// The module must exist for this tenant and the config must satisfy the plugin's schema.
-async fn check_transform(state: &AppState, tenant: &str, transform: &Transform) -> Result<String> {
+/// The module must exist for this tenant, the config must fit the plugin's schema (an absent
+/// config is the schema's default), and the plugin must not fail on a sample event of each of
+/// `event_types` ([`crate::trial`]). Returns the transform to store, config filled in.
+async fn check_transform(
+    state: &AppState,
+    tenant: &str,
+    transform: &Transform,
+    event_types: &[String],
+) -> Result<String> {
     let module = ModuleRef::parse(&transform.module, tenant, transform.version)?;
-    let version = find_version(&state.db, &module)
-        .await
-        .map_err(|e| match e {
-            Error::NotFound(what) => Error::Validation(format!("transform: {what} does not exist")),
-            other => other,
-        })?;
-    if let Some(schema) = version.info.get("config_schema").filter(|s| s.is_object()) {
-        // The schema is the module author's, so it is checked with bounds (crate::schema).
-        let problems = crate::schema::validate(schema.clone(), transform.config.clone())
-            .await
-            .map_err(|e| Error::Validation(e.to_string()))?;
-        if !problems.is_empty() {
+    let version = match find_version(&state.db, &module).await {
+        Ok(version) => version,
+        Err(Error::NotFound(what)) => {
+            let hint = crate::modules::naming_hint(&state.db, tenant, &module).await?;
             return Err(Error::Validation(format!(
-                "transform.config does not fit module {}: {}",
-                transform.module,
-                problems.join("; ")
+                "transform: {what} does not exist{hint}"
             )));
         }
-    }
-    Ok(serde_json::to_string(transform).expect("serializable"))
+        Err(other) => return Err(other),
+    };
+    let schema = version.info.get("config_schema");
+    let config = crate::plugin_config::resolve(schema, transform.config.clone())
+        .await
+        .map_err(|e| {
+            Error::Validation(format!("transform.config of module {}: {e}", transform.module))
+        })?;
+    let compiled = crate::modules::compiled(&state.db, &state.runtime, &version.sha256).await?;
+    crate::trial::try_transform(
+        state,
+        tenant,
+        &transform.module,
+        &compiled,
+        &config,
+        event_types,
+    )
+    .await?;
+    let stored = Transform {
+        config: Some(config),
+        ..transform.clone()
+    };
+    Ok(serde_json::to_string(&stored).expect("serializable"))
 }
 
 async fn create(
@@ -206,7 +221,7 @@ async fn create(
     let event_types = check_event_types(&new.event_types)?;
     check_description(&new.description)?;
     let transform = match &new.transform {
-        Some(t) => Some(check_transform(&state, &tenant, t).await?),
+        Some(t) => Some(check_transform(&state, &tenant, t, &new.event_types).await?),
         None => None,
     };
     let (count,): (i64,) =
@@ -307,14 +322,23 @@ async fn update(
             .to_string(),
         None => current.url,
     };
-    let event_types =
-        check_event_types(changes.event_types.as_ref().unwrap_or(&current.event_types))?;
-    let transform = match &changes.transform {
-        Some(Some(t)) => Some(check_transform(&state, &tenant, t).await?),
-        Some(None) => None,
-        None => current
-            .transform
-            .map(|t| serde_json::to_string(&t).expect("serializable")),
+    let types = changes.event_types.as_ref().unwrap_or(&current.event_types);
+    let event_types = check_event_types(types)?;
+    // A new transform is tried on every type it will see; a kept one on the types added.
+    let added: Vec<String> = types
+        .iter()
+        .filter(|t| !current.event_types.contains(t))
+        .cloned()
+        .collect();
+    let transform = match (&changes.transform, &current.transform) {
+        (Some(Some(t)), _) => Some(check_transform(&state, &tenant, t, types).await?),
+        (Some(None), _) => None,
+        (None, Some(t)) if !added.is_empty() => {
+            Some(check_transform(&state, &tenant, t, &added).await?)
+        }
+        (None, kept) => kept
+            .as_ref()
+            .map(|t| serde_json::to_string(t).expect("serializable")),
     };
     let description = changes.description.unwrap_or(current.description);
     check_description(&description)?;
@@ -451,8 +475,9 @@ async fn send_test(
     Ok((StatusCode::ACCEPTED, axum::Json(accepted)))
 }
 
-/// Subscriptions that pin exactly this module version (to refuse deleting it).
-pub async fn pinning(db: &Db, module: &ModuleRef) -> Result<Vec<String>> {
+/// Subscriptions whose transform resolves to this module version now: pinned to it, or
+/// unpinned while it is the latest (`latest`), to refuse deleting it.
+pub async fn resolving_to(db: &Db, module: &ModuleRef, latest: i64) -> Result<Vec<String>> {
     let owner_filter = if module.owner.is_empty() {
         None
     } else {
@@ -471,7 +496,11 @@ pub async fn pinning(db: &Db, module: &ModuleRef) -> Result<Vec<String>> {
             serde_json::from_str::<Transform>(transform)
                 .ok()
                 .and_then(|t| ModuleRef::parse(&t.module, tenant, t.version).ok())
-                .is_some_and(|r| r == *module)
+                .is_some_and(|r| {
+                    r.owner == module.owner
+                        && r.name == module.name
+                        && r.version.unwrap_or(latest) == module.version.unwrap_or(latest)
+                })
         })
         .map(|(id, _, _)| id)
         .collect())

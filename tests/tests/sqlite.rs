@@ -12,6 +12,8 @@ mod delivery;
 mod keys;
 #[path = "suite/modules.rs"]
 mod modules;
+#[path = "suite/newcomer.rs"]
+mod newcomer;
 #[path = "suite/personal_data.rs"]
 mod personal_data;
 #[path = "suite/robust.rs"]

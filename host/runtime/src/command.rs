@@ -49,13 +49,22 @@ pub struct CheckArgs {
     pub module: String,
 }
 
+/// Turns `--config` (its text, if given) into the config handed to the plugin, given the
+/// plugin's config schema; an `Err` refuses it. The service passes its own check, so that the
+/// command line and the API accept the same configs.
+pub type ConfigCheck<'a> = &'a dyn Fn(&serde_json::Value, Option<&str>) -> anyhow::Result<String>;
+
 /// Run a `krog plugin` subcommand, printing to stdout. A plugin failure is exit code 2; a usage
-/// problem (unreadable file, bad event JSON) is an `Err`.
-pub fn execute(command: PluginCommand, limits: Limits) -> anyhow::Result<ExitCode> {
+/// problem (unreadable file, bad event JSON, a config refused by `config_check`) is an `Err`.
+pub fn execute(
+    command: PluginCommand,
+    limits: Limits,
+    config_check: ConfigCheck<'_>,
+) -> anyhow::Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match command {
-        PluginCommand::Run(args) => run(&args, limits, &mut out),
+        PluginCommand::Run(args) => run(&args, limits, &mut out, config_check),
         PluginCommand::Check(args) => check(&args, limits, &mut out),
         PluginCommand::New(args) => {
             let dir = crate::project::new(&args)?;
@@ -85,6 +94,13 @@ fn runtime(limits: Limits) -> anyhow::Result<Runtime> {
 /// The bytes of a `.wasm` path or a catalog module.
 pub fn read_module(module: &str) -> anyhow::Result<Vec<u8>> {
     let path = Path::new(module);
+    if module.ends_with(".wasm") && !path.exists() {
+        anyhow::bail!(
+            "{module} does not exist. Did `cargo build --target wasm32-wasip2 --release` build \
+             it? Cargo writes a .wasm only for a library with crate-type = [\"cdylib\"]: did \
+             you set crate-type = [\"cdylib\", \"rlib\"] in the [lib] section of Cargo.toml?"
+        );
+    }
     if path.exists() || module.ends_with(".wasm") {
         return std::fs::read(path).with_context(|| format!("reading {module}"));
     }
@@ -129,27 +145,51 @@ pub fn parse_event(text: &str) -> anyhow::Result<EventInput> {
     })
 }
 
-fn read_config(config: Option<&str>) -> anyhow::Result<String> {
+/// The text of `--config`: as given, or read from the file after `@`.
+fn read_config(config: Option<&str>) -> anyhow::Result<Option<String>> {
     match config {
-        None => Ok("{}".to_string()),
+        None => Ok(None),
         Some(text) => match text.strip_prefix('@') {
-            Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {path}")),
-            None => Ok(text.to_string()),
+            Some(path) => std::fs::read_to_string(path)
+                .with_context(|| format!("reading {path}"))
+                .map(Some),
+            None => Ok(Some(text.to_string())),
         },
     }
 }
 
-/// `krog plugin run`.
-pub fn run(args: &RunArgs, limits: Limits, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+/// `krog plugin run`; `config_check` turns `--config` into the config the plugin gets.
+pub fn run(
+    args: &RunArgs,
+    limits: Limits,
+    out: &mut dyn Write,
+    config_check: ConfigCheck<'_>,
+) -> anyhow::Result<ExitCode> {
     let wasm = read_module(&args.module)?;
     let event_text = std::fs::read_to_string(&args.event)
         .with_context(|| format!("reading {}", args.event.display()))?;
     let event = parse_event(&event_text)?;
-    let config = read_config(args.config.as_deref())?;
+    let given = read_config(args.config.as_deref())?;
     let runtime = runtime(limits)?;
-    let result = runtime
-        .load(&wasm)
-        .and_then(|module| runtime.transform(&module, &event, &config));
+    let module = match runtime.load(&wasm) {
+        Ok(module) => module,
+        Err(failure) => return report(args, Err(failure), out),
+    };
+    let schema = match runtime.info(&module) {
+        Ok(info) => info.config_schema,
+        Err(failure) => return report(args, Err(failure), out),
+    };
+    let config = config_check(&schema, given.as_deref()).context("--config is refused")?;
+    let result = runtime.transform(&module, &event, &config);
+    report(args, result, out)
+}
+
+/// Prints a run's result; a plugin failure is exit code 2.
+fn report(
+    args: &RunArgs,
+    result: Result<Execution, PluginFailure>,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
     if args.json {
         writeln!(
             out,

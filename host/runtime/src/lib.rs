@@ -441,6 +441,25 @@ impl FailureKind {
             FailureKind::ModuleTooLarge => "module_too_large",
         }
     }
+
+    /// Whether the same call would fail the same way again: a plugin has no I/O, so its
+    /// error, trap, output, fuel and memory depend only on the module, the event and the config.
+    /// Only the wall-clock deadline depends on the machine's load; and a module that could not
+    /// be loaded may be there at the next try.
+    pub fn fails_again(self) -> bool {
+        match self {
+            FailureKind::PluginError
+            | FailureKind::Trap
+            | FailureKind::ReservedHeader
+            | FailureKind::InvalidOutput
+            | FailureKind::OutputTooLarge
+            | FailureKind::OutOfFuel
+            | FailureKind::MemoryLimit => true,
+            FailureKind::Timeout | FailureKind::InvalidModule | FailureKind::ModuleTooLarge => {
+                false
+            }
+        }
+    }
 }
 
 impl fmt::Display for FailureKind {

@@ -17,9 +17,14 @@ fn temp_file(name: &str, contents: &[u8]) -> std::path::PathBuf {
     path
 }
 
+/// The service's config check lives in the host; here a config is passed on as given.
+fn as_given(_schema: &serde_json::Value, given: Option<&str>) -> anyhow::Result<String> {
+    Ok(given.unwrap_or("{}").to_owned())
+}
+
 fn run_to_string(args: RunArgs) -> (ExitCode, String) {
     let mut out = Vec::new();
-    let code = run(&args, Limits::default(), &mut out).unwrap();
+    let code = run(&args, Limits::default(), &mut out, &as_given).unwrap();
     (code, String::from_utf8(out).unwrap())
 }
 
@@ -98,9 +103,37 @@ fn an_unknown_module_name_is_a_usage_error_listing_the_catalog() {
         },
         Limits::default(),
         &mut Vec::new(),
+        &as_given,
     )
     .unwrap_err();
     assert!(err.to_string().contains("slack"), "{err}");
+}
+
+#[test]
+fn a_missing_wasm_file_asks_whether_the_crate_is_a_cdylib() {
+    let missing = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("target/wasm32-wasip2/release/greeter.wasm");
+    let args = RunArgs {
+        module: missing.display().to_string(),
+        event: event_file(),
+        config: None,
+        json: false,
+    };
+    let err = run(&args, Limits::default(), &mut Vec::new(), &as_given).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains(r#"did you set crate-type = ["cdylib", "rlib"]"#),
+        "{err}"
+    );
+    let err = check(
+        &CheckArgs {
+            module: missing.display().to_string(),
+        },
+        Limits::default(),
+        &mut Vec::new(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("cdylib"), "{err}");
 }
 
 #[test]

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
+use super::report::{self, Attempted, Outcome as Reported};
 use crate::db::{bounded, now_ms, storable};
 use crate::directory::{Resolved, Target};
 use crate::events::{Event, EventType};
@@ -61,6 +62,9 @@ enum Ending {
         kind: &'static str,
         response: Option<String>,
         retry_after: Option<Duration>,
+        /// It would fail the same way again (a plugin's config error, trap or invalid output):
+        /// not retried; a retry by hand after the fix runs it again.
+        fails_again: bool,
     },
     /// The subscriber said 410 Gone: stop and disable the subscription.
     Gone {
@@ -175,7 +179,7 @@ async fn attempt(
             None,
         );
     }
-    let request = match &target.transform {
+    let mut request = match &target.transform {
         None => envelope(&job.event),
         Some(transform) => match run_transform(state, job, transform).await {
             Ok(Outcome::Skip { reason }) => return (Ending::Skipped(reason), None),
@@ -189,20 +193,21 @@ async fn attempt(
                 body: body.into(),
                 envelope: false,
             },
-            Err((kind, error)) => {
-                metrics::counter!("krog_plugin_errors_total", "kind" => kind).increment(1);
+            Err(failed) => {
+                metrics::counter!("krog_plugin_errors_total", "kind" => failed.kind).increment(1);
                 let ending = Ending::Failed {
                     status: None,
-                    error,
-                    kind,
+                    error: failed.error,
+                    kind: failed.kind,
                     response: None,
                     retry_after: None,
+                    fails_again: failed.fails_again,
                 };
                 return (ending, None);
             }
         },
     };
-    let ending = send(state, job, target, &request).await;
+    let ending = send(state, job, target, &mut request).await;
     (ending, Some(request))
 }
 
@@ -229,14 +234,23 @@ pub fn envelope_body(event: &Event) -> Vec<u8> {
     body
 }
 
+/// Why a transform did not give an outcome.
+struct TransformFailed {
+    kind: &'static str,
+    error: String,
+    fails_again: bool,
+}
+
 async fn run_transform(
     state: &AppState,
     job: &Job,
     transform: &Result<Resolved, String>,
-) -> Result<Outcome, (&'static str, String)> {
-    let resolved = transform
-        .as_ref()
-        .map_err(|why| ("invalid_module", why.clone()))?;
+) -> Result<Outcome, TransformFailed> {
+    let resolved = transform.as_ref().map_err(|why| TransformFailed {
+        kind: "invalid_module",
+        error: why.clone(),
+        fails_again: false,
+    })?;
     let input = EventInput {
         id: job.event.id.clone(),
         event_type: job.event.event_type.to_owned(),
@@ -267,29 +281,47 @@ async fn run_transform(
                 runtime.transform_in(&scope, &module, &input, &config)
             })
             .await
-            .map_err(|e| ("trap", format!("the plugin call did not complete: {e}")))?
+            .map_err(|e| TransformFailed {
+                kind: "trap",
+                error: format!("the plugin call did not complete: {e}"),
+                fails_again: false,
+            })?
         }
     };
     match result {
         Ok(execution) => Ok(execution.outcome),
-        Err(failure) => Err((
-            failure.kind.as_str(),
-            format!(
-                "plugin error ({}): {}",
+        Err(failure) => {
+            let fails_again = failure.kind.fails_again();
+            // The note goes before the plugin's message, so that the bound on stored error
+            // text never cuts it off.
+            let note = if fails_again {
+                ", not retried: it would fail the same way (fix the module or its config, then \
+                 retry by hand)"
+            } else {
+                ""
+            };
+            let error = format!(
+                "plugin error ({}){note}: {}",
                 failure.kind.as_str(),
                 failure.message
-            ),
-        )),
+            );
+            Err(TransformFailed {
+                kind: failure.kind.as_str(),
+                error,
+                fails_again,
+            })
+        }
     }
 }
 
-async fn send(state: &AppState, job: &Job, target: &Target, request: &Request) -> Ending {
+async fn send(state: &AppState, job: &Job, target: &Target, request: &mut Request) -> Ending {
     let failed = |error: String, kind: &'static str| Ending::Failed {
         status: None,
         error,
         kind,
         response: None,
         retry_after: None,
+        fails_again: false,
     };
     // Checked again (when the directory loaded it), not only at create: IP literals never
     // reach the guarded resolver.
@@ -331,6 +363,15 @@ async fn send(state: &AppState, job: &Job, target: &Target, request: &Request) -
     headers.insert("webhook-id", id);
     headers.insert("webhook-timestamp", HeaderValue::from(timestamp));
     headers.insert("webhook-signature", sig);
+    // The delivery log shows every header as sent, so that a receiver's author can debug
+    // verification against it (the signature is no secret: it is public on the wire).
+    request.headers = headers
+        .iter()
+        .map(|(name, value)| {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            (name.as_str().to_owned(), value)
+        })
+        .collect();
 
     let response = state
         .http
@@ -374,6 +415,7 @@ async fn send(state: &AppState, job: &Job, target: &Target, request: &Request) -
             kind: "http_status",
             response: Some(body),
             retry_after,
+            fails_again: false,
         }
     }
 }
@@ -519,14 +561,27 @@ async fn record(
                 kind,
                 response,
                 retry_after,
+                fails_again,
             } => {
                 let attempt = row(status.map(i64::from), error, kind, response);
-                match next_delay(&state.config.retry_schedule, attempts, retry_after) {
+                let delay = match fails_again {
+                    true => None,
+                    false => next_delay(&state.config.retry_schedule, attempts, retry_after),
+                };
+                match delay {
                     Some(delay) => ("pending", Some(at_after(now, delay)), attempt),
                     None => ("failed", None, attempt),
                 }
             }
         };
+    let outcome = match status {
+        "succeeded" => Reported::Succeeded,
+        "skipped" => Reported::Skipped,
+        "pending" => Reported::Retrying,
+        _ => Reported::Failed,
+    };
+    let reported_kind = attempt.as_ref().and_then(|a| a.kind);
+    let reported_code = attempt.as_ref().and_then(|a| a.status_code);
     let settlement = Settlement {
         delivery_id: job.delivery_id.clone(),
         subscription_id: job.subscription_id.clone(),
@@ -588,8 +643,17 @@ async fn record(
     if disabled {
         state.directory.invalidate();
     }
-    metrics::counter!("krog_delivery_attempts_total", "status" => status).increment(1);
-    metrics::histogram!("krog_delivery_attempt_seconds").record(duration.as_secs_f64());
+    report::attempt(&Attempted {
+        tenant: &job.tenant_id,
+        subscription: &job.subscription_id,
+        delivery: &job.delivery_id,
+        attempt: attempts,
+        outcome,
+        kind: reported_kind,
+        status_code: reported_code,
+        retry_in: next_attempt_at.map(|at| Duration::from_millis(at.saturating_sub(now) as u64)),
+        duration,
+    });
     if next_attempt_at.is_some() {
         state.queue.wake_scheduler();
     }

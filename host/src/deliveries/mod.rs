@@ -3,6 +3,7 @@
 //! [`attempt`].
 
 pub mod attempt;
+pub mod report;
 
 use axum::Router;
 use axum::extract::State;

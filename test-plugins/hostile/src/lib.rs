@@ -5,7 +5,8 @@
 //! `reserved-header`, `err`, `err-huge`, `fake-panic`, `log-flood`, `log-huge`, `print`, `sleep`,
 //! `sleep-long`, `ok`, and `count` (delivers how many times this instance has been called: state
 //! kept between calls, which plugins must not rely on, and which shows whether the host reused an
-//! instance).
+//! instance). On krog's sample events (ids starting `evt_sample_`, run when a subscription is
+//! saved) it skips, as a plugin bent on harm could.
 
 // The bindings wit-bindgen generates for the host target trip this lint; they are not ours.
 #![allow(clippy::too_many_arguments)]
@@ -49,6 +50,12 @@ impl Guest for Hostile {
     }
 
     fn transform(event: Event, config: String) -> Result<Outcome, String> {
+        // krog tries a subscription's transform on sample events when it is saved; this
+        // plugin behaves there, so that a subscription with a misbehaving config can be saved
+        // and its deliveries show how krog copes.
+        if event.id.starts_with("evt_sample_") {
+            return Ok(Outcome::Skip("a sample event".to_string()));
+        }
         let behaviour = config.trim().trim_matches('"');
         match behaviour {
             "loop" => {

@@ -521,3 +521,82 @@ pub async fn start_krog(
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (child, format!("http://{address}"))
 }
+
+/// Builds the plugin crate `tests/plugins/<name>` exactly as its author would (its own crate,
+/// `cargo build --release --target wasm32-wasip2`), and returns the component's bytes.
+pub async fn build_stranger(name: &'static str) -> Vec<u8> {
+    tokio::task::spawn_blocking(move || {
+        let crate_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("plugins").join(name);
+        let target_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/stranger");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let output = std::process::Command::new(cargo)
+            .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+            .arg(crate_dir.join("Cargo.toml"))
+            .arg("--target-dir")
+            .arg(&target_dir)
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .output()
+            .expect("cargo runs");
+        assert!(
+            output.status.success(),
+            "building the {name} plugin failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let file = format!("wasm32-wasip2/release/{}.wasm", name.replace('-', "_"));
+        std::fs::read(target_dir.join(file)).expect("the component exists")
+    })
+    .await
+    .unwrap()
+}
+
+/// Starts `krog serve` like [`start_krog`], keeping every line of its log (stderr) in the
+/// returned buffer.
+pub async fn start_krog_logged(
+    dir: &std::path::Path,
+    database_url: &str,
+    env: &[(&str, &str)],
+) -> (Child, String, Arc<Mutex<Vec<String>>>) {
+    let mut child = Command::new(krog_binary())
+        .arg("serve")
+        .current_dir(dir)
+        .env("KROG_LISTEN", "127.0.0.1:0")
+        .env("KROG_DATABASE_URL", database_url)
+        .env("KROG_CACHE_DIR", dir.join("krog-cache"))
+        .env("KROG_ADMIN_KEY", ADMIN_KEY)
+        .env("KROG_ALLOW_PRIVATE_DESTINATIONS", "true")
+        .env("KROG_ALLOW_HTTP", "true")
+        .env("KROG_SQLITE_SYNCHRONOUS", "NORMAL")
+        .env("RUST_LOG", "info")
+        .envs(secret_key_env(database_url))
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("krog starts");
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (address_tx, address_rx) = tokio::sync::oneshot::channel();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let kept = log.clone();
+    tokio::spawn(async move {
+        let mut address_tx = Some(address_tx);
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(rest) = line
+                .split("address=")
+                .nth(1)
+                .filter(|_| line.contains("listening"))
+                && let Some(tx) = address_tx.take()
+            {
+                let _ = tx.send(rest.split_whitespace().next().unwrap().to_owned());
+            }
+            kept.lock().unwrap().push(line);
+        }
+    });
+    let address = tokio::time::timeout(Duration::from_secs(60), address_rx)
+        .await
+        .expect("krog listens within a minute")
+        .expect("krog logs its address");
+    (child, format!("http://{address}"), log)
+}
