@@ -1,4 +1,4 @@
-//! The command line: `krog serve` (the default), `krog plugin run|check` and
+//! The command line: `krog serve` (the default), `krog plugin new|build|run|check` and
 //! `krog secrets generate-key|rotate-master-key`. The binary's
 //! `main` only calls [`main`], so the test suite can build the very same program.
 
@@ -27,7 +27,7 @@ struct Cli {
 enum Command {
     /// Run the service (the default).
     Serve,
-    /// Run or check a plugin locally, exactly as the service would.
+    /// Make, build, run or check a plugin locally (run and check exactly as the service would).
     #[command(subcommand)]
     Plugin(PluginCommand),
     /// Manage the master key signing secrets are encrypted under.

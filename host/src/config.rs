@@ -58,6 +58,9 @@ pub struct Config {
     /// Compiled plugin modules kept in memory, least recently used evicted first (an evicted
     /// one is reloaded from its artifact on disk when next needed).
     pub plugin_cache_modules: usize,
+    /// The built-in catalog modules installed at start (`None`: all of them). Leaving out the
+    /// Python `reminder` saves its compile (seconds) at a first start.
+    pub builtin_modules: Option<Vec<String>>,
     /// Compiled plugin artifacts (content addressed). Default: `krog-cache` next to a SQLite
     /// database, or the system cache directory for PostgreSQL.
     pub cache_dir: Option<PathBuf>,
@@ -134,6 +137,7 @@ impl Default for Config {
             directory_ttl: Duration::from_secs(1),
             plugin_instance_reuse: 256,
             plugin_cache_modules: crate::runtime::DEFAULT_CACHED_MODULES,
+            builtin_modules: None,
             cache_dir: None,
             sqlite_synchronous: "FULL".into(),
             limits: Limits::default(),
@@ -183,6 +187,7 @@ struct FileConfig {
     directory_ttl: Option<String>,
     plugin_instance_reuse: Option<usize>,
     plugin_cache_modules: Option<usize>,
+    builtin_modules: Option<String>,
     cache_dir: Option<PathBuf>,
     sqlite_synchronous: Option<String>,
     plugin_fuel: Option<u64>,
@@ -322,6 +327,9 @@ impl Config {
         }
         if let Some(v) = number("PLUGIN_CACHE_MODULES", file.plugin_cache_modules)? {
             self.plugin_cache_modules = v.max(1);
+        }
+        if let Some(v) = pick("BUILTIN_MODULES", file.builtin_modules) {
+            self.builtin_modules = Some(parse_builtin_modules(&v)?);
         }
         if let Some(v) = pick("CACHE_DIR", file.cache_dir.map(|p| p.display().to_string())) {
             self.cache_dir = Some(PathBuf::from(v));
@@ -504,4 +512,26 @@ mod tests {
             PathBuf::from("/var/lib/krog/krog-cache")
         );
     }
+}
+
+/// `slack,sheets`: names of built-in catalog modules, each checked against the catalog.
+fn parse_builtin_modules(text: &str) -> anyhow::Result<Vec<String>> {
+    let names: Vec<String> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(String::from)
+        .collect();
+    for name in &names {
+        anyhow::ensure!(
+            crate::runtime::catalog::builtin(name).is_some(),
+            "KROG_BUILTIN_MODULES names {name:?}, which is not a built-in module (there are: {})",
+            crate::runtime::catalog::builtins()
+                .iter()
+                .map(|b| b.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(names)
 }

@@ -345,8 +345,17 @@ impl ModuleQuota {
 
 /// Puts the built-in formatters into the catalog: a new version when this krog ships bytes
 /// the catalog does not have yet; versions tenants pinned stay as they are.
-pub async fn install_builtins(db: &Db, runtime: &Runtime) -> anyhow::Result<()> {
-    for builtin in runtime::catalog::builtins() {
+/// Installs the built-in modules (those named in `only`, or all).
+pub async fn install_builtins(
+    db: &Db,
+    runtime: &Runtime,
+    only: Option<&[String]>,
+) -> anyhow::Result<()> {
+    let chosen = |name: &str| only.is_none_or(|names| names.iter().any(|n| n == name));
+    for builtin in runtime::catalog::builtins()
+        .iter()
+        .filter(|b| chosen(b.name))
+    {
         let (version, created) = store(
             db,
             runtime,

@@ -63,7 +63,7 @@ impl Application {
             };
             tokio::task::spawn_blocking(move || Runtime::new(runtime_config)).await??
         };
-        modules::install_builtins(&db, &runtime).await?;
+        modules::install_builtins(&db, &runtime, config.builtin_modules.as_deref()).await?;
         // Other modules load on first use (from the artifact cache when they have been compiled
         // before), so memory follows the modules in use, not the modules stored.
         let new_admin_key = auth::ensure_admin_key(

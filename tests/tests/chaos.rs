@@ -188,6 +188,7 @@ async fn spawn_krog(
         .env("KROG_DATABASE_URL", database_url)
         // Its own cache: artifacts carry a MAC under the database's key.
         .env("KROG_CACHE_DIR", dir.join("krog-cache"))
+        .env("KROG_BUILTIN_MODULES", crate::common::RUST_BUILTINS)
         .env("KROG_ADMIN_KEY", ADMIN_KEY)
         .env("KROG_ALLOW_PRIVATE_DESTINATIONS", "true")
         .env("KROG_ALLOW_HTTP", "true")

@@ -50,6 +50,7 @@ async fn run_against(database_url: &str, dir: &std::path::Path) {
         .env("KROG_LISTEN", "127.0.0.1:0")
         .env("KROG_DATABASE_URL", database_url)
         .env("KROG_CACHE_DIR", dir.join("krog-cache"))
+        .env("KROG_BUILTIN_MODULES", crate::common::RUST_BUILTINS)
         .env("KROG_ADMIN_KEY", ADMIN_KEY)
         .env("KROG_ALLOW_PRIVATE_DESTINATIONS", "true")
         .env("KROG_ALLOW_HTTP", "true")

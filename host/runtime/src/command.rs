@@ -22,11 +22,15 @@ pub enum PluginCommand {
     Run(RunArgs),
     /// Validate a module against krog's world and the limits, and print what it says about itself.
     Check(CheckArgs),
+    /// Make a plugin project (Rust, JavaScript or Python) that tests, builds and passes `check`.
+    New(crate::project::NewArgs),
+    /// Build the plugin project in a directory with its language's toolchain; prints the `.wasm`.
+    Build(crate::project::BuildArgs),
 }
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
-    /// A `.wasm` file or a catalog name (`slack`, `sheets`, `filter`, `redact`).
+    /// A `.wasm` file or a catalog name (`slack`, `sheets`, `filter`, `redact`, `teams`, `reminder`).
     pub module: String,
     /// The event file: `{"id"?, "type", "timestamp"?, "data"}` as the booking system sends it.
     #[arg(long)]
@@ -62,6 +66,16 @@ pub fn execute(
     match command {
         PluginCommand::Run(args) => run(&args, limits, &mut out, config_check),
         PluginCommand::Check(args) => check(&args, limits, &mut out),
+        PluginCommand::New(args) => {
+            let dir = crate::project::new(&args)?;
+            write!(out, "{}", crate::project::next_steps(args.lang, &dir))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        PluginCommand::Build(args) => {
+            let wasm = crate::project::build(&args)?;
+            writeln!(out, "{}", wasm.display())?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

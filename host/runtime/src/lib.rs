@@ -51,6 +51,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 pub mod catalog;
 pub mod command;
 mod pipe;
+pub mod project;
 
 use pipe::CappedPipe;
 
@@ -1716,6 +1717,22 @@ impl Runtime {
         drop(store);
         let t4 = Instant::now();
         [t1 - t0, t2 - t1, t3 - t2, t4 - t3]
+    }
+
+    /// The linear memory (all the instance's memories together) a fresh instance of `module`
+    /// holds after one `transform`: what an instance costs. For the benchmark; not part of the
+    /// API.
+    #[doc(hidden)]
+    pub fn memory_after_call(&self, module: &Module, event: &EventInput, config: &str) -> usize {
+        let (mut store, _stdout, _stderr) = self.new_store();
+        let bindings = module
+            .inner
+            .pre
+            .instantiate(&mut store)
+            .expect("instantiate");
+        let outcome = bindings.call_transform(&mut store, &wit_event(event), config);
+        assert!(matches!(outcome, Ok(Ok(_))), "the benchmark call fails");
+        store.data().limiter.memory_in_use
     }
 }
 

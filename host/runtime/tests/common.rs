@@ -142,3 +142,28 @@ pub fn wat_plugin(info_lengths: [usize; 4], body: &str) -> Vec<u8> {
     );
     wat::parse_str(wat).expect("the WAT plugin parses")
 }
+
+/// `test-plugins/hostile-js`: the JavaScript hostile guest (prebuilt, see
+/// scripts/build-guest-plugins.sh), behaviour chosen by the config (a JSON string).
+pub const HOSTILE_JS: &[u8] = include_bytes!("../../../test-plugins/prebuilt/hostile-js.wasm");
+/// `test-plugins/hostile-py`: the same in Python.
+pub const HOSTILE_PY: &[u8] = include_bytes!("../../../test-plugins/prebuilt/hostile-py.wasm");
+
+/// A fixture as the event a plugin gets.
+pub fn fixture(name: &str) -> EventInput {
+    let (_, text) = FIXTURES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .unwrap_or_else(|| panic!("no fixture {name}"));
+    krog_runtime::command::parse_event(text).expect("the fixture parses")
+}
+
+/// A cache of compiled components shared by the runtime's test binaries (content addressed, so
+/// sharing is safe), for components too slow to compile in each: the Python ones.
+pub fn shared_cache_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/test-artifact-cache-runtime")
+}
+
+/// The MAC key of [`shared_cache_dir`]'s artifacts.
+pub const SHARED_CACHE_KEY: [u8; 32] = [9; 32];

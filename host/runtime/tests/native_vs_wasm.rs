@@ -135,7 +135,11 @@ fn redact_gives_the_same_outcome_natively_and_as_wasm() {
 #[test]
 fn every_builtin_loads_and_names_itself() {
     let runtime = common::runtime();
-    for builtin in catalog::builtins() {
+    // The JavaScript and Python ones are checked in guests.rs, on a cache of their compiles.
+    for builtin in catalog::builtins()
+        .iter()
+        .filter(|b| !["teams", "reminder"].contains(&b.name))
+    {
         let module = runtime.load(builtin.wasm).expect(builtin.name);
         let info = runtime.info(&module).expect(builtin.name);
         assert_eq!(info.name, builtin.name);

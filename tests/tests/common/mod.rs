@@ -92,6 +92,10 @@ fn uuid_like() -> String {
 }
 
 /// The configuration tests run with: loopback allowed, retries in milliseconds.
+/// The Rust built-ins: what the tests of other things install, so that the Python `reminder`
+/// (seconds to compile in a test build) is compiled only by the tests about it.
+pub const RUST_BUILTINS: &str = "slack,sheets,filter,redact";
+
 pub fn test_config(database_url: &str, cache_dir: &std::path::Path) -> krog::Config {
     krog::Config {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -108,6 +112,7 @@ pub fn test_config(database_url: &str, cache_dir: &std::path::Path) -> krog::Con
         poll_interval: Duration::from_millis(200),
         claim_lease: Duration::from_secs(5),
         cache_dir: Some(cache_dir.to_owned()),
+        builtin_modules: Some(RUST_BUILTINS.split(',').map(String::from).collect()),
         sqlite_synchronous: "NORMAL".into(),
         secret_key: database_url
             .starts_with("postgres")
@@ -483,6 +488,7 @@ pub async fn start_krog(
         // Its own cache: artifacts carry a MAC under the database's key, so processes on
         // different databases cannot share one.
         .env("KROG_CACHE_DIR", dir.join("krog-cache"))
+        .env("KROG_BUILTIN_MODULES", crate::common::RUST_BUILTINS)
         .env("KROG_ADMIN_KEY", ADMIN_KEY)
         .env("KROG_ALLOW_PRIVATE_DESTINATIONS", "true")
         .env("KROG_ALLOW_HTTP", "true")

@@ -179,6 +179,7 @@ async fn run_krog(db: &TestDatabase, args: &[&str], env: &[(&str, &str)]) -> std
             "KROG_CACHE_DIR",
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifact-cache"),
         )
+        .env("KROG_BUILTIN_MODULES", crate::common::RUST_BUILTINS)
         .env("KROG_ADMIN_KEY", ADMIN_KEY)
         .env("RUST_LOG", "info")
         .env_remove("KROG_SECRET_KEY")
@@ -529,6 +530,7 @@ async fn serve_under_umask_000(
         .env("KROG_LISTEN", "127.0.0.1:0")
         .env("KROG_DATABASE_URL", &db.url)
         .env("KROG_CACHE_DIR", cache)
+        .env("KROG_BUILTIN_MODULES", crate::common::RUST_BUILTINS)
         .env("KROG_ADMIN_KEY", ADMIN_KEY)
         .env("KROG_ALLOW_PRIVATE_DESTINATIONS", "true")
         .env("KROG_ALLOW_HTTP", "true")
