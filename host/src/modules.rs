@@ -407,7 +407,10 @@ pub async fn naming_hint(db: &Db, tenant: &str, module: &ModuleRef) -> Result<St
             "; GET the module's versions to see which exist".to_owned()
         }
         _ => {
-            let own = own.iter().map(|n| format!("tenant:{n}")).collect::<Vec<_>>();
+            let own = own
+                .iter()
+                .map(|n| format!("tenant:{n}"))
+                .collect::<Vec<_>>();
             let known = [catalog, own].concat();
             format!(
                 "; the modules there are: {} (your own are named \"tenant:<name>\")",
@@ -440,7 +443,9 @@ fn with_upload_hint(error: Error, sent_as_form: bool) -> Error {
             if failure.kind == FailureKind::InvalidModule
                 && (sent_as_form
                     || failure.message.starts_with("not a WebAssembly binary")
-                    || failure.message.starts_with("the component does not compile")) =>
+                    || failure
+                        .message
+                        .starts_with("the component does not compile")) =>
         {
             failure.message = format!("{}; {UPLOAD_HINT}", failure.message);
             Error::Plugin(failure)
@@ -619,7 +624,14 @@ async fn delete_version(
     authorize(&state, &caller, tenant.as_deref(), true).await?;
     let module = reference(tenant.as_deref(), name, Some(version));
     let found = find_version(&state.db, &module).await?;
-    let latest = find_version(&state.db, &ModuleRef { version: None, ..module.clone() }).await?;
+    let latest = find_version(
+        &state.db,
+        &ModuleRef {
+            version: None,
+            ..module.clone()
+        },
+    )
+    .await?;
     let using = crate::subscriptions::resolving_to(&state.db, &module, latest.version).await?;
     if !using.is_empty() {
         let unpinned = if version == latest.version {

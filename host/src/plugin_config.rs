@@ -84,6 +84,9 @@ mod tests {
         let why = parse("{locale:en}").unwrap_err().to_string();
         assert!(why.contains("not valid JSON"), "{why}");
         assert!(why.contains(r#"{"locale": "en"}"#), "{why}");
-        assert_eq!(parse(r#"{"locale": "en"}"#).unwrap(), json!({"locale": "en"}));
+        assert_eq!(
+            parse(r#"{"locale": "en"}"#).unwrap(),
+            json!({"locale": "en"})
+        );
     }
 }

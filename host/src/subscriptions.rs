@@ -191,7 +191,10 @@ async fn check_transform(
     let config = crate::plugin_config::resolve(schema, transform.config.clone())
         .await
         .map_err(|e| {
-            Error::Validation(format!("transform.config of module {}: {e}", transform.module))
+            Error::Validation(format!(
+                "transform.config of module {}: {e}",
+                transform.module
+            ))
         })?;
     let compiled = crate::modules::compiled(&state.db, &state.runtime, &version.sha256).await?;
     crate::trial::try_transform(

@@ -31,7 +31,10 @@ fn sample(event_type: &str) -> Option<&'static str> {
 fn sample_input(event_type: &str, tenant: &str) -> Option<EventInput> {
     let envelope: serde_json::Value = serde_json::from_str(sample(event_type)?).ok()?;
     Some(EventInput {
-        id: format!("{SAMPLE_ID_PREFIX}{}", event_type.trim_start_matches("booking.")),
+        id: format!(
+            "{SAMPLE_ID_PREFIX}{}",
+            event_type.trim_start_matches("booking.")
+        ),
         event_type: event_type.to_owned(),
         timestamp: envelope["timestamp"].as_str()?.to_owned(),
         tenant: tenant.to_owned(),

@@ -13,7 +13,7 @@ import json
 import pathlib
 import sys
 
-from openapi_python_client.utils import snake_case
+from openapi_python_client.strings import snake_case
 
 spec_path, parent, base_url, admin_key, receiver_url, event_path = sys.argv[1:7]
 sys.path.insert(0, parent)

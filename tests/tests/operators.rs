@@ -19,8 +19,12 @@ async fn operators_see_each_failing_subscription_in_the_log_and_every_attempt_in
     let _ = BACKEND;
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite:{}", dir.path().join("krog.db").display());
-    let (_child, base, log) =
-        start_krog_logged(dir.path(), &url, &[("KROG_RETRY_SCHEDULE", "50ms,50ms,50ms")]).await;
+    let (_child, base, log) = start_krog_logged(
+        dir.path(),
+        &url,
+        &[("KROG_RETRY_SCHEDULE", "50ms,50ms,50ms")],
+    )
+    .await;
     let client = reqwest::Client::new();
     let call = |path: &str, key: &str, body: Value| {
         let request = client
@@ -33,7 +37,12 @@ async fn operators_see_each_failing_subscription_in_the_log_and_every_attempt_in
             response.json::<Value>().await.unwrap()
         }
     };
-    call("/v1/tenants", ADMIN_KEY, json!({"id": "ops", "name": "Klinik"})).await;
+    call(
+        "/v1/tenants",
+        ADMIN_KEY,
+        json!({"id": "ops", "name": "Klinik"}),
+    )
+    .await;
     let key = call("/v1/tenants/ops/keys", ADMIN_KEY, json!({})).await["key"]
         .as_str()
         .unwrap()
@@ -123,7 +132,8 @@ async fn operators_see_each_failing_subscription_in_the_log_and_every_attempt_in
         ("failed", "http_status"),
         ("skipped", "none"),
     ] {
-        let series = format!(r#"krog_delivery_attempts_total{{outcome="{outcome}",kind="{kind}"}}"#);
+        let series =
+            format!(r#"krog_delivery_attempts_total{{outcome="{outcome}",kind="{kind}"}}"#);
         let series_swapped =
             format!(r#"krog_delivery_attempts_total{{kind="{kind}",outcome="{outcome}"}}"#);
         assert!(

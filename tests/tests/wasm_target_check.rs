@@ -10,7 +10,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
 }
 
 /// A fake sysroot: rustup's list of components (`None`: no list, as on a toolchain rustup does
@@ -121,7 +124,10 @@ fn cargo_stops_within_seconds_on_a_toolchain_without_the_target() {
         .arg("--config")
         .arg(format!(
             "build.rustc-wrapper={:?}",
-            workspace().join("scripts/rustc-wrapper.sh").display().to_string()
+            workspace()
+                .join("scripts/rustc-wrapper.sh")
+                .display()
+                .to_string()
         ))
         .current_dir(&tmp)
         .env("RUSTC", &fake_rustc)
@@ -137,6 +143,9 @@ fn cargo_stops_within_seconds_on_a_toolchain_without_the_target() {
         stderr.contains("run `rustup target add wasm32-wasip2`"),
         "{stderr}"
     );
-    assert!(!tmp.join("target/debug/fresh").exists(), "nothing was built");
+    assert!(
+        !tmp.join("target/debug/fresh").exists(),
+        "nothing was built"
+    );
     assert!(took < Duration::from_secs(30), "{took:?}");
 }

@@ -174,7 +174,10 @@ mod tests {
             Some(5),
             "the next line says how many were held back"
         );
-        assert_eq!(limiter.admit("sub_a", start + Duration::from_secs(32)), None);
+        assert_eq!(
+            limiter.admit("sub_a", start + Duration::from_secs(32)),
+            None
+        );
     }
 
     #[test]

@@ -526,11 +526,19 @@ pub async fn start_krog(
 /// `cargo build --release --target wasm32-wasip2`), and returns the component's bytes.
 pub async fn build_stranger(name: &'static str) -> Vec<u8> {
     tokio::task::spawn_blocking(move || {
-        let crate_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("plugins").join(name);
+        let crate_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("plugins")
+            .join(name);
         let target_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/stranger");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let output = std::process::Command::new(cargo)
-            .args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+                "--manifest-path",
+            ])
             .arg(crate_dir.join("Cargo.toml"))
             .arg("--target-dir")
             .arg(&target_dir)

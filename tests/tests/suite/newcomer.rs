@@ -51,7 +51,11 @@ async fn a_config_the_plugin_refuses_is_answered_422_at_save_with_the_plugins_me
             json!({"module": module, "config": config}),
         );
         let (status, error) = app.post(&path, &key, body).await;
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{module}: {error}");
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{module}: {error}"
+        );
         assert_eq!(error["code"], "plugin_error", "{error}");
         let message = error["message"].as_str().unwrap();
         assert!(
@@ -414,11 +418,7 @@ async fn the_delivery_log_shows_the_headers_that_were_sent() {
 
 /// `krog plugin run` on `module` with `config` (none: no `--config`): whether it succeeded,
 /// and what it printed.
-async fn plugin_run(
-    dir: &std::path::Path,
-    module: &str,
-    config: Option<&str>,
-) -> (bool, String) {
+async fn plugin_run(dir: &std::path::Path, module: &str, config: Option<&str>) -> (bool, String) {
     let event = dir.join("event.json");
     std::fs::write(&event, fixture("created").to_string()).unwrap();
     let mut command = tokio::process::Command::new(krog_binary());
@@ -455,11 +455,23 @@ async fn krog_plugin_run_and_the_server_accept_and_refuse_the_same_configs() {
         ("slack", "slack", None),
         ("slack", "slack", Some(json!({"locale": "da"}))),
         ("slack", "slack", Some(json!({"locale": "fr"}))),
-        ("slack", "slack", Some(json!({"timezone": "Europe/Copenhagn"}))),
-        ("slack", "slack", Some(json!({"locale": "en", "colour": "red"}))),
+        (
+            "slack",
+            "slack",
+            Some(json!({"timezone": "Europe/Copenhagn"})),
+        ),
+        (
+            "slack",
+            "slack",
+            Some(json!({"locale": "en", "colour": "red"})),
+        ),
         ("hello.wasm", "tenant:hello", None),
         ("hello.wasm", "tenant:hello", Some(Value::Null)),
-        ("hello.wasm", "tenant:hello", Some(json!({"greeting": "hej"}))),
+        (
+            "hello.wasm",
+            "tenant:hello",
+            Some(json!({"greeting": "hej"})),
+        ),
         ("stamp.wasm", "tenant:stamp", Some(json!({"stamp": "x"}))),
         ("stamp.wasm", "tenant:stamp", Some(json!({"stamp": 5}))),
     ];
