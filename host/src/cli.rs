@@ -7,13 +7,14 @@ use std::process::ExitCode;
 
 use crate::runtime::command::PluginCommand;
 use crate::{Application, Config};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
     name = "krog",
     version,
-    about = "Signed booking-event webhooks with WebAssembly transforms"
+    about = "Signed booking-event webhooks with WebAssembly transforms",
+    after_help = "`krog serve --help` lists every setting with its default."
 )]
 struct Cli {
     /// A TOML configuration file (the environment overrides it).
@@ -65,7 +66,13 @@ enum SecretsCommand {
 
 /// Parses the arguments and runs the command.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // `krog serve --help` lists the settings, from the one list of them.
+    let command =
+        Cli::command().mut_subcommand("serve", |serve| serve.after_help(Config::settings_help()));
+    let cli = match Cli::from_arg_matches(&command.get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     if let Some(Command::CompileModule { memory_bytes }) = &cli.command {
         // Before the configuration: the parent's settings arrive as arguments.
         return crate::runtime::compile_in_child(*memory_bytes);

@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use serde::Deserialize;
 
 use crate::runtime::Limits;
 
@@ -18,7 +17,7 @@ pub struct Config {
     /// `sqlite:…` or `postgres://…`.
     pub database_url: String,
     /// An admin key to accept (stored hashed). Without it a first start prints a new one.
-    pub admin_key: Option<String>,
+    pub admin_key: Option<crate::secrets::SecretString>,
     /// Accept a guessable `admin_key` (local development only).
     pub allow_weak_admin_key: bool,
     /// Delays before the 2nd, 3rd, … attempt; its length + 1 is the number of attempts.
@@ -165,57 +164,343 @@ impl Default for Config {
 }
 
 /// The TOML file's shape: the environment variable names without `KROG_`, in lower case.
-#[derive(Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    listen: Option<String>,
-    database_url: Option<String>,
-    admin_key: Option<String>,
-    allow_weak_admin_key: Option<bool>,
-    retry_schedule: Option<String>,
-    allow_private_destinations: Option<bool>,
-    allow_http: Option<bool>,
-    max_body_bytes: Option<usize>,
-    delivery_timeout: Option<String>,
-    workers: Option<usize>,
-    queue_capacity: Option<usize>,
-    claim_lease: Option<String>,
-    poll_interval: Option<String>,
-    secret_overlap: Option<String>,
-    retention: Option<String>,
-    retention_interval: Option<String>,
-    directory_ttl: Option<String>,
-    plugin_instance_reuse: Option<usize>,
-    plugin_cache_modules: Option<usize>,
-    builtin_modules: Option<String>,
-    cache_dir: Option<PathBuf>,
-    sqlite_synchronous: Option<String>,
-    plugin_fuel: Option<u64>,
-    plugin_timeout: Option<String>,
-    plugin_memory_bytes: Option<usize>,
-    plugin_max_output_bytes: Option<usize>,
-    plugin_max_log_lines: Option<usize>,
-    plugin_max_module_bytes: Option<usize>,
-    max_in_flight_per_subscription: Option<usize>,
-    max_in_flight_per_tenant: Option<usize>,
-    plugin_calls_per_tenant: Option<usize>,
-    dry_runs_per_tenant: Option<usize>,
-    max_subscriptions_per_tenant: Option<usize>,
-    max_live_secrets: Option<usize>,
-    max_modules_per_tenant: Option<usize>,
-    max_versions_per_module: Option<usize>,
-    api_requests_per_second: Option<usize>,
-    header_read_timeout: Option<String>,
-    max_connections: Option<usize>,
-    shutdown_timeout: Option<String>,
-    secret_key: Option<String>,
-    secret_key_file: Option<PathBuf>,
-    secret_key_previous: Option<String>,
-    secret_key_previous_file: Option<PathBuf>,
+/// One setting: its name (`KROG_` + name in the environment, the name in lower case in the
+/// file), what it does, how a value is read into a [`Config`], and how a config's value reads.
+/// [`SETTINGS`] lists every one; loading, `krog serve --help` and the README's table (a test
+/// compares them) all come from it.
+pub struct Setting {
+    /// The name without `KROG_`.
+    pub name: &'static str,
+    /// What it does, for `krog serve --help` and the README.
+    pub about: &'static str,
+    /// A secret: its value is never shown, not even in an error.
+    pub secret: bool,
+    set: fn(&mut Config, &str) -> anyhow::Result<()>,
+    show: fn(&Config) -> String,
 }
 
+impl Setting {
+    /// The value in `config`, as it would be written (secrets are never shown).
+    pub fn show(&self, config: &Config) -> String {
+        (self.show)(config)
+    }
+}
+
+/// `setting!(NAME, "about", |config, value| set, |config| show)`; `setting!(secret NAME, …)`
+/// for a secret.
+macro_rules! setting {
+    (secret $name:literal, $about:literal, |$c:ident, $v:ident| $set:expr $(,)?) => {
+        Setting {
+            name: $name,
+            about: $about,
+            secret: true,
+            set: |$c, $v| {
+                $set;
+                Ok(())
+            },
+            show: |_| "—".to_owned(),
+        }
+    };
+    ($name:literal, $about:literal, |$c:ident, $v:ident| $set:expr, |$d:ident| $show:expr $(,)?) => {
+        Setting {
+            name: $name,
+            about: $about,
+            secret: false,
+            set: |$c, $v| {
+                $set;
+                Ok(())
+            },
+            show: |$d| $show,
+        }
+    };
+}
+
+/// Every setting, in the order `krog serve --help` and the README list them.
+pub const SETTINGS: &[Setting] = &[
+    setting!(
+        "LISTEN",
+        "address of the API; `127.0.0.1:0` picks a free port (logged)",
+        |c, v| c.listen = v
+            .parse()
+            .context("expected an address such as 127.0.0.1:8080")?,
+        |c| c.listen.to_string()
+    ),
+    setting!(
+        "DATABASE_URL",
+        "`sqlite:<file>` or `postgres://user@host/db`",
+        |c, v| c.database_url = v.to_owned(),
+        |c| c.database_url.clone()
+    ),
+    setting!(secret "ADMIN_KEY", "an admin key to accept (stored hashed; at least 128 bits of randomness, e.g. `krog_$(openssl rand -hex 32)`); without it, a first start prints a new one once",
+        |c, v| c.admin_key = Some(v.to_owned()).filter(|k| !k.is_empty()).map(Into::into)),
+    setting!(
+        "ALLOW_WEAK_ADMIN_KEY",
+        "accept a guessable `KROG_ADMIN_KEY` (local development only)",
+        |c, v| c.allow_weak_admin_key = boolean(v)?,
+        |c| c.allow_weak_admin_key.to_string()
+    ),
+    setting!(
+        "RETRY_SCHEDULE",
+        "delays before each retry (±20 % jitter; `Retry-After` honoured)",
+        |c, v| c.retry_schedule = parse_schedule(v)?,
+        |c| c
+            .retry_schedule
+            .iter()
+            .map(|d| show_duration(*d))
+            .collect::<Vec<_>>()
+            .join(",")
+    ),
+    setting!(
+        "ALLOW_PRIVATE_DESTINATIONS",
+        "permit loopback/private/link-local targets (development, tests)",
+        |c, v| c.allow_private_destinations = boolean(v)?,
+        |c| c.allow_private_destinations.to_string()
+    ),
+    setting!(
+        "ALLOW_HTTP",
+        "permit plain `http://` subscription URLs",
+        |c, v| c.allow_http = boolean(v)?,
+        |c| c.allow_http.to_string()
+    ),
+    setting!(
+        "MAX_BODY_BYTES",
+        "largest API request body (413 above)",
+        |c, v| c.max_body_bytes = number(v)?,
+        |c| c.max_body_bytes.to_string()
+    ),
+    setting!(
+        "DELIVERY_TIMEOUT",
+        "time a subscriber has to answer",
+        |c, v| c.delivery_timeout = duration(v)?,
+        |c| show_duration(c.delivery_timeout)
+    ),
+    setting!(
+        "WORKERS",
+        "deliveries in flight at once",
+        |c, v| c.workers = number::<usize>(v)?.max(1),
+        |c| c.workers.to_string()
+    ),
+    setting!(
+        "QUEUE_CAPACITY",
+        "fresh deliveries handed from ingest to the dispatcher at once; when it is full, ingest gives their claims back to the scheduler instead of waiting (the dispatcher itself holds up to 65,536 waiting deliveries)",
+        |c, v| c.queue_capacity = number::<usize>(v)?.max(1),
+        |c| c.queue_capacity.to_string()
+    ),
+    setting!(
+        "CLAIM_LEASE",
+        "how long a node owns claimed work before another node may take it",
+        |c, v| c.claim_lease = duration(v)?,
+        |c| show_duration(c.claim_lease)
+    ),
+    setting!(
+        "POLL_INTERVAL",
+        "longest sleep of the retry scheduler",
+        |c, v| c.poll_interval = duration(v)?,
+        |c| show_duration(c.poll_interval)
+    ),
+    setting!(
+        "SECRET_OVERLAP",
+        "how long a rotated-out secret keeps signing; expired secrets are deleted within a quarter of it (at most an hour, at least a second)",
+        |c, v| c.secret_overlap = duration(v)?,
+        |c| show_duration(c.secret_overlap)
+    ),
+    setting!(secret "SECRET_KEY", "the master key signing secrets are stored encrypted under: 32 bytes, as 64 hex digits or base64 (see Master key below)",
+        |c, v| c.secret_key = Some(v.to_owned()).filter(|k| !k.is_empty()).map(Into::into)),
+    setting!(
+        "SECRET_KEY_FILE",
+        "a file holding the master key; on SQLite a first start makes it (mode 0600). PostgreSQL needs this or `KROG_SECRET_KEY`, the same on every node",
+        |c, v| c.secret_key_file = Some(PathBuf::from(v)).filter(|p| !p.as_os_str().is_empty()),
+        |c| c
+            .secret_key_file
+            .as_ref()
+            .map_or("`krog.key` next to the SQLite file".into(), |p| p
+                .display()
+                .to_string())
+    ),
+    setting!(secret "SECRET_KEY_PREVIOUS", "the master key before a rotation: secrets still under it keep decrypting until `krog secrets rotate-master-key` has moved them",
+        |c, v| c.secret_key_previous = Some(v.to_owned()).filter(|k| !k.is_empty()).map(Into::into)),
+    setting!(
+        "SECRET_KEY_PREVIOUS_FILE",
+        "a file holding the previous master key",
+        |c, v| c.secret_key_previous_file =
+            Some(PathBuf::from(v)).filter(|p| !p.as_os_str().is_empty()),
+        |c| c
+            .secret_key_previous_file
+            .as_ref()
+            .map_or("—".into(), |p| p.display().to_string())
+    ),
+    setting!(
+        "RETENTION",
+        "how long event payloads, transformed bodies (and their headers) and attempt answer excerpts are kept, counted from when the event was received; a tenant may set its own (`retention` on the tenant). Pending work keeps what it needs until it settles",
+        |c, v| c.retention = {
+            let retention = duration(v)?;
+            anyhow::ensure!(retention >= Duration::from_secs(1), "must be at least 1s");
+            retention
+        },
+        |c| show_duration(c.retention)
+    ),
+    setting!(
+        "RETENTION_INTERVAL",
+        "pause between two passes of the retention task (which deletes in transactions of 500 rows with a pause between them)",
+        |c, v| c.retention_interval = duration(v)?.max(Duration::from_millis(10)),
+        |c| show_duration(c.retention_interval)
+    ),
+    setting!(
+        "DIRECTORY_TTL",
+        "how long keys, tenants and subscriptions stay cached in memory; changes through a node apply there at once, other nodes see them within this time",
+        |c, v| c.directory_ttl = duration(v)?,
+        |c| show_duration(c.directory_ttl)
+    ),
+    setting!(
+        "PLUGIN_INSTANCE_REUSE",
+        "events one plugin instance may transform (same subscription and module version only; thrown away after any failure); `1` = a fresh instance per event",
+        |c, v| c.plugin_instance_reuse = number::<usize>(v)?.max(1),
+        |c| c.plugin_instance_reuse.to_string()
+    ),
+    setting!(
+        "PLUGIN_CACHE_MODULES",
+        "compiled modules kept in memory (~2.5 MB each), least recently used evicted first; an evicted one is reloaded from its precompiled artifact in `KROG_CACHE_DIR`, without compiling",
+        |c, v| c.plugin_cache_modules = number::<usize>(v)?.max(1),
+        |c| c.plugin_cache_modules.to_string()
+    ),
+    setting!(
+        "BUILTIN_MODULES",
+        "the built-in catalog modules installed at start, e.g. `slack,sheets,filter,redact,teams` (leaving out the Python `reminder` saves its compile, some seconds, at a first start)",
+        |c, v| c.builtin_modules = Some(parse_builtin_modules(v)?),
+        |c| c
+            .builtin_modules
+            .as_ref()
+            .map_or("all".into(), |names| names.join(","))
+    ),
+    setting!(
+        "CACHE_DIR",
+        "compiled plugin artifacts (content addressed); created private (0700). Since krog runs the native code in them, a dir owned by another user, or one other users may write to, is not used (a warning says so; modules then compile in the process, every start)",
+        |c, v| c.cache_dir = Some(PathBuf::from(v)),
+        |c| {
+            c.cache_dir.as_ref().map_or("`krog-cache` next to the SQLite file (for PostgreSQL: `$XDG_CACHE_HOME/krog`, else `~/.cache/krog`)".into(), |p| p.display().to_string())
+        }
+    ),
+    setting!(
+        "SQLITE_SYNCHRONOUS",
+        "`FULL`: a 202 survives power loss; `NORMAL`: survives a killed process, faster",
+        |c, v| c.sqlite_synchronous = match v.to_ascii_uppercase().as_str() {
+            s @ ("FULL" | "NORMAL") => s.to_owned(),
+            _ => anyhow::bail!("expected FULL or NORMAL"),
+        },
+        |c| c.sqlite_synchronous.clone()
+    ),
+    setting!(
+        "PLUGIN_FUEL",
+        "instructions a plugin call may run (about; wasmtime's fuel)",
+        |c, v| c.limits.fuel = number(v)?,
+        |c| c.limits.fuel.to_string()
+    ),
+    setting!(
+        "PLUGIN_TIMEOUT",
+        "wall-clock limit of one plugin call",
+        |c, v| c.limits.timeout = duration(v)?,
+        |c| show_duration(c.limits.timeout)
+    ),
+    setting!(
+        "PLUGIN_MEMORY_BYTES",
+        "plugin memory limit (64 MiB)",
+        |c, v| c.limits.memory_bytes = number(v)?,
+        |c| c.limits.memory_bytes.to_string()
+    ),
+    setting!(
+        "PLUGIN_MAX_OUTPUT_BYTES",
+        "largest body a plugin may return",
+        |c, v| c.limits.max_output_bytes = number(v)?,
+        |c| c.limits.max_output_bytes.to_string()
+    ),
+    setting!(
+        "PLUGIN_MAX_LOG_LINES",
+        "log lines kept per call (each up to 1 KiB)",
+        |c, v| c.limits.max_log_lines = number(v)?,
+        |c| c.limits.max_log_lines.to_string()
+    ),
+    setting!(
+        "PLUGIN_MAX_MODULE_BYTES",
+        "largest module accepted at upload (32 MiB)",
+        |c, v| c.limits.max_module_bytes = number(v)?,
+        |c| c.limits.max_module_bytes.to_string()
+    ),
+    setting!(
+        "MAX_IN_FLIGHT_PER_SUBSCRIPTION",
+        "deliveries of one subscription in flight at once: a slow endpoint holds at most this many workers, the rest of its backlog waits its turn",
+        |c, v| c.max_in_flight_per_subscription = number::<usize>(v)?.max(1),
+        |c| c.max_in_flight_per_subscription.to_string()
+    ),
+    setting!(
+        "MAX_IN_FLIGHT_PER_TENANT",
+        "deliveries of one tenant in flight at once, over all its subscriptions",
+        |c, v| c.max_in_flight_per_tenant = number::<usize>(v)?.max(1),
+        |c| c.max_in_flight_per_tenant.to_string()
+    ),
+    setting!(
+        "PLUGIN_CALLS_PER_TENANT",
+        "plugin calls of one tenant on the plugin threads at once (default: cores − 1, at least 1)",
+        |c, v| c.plugin_calls_per_tenant = number::<usize>(v)?.max(1),
+        |c| c.plugin_calls_per_tenant.to_string()
+    ),
+    setting!(
+        "DRY_RUNS_PER_TENANT",
+        "dry runs one tenant (or the admin) runs at once; more answer `429` with `Retry-After`",
+        |c, v| c.dry_runs_per_tenant = number::<usize>(v)?.max(1),
+        |c| c.dry_runs_per_tenant.to_string()
+    ),
+    setting!(
+        "MAX_SUBSCRIPTIONS_PER_TENANT",
+        "subscriptions per tenant (`409 quota_exceeded` above)",
+        |c, v| c.max_subscriptions_per_tenant = number(v)?,
+        |c| c.max_subscriptions_per_tenant.to_string()
+    ),
+    setting!(
+        "MAX_LIVE_SECRETS",
+        "secrets that sign at once for one subscription (current + rotated-out ones in their overlap); expired ones are deleted at the next rotation and in the background",
+        |c, v| c.max_live_secrets = number::<usize>(v)?.max(1),
+        |c| c.max_live_secrets.to_string()
+    ),
+    setting!(
+        "MAX_MODULES_PER_TENANT",
+        "modules per tenant",
+        |c, v| c.max_modules_per_tenant = number(v)?,
+        |c| c.max_modules_per_tenant.to_string()
+    ),
+    setting!(
+        "MAX_VERSIONS_PER_MODULE",
+        "versions per tenant module",
+        |c, v| c.max_versions_per_module = number::<usize>(v)?.max(1),
+        |c| c.max_versions_per_module.to_string()
+    ),
+    setting!(
+        "API_REQUESTS_PER_SECOND",
+        "API requests per second per key, bursts of twice that (`429` with `Retry-After` above); `0`: no limit",
+        |c, v| c.api_requests_per_second = number(v)?,
+        |c| c.api_requests_per_second.to_string()
+    ),
+    setting!(
+        "HEADER_READ_TIMEOUT",
+        "time a client has to send a request's headers",
+        |c, v| c.header_read_timeout = duration(v)?.max(Duration::from_millis(1)),
+        |c| show_duration(c.header_read_timeout)
+    ),
+    setting!(
+        "MAX_CONNECTIONS",
+        "API connections served at once",
+        |c, v| c.max_connections = number::<usize>(v)?.max(1),
+        |c| c.max_connections.to_string()
+    ),
+    setting!(
+        "SHUTDOWN_TIMEOUT",
+        "how long a shutdown waits for open requests",
+        |c, v| c.shutdown_timeout = duration(v)?,
+        |c| show_duration(c.shutdown_timeout)
+    ),
+];
+
 impl Config {
-    /// Reads the optional TOML file (`KROG_CONFIG` or the given path), then the environment.
+    /// Defaults, then the TOML file (`file`, else `KROG_CONFIG`), then the environment.
     pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
         let path = file
             .map(Path::to_path_buf)
@@ -227,196 +512,73 @@ impl Config {
                 toml::from_str(&text)
                     .with_context(|| format!("parsing config file {}", path.display()))?
             }
-            None => FileConfig::default(),
+            None => toml::Table::new(),
         };
         let mut config = Config::default();
         config.apply(from_file, |name| std::env::var(format!("KROG_{name}")).ok())?;
         Ok(config)
     }
 
+    /// Applies the file's values, then the environment's (which win), setting by setting; an
+    /// error names the setting, so a typo points at itself.
     fn apply(
         &mut self,
-        file: FileConfig,
+        file: toml::Table,
         env: impl Fn(&str) -> Option<String>,
     ) -> anyhow::Result<()> {
-        // The environment wins over the file; each value is parsed with the setting's name in
-        // the error so a typo points at itself.
-        let pick = |name: &str, from_file: Option<String>| env(name).or(from_file);
-        if let Some(v) = pick("LISTEN", file.listen) {
-            self.listen = v.parse().with_context(|| format!("KROG_LISTEN={v:?}"))?;
-        }
-        if let Some(v) = pick("DATABASE_URL", file.database_url) {
-            self.database_url = v;
-        }
-        if let Some(v) = pick("ADMIN_KEY", file.admin_key) {
-            self.admin_key = Some(v).filter(|k| !k.is_empty());
-        }
-        if let Some(v) = pick("RETRY_SCHEDULE", file.retry_schedule) {
-            self.retry_schedule = parse_schedule(&v)?;
-        }
-        let bool_of = |name: &str, from_file: Option<bool>| -> anyhow::Result<Option<bool>> {
-            match env(name) {
-                Some(v) => parse_bool(&v)
-                    .map(Some)
-                    .with_context(|| format!("KROG_{name}")),
-                None => Ok(from_file),
-            }
-        };
-        if let Some(v) = bool_of(
-            "ALLOW_PRIVATE_DESTINATIONS",
-            file.allow_private_destinations,
-        )? {
-            self.allow_private_destinations = v;
-        }
-        if let Some(v) = bool_of("ALLOW_HTTP", file.allow_http)? {
-            self.allow_http = v;
-        }
-        if let Some(v) = bool_of("ALLOW_WEAK_ADMIN_KEY", file.allow_weak_admin_key)? {
-            self.allow_weak_admin_key = v;
-        }
-        let number = |name: &str, from_file: Option<usize>| -> anyhow::Result<Option<usize>> {
-            match env(name) {
-                Some(v) => Ok(Some(
-                    v.parse().with_context(|| format!("KROG_{name}={v:?}"))?,
-                )),
-                None => Ok(from_file),
-            }
-        };
-        let duration =
-            |name: &str, from_file: Option<String>| -> anyhow::Result<Option<Duration>> {
-                pick(name, from_file)
-                    .map(|v| parse_duration(&v).with_context(|| format!("KROG_{name}={v:?}")))
-                    .transpose()
-            };
-        if let Some(v) = number("MAX_BODY_BYTES", file.max_body_bytes)? {
-            self.max_body_bytes = v;
-        }
-        if let Some(v) = duration("DELIVERY_TIMEOUT", file.delivery_timeout)? {
-            self.delivery_timeout = v;
-        }
-        if let Some(v) = number("WORKERS", file.workers)? {
-            self.workers = v.max(1);
-        }
-        if let Some(v) = number("QUEUE_CAPACITY", file.queue_capacity)? {
-            self.queue_capacity = v.max(1);
-        }
-        if let Some(v) = duration("CLAIM_LEASE", file.claim_lease)? {
-            self.claim_lease = v;
-        }
-        if let Some(v) = duration("POLL_INTERVAL", file.poll_interval)? {
-            self.poll_interval = v;
-        }
-        if let Some(v) = duration("SECRET_OVERLAP", file.secret_overlap)? {
-            self.secret_overlap = v;
-        }
-        if let Some(v) = duration("RETENTION", file.retention)? {
-            anyhow::ensure!(
-                v >= Duration::from_secs(1),
-                "KROG_RETENTION must be at least 1s"
-            );
-            self.retention = v;
-        }
-        if let Some(v) = duration("RETENTION_INTERVAL", file.retention_interval)? {
-            self.retention_interval = v.max(Duration::from_millis(10));
-        }
-        if let Some(v) = duration("DIRECTORY_TTL", file.directory_ttl)? {
-            self.directory_ttl = v;
-        }
-        if let Some(v) = number("PLUGIN_INSTANCE_REUSE", file.plugin_instance_reuse)? {
-            self.plugin_instance_reuse = v.max(1);
-        }
-        if let Some(v) = number("PLUGIN_CACHE_MODULES", file.plugin_cache_modules)? {
-            self.plugin_cache_modules = v.max(1);
-        }
-        if let Some(v) = pick("BUILTIN_MODULES", file.builtin_modules) {
-            self.builtin_modules = Some(parse_builtin_modules(&v)?);
-        }
-        if let Some(v) = pick("CACHE_DIR", file.cache_dir.map(|p| p.display().to_string())) {
-            self.cache_dir = Some(PathBuf::from(v));
-        }
-        if let Some(v) = pick("SQLITE_SYNCHRONOUS", file.sqlite_synchronous) {
-            self.sqlite_synchronous = v;
-        }
-        if let Some(v) = number("PLUGIN_FUEL", file.plugin_fuel.map(|f| f as usize))? {
-            self.limits.fuel = v as u64;
-        }
-        if let Some(v) = duration("PLUGIN_TIMEOUT", file.plugin_timeout)? {
-            self.limits.timeout = v;
-        }
-        if let Some(v) = number("PLUGIN_MEMORY_BYTES", file.plugin_memory_bytes)? {
-            self.limits.memory_bytes = v;
-        }
-        if let Some(v) = number("PLUGIN_MAX_OUTPUT_BYTES", file.plugin_max_output_bytes)? {
-            self.limits.max_output_bytes = v;
-        }
-        if let Some(v) = number("PLUGIN_MAX_LOG_LINES", file.plugin_max_log_lines)? {
-            self.limits.max_log_lines = v;
-        }
-        if let Some(v) = number("PLUGIN_MAX_MODULE_BYTES", file.plugin_max_module_bytes)? {
-            self.limits.max_module_bytes = v;
-        }
-        if let Some(v) = number(
-            "MAX_IN_FLIGHT_PER_SUBSCRIPTION",
-            file.max_in_flight_per_subscription,
-        )? {
-            self.max_in_flight_per_subscription = v.max(1);
-        }
-        if let Some(v) = number("MAX_IN_FLIGHT_PER_TENANT", file.max_in_flight_per_tenant)? {
-            self.max_in_flight_per_tenant = v.max(1);
-        }
-        if let Some(v) = number("PLUGIN_CALLS_PER_TENANT", file.plugin_calls_per_tenant)? {
-            self.plugin_calls_per_tenant = v.max(1);
-        }
-        if let Some(v) = number("DRY_RUNS_PER_TENANT", file.dry_runs_per_tenant)? {
-            self.dry_runs_per_tenant = v.max(1);
-        }
-        if let Some(v) = number(
-            "MAX_SUBSCRIPTIONS_PER_TENANT",
-            file.max_subscriptions_per_tenant,
-        )? {
-            self.max_subscriptions_per_tenant = v;
-        }
-        if let Some(v) = number("MAX_LIVE_SECRETS", file.max_live_secrets)? {
-            self.max_live_secrets = v.max(1);
-        }
-        if let Some(v) = number("MAX_MODULES_PER_TENANT", file.max_modules_per_tenant)? {
-            self.max_modules_per_tenant = v;
-        }
-        if let Some(v) = number("MAX_VERSIONS_PER_MODULE", file.max_versions_per_module)? {
-            self.max_versions_per_module = v.max(1);
-        }
-        if let Some(v) = number("API_REQUESTS_PER_SECOND", file.api_requests_per_second)? {
-            self.api_requests_per_second = u32::try_from(v).unwrap_or(u32::MAX);
-        }
-        if let Some(v) = duration("HEADER_READ_TIMEOUT", file.header_read_timeout)? {
-            self.header_read_timeout = v.max(Duration::from_millis(1));
-        }
-        if let Some(v) = number("MAX_CONNECTIONS", file.max_connections)? {
-            self.max_connections = v.max(1);
-        }
-        if let Some(v) = duration("SHUTDOWN_TIMEOUT", file.shutdown_timeout)? {
-            self.shutdown_timeout = v;
-        }
-        let path = |p: Option<PathBuf>| p.map(|p| p.display().to_string());
-        if let Some(v) = pick("SECRET_KEY", file.secret_key).filter(|v| !v.is_empty()) {
-            self.secret_key = Some(v.into());
-        }
-        if let Some(v) = pick("SECRET_KEY_FILE", path(file.secret_key_file)) {
-            self.secret_key_file = Some(PathBuf::from(v)).filter(|p| !p.as_os_str().is_empty());
-        }
-        if let Some(v) =
-            pick("SECRET_KEY_PREVIOUS", file.secret_key_previous).filter(|v| !v.is_empty())
+        if let Some(unknown) = file
+            .keys()
+            .find(|key| !SETTINGS.iter().any(|s| s.name.eq_ignore_ascii_case(key)))
         {
-            self.secret_key_previous = Some(v.into());
+            anyhow::bail!(
+                "config file: unknown setting {unknown:?}; `krog serve --help` lists them"
+            );
         }
-        if let Some(v) = pick(
-            "SECRET_KEY_PREVIOUS_FILE",
-            path(file.secret_key_previous_file),
-        ) {
-            self.secret_key_previous_file =
-                Some(PathBuf::from(v)).filter(|p| !p.as_os_str().is_empty());
+        for setting in SETTINGS {
+            let from_file = file
+                .get(&setting.name.to_ascii_lowercase())
+                .map(|value| match value {
+                    toml::Value::String(text) => Ok(text.clone()),
+                    toml::Value::Integer(_) | toml::Value::Boolean(_) | toml::Value::Float(_) => {
+                        Ok(value.to_string())
+                    }
+                    other => Err(anyhow::anyhow!(
+                        "config file: {} must be a string, number or boolean, not {}",
+                        setting.name.to_ascii_lowercase(),
+                        other.type_str()
+                    )),
+                })
+                .transpose()?;
+            if let Some(value) = env(setting.name).or(from_file) {
+                (setting.set)(self, value.trim()).with_context(|| {
+                    if setting.secret {
+                        format!("KROG_{}", setting.name)
+                    } else {
+                        format!("KROG_{}={value:?}", setting.name)
+                    }
+                })?;
+            }
         }
         Ok(())
+    }
+
+    /// The settings table `krog serve --help` prints: each setting, its default, what it does.
+    pub fn settings_help() -> String {
+        let defaults = Config::default();
+        let mut out = String::from(
+            "Settings (environment variables; or in the TOML file of --config-file, in lower case \
+             without KROG_; the environment wins):\n",
+        );
+        for setting in SETTINGS {
+            out.push_str(&format!(
+                "\n  KROG_{}  [default: {}]\n      {}\n",
+                setting.name,
+                setting.show(&defaults),
+                setting.about.replace('`', "")
+            ));
+        }
+        out.push_str("\n  RUST_LOG  [default: info]\n      log filter\n");
+        out
     }
 
     /// Where compiled plugin artifacts are kept.
@@ -458,8 +620,35 @@ fn parse_duration(text: &str) -> anyhow::Result<Duration> {
     Ok(humantime::parse_duration(text.trim())?)
 }
 
-fn parse_bool(text: &str) -> anyhow::Result<bool> {
-    match text.trim().to_ascii_lowercase().as_str() {
+fn duration(text: &str) -> anyhow::Result<Duration> {
+    parse_duration(text).context("expected a duration such as 250ms, 15s, 5m, 2h or 30d")
+}
+
+/// A duration in its largest whole unit (`30d`, `36h`, `100ms`), as the settings are written.
+fn show_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+    ] {
+        if ms > 0 && ms % size == 0 {
+            return format!("{}{unit}", ms / size);
+        }
+    }
+    format!("{ms}ms")
+}
+
+fn number<T: std::str::FromStr>(text: &str) -> anyhow::Result<T>
+where
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    text.parse::<T>().context("expected a whole number")
+}
+
+fn boolean(text: &str) -> anyhow::Result<bool> {
+    match text.to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" | "" => Ok(false),
         other => anyhow::bail!("expected true or false, got {other:?}"),
@@ -473,11 +662,7 @@ mod tests {
     #[test]
     fn the_environment_overrides_the_file() {
         let mut config = Config::default();
-        let file = FileConfig {
-            retry_schedule: Some("1s".into()),
-            workers: Some(3),
-            ..FileConfig::default()
-        };
+        let file: toml::Table = toml::from_str("retry_schedule = \"1s\"\nworkers = 3").unwrap();
         config
             .apply(file, |name| {
                 (name == "RETRY_SCHEDULE").then(|| "10ms,2s".into())
@@ -494,11 +679,84 @@ mod tests {
     fn a_bad_value_names_its_setting() {
         let mut config = Config::default();
         let err = config
-            .apply(FileConfig::default(), |name| {
+            .apply(toml::Table::new(), |name| {
                 (name == "WORKERS").then(|| "many".into())
             })
             .unwrap_err();
         assert!(format!("{err:#}").contains("KROG_WORKERS"), "{err:#}");
+    }
+
+    #[test]
+    fn the_readme_table_lists_exactly_the_settings_with_their_defaults() {
+        let readme =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+                .unwrap();
+        let section = readme
+            .split("\n## Configuration\n")
+            .nth(1)
+            .expect("README has a Configuration section");
+        let rows: Vec<(String, String)> = section
+            .lines()
+            .take_while(|line| !line.starts_with("## "))
+            .filter_map(|line| {
+                let cells: Vec<&str> = line.split(" | ").collect();
+                let name = cells.first()?.strip_prefix("| `KROG_")?.strip_suffix('`')?;
+                Some((name.to_owned(), cells.get(1)?.to_string()))
+            })
+            .collect();
+        let defaults = Config::default();
+        let expected: Vec<(String, String)> = SETTINGS
+            .iter()
+            .map(|s| match s.show(&defaults) {
+                // Values in code type, descriptions as they are.
+                value if value.contains(' ') || value == "—" => (s.name.to_owned(), value),
+                value => (s.name.to_owned(), format!("`{value}`")),
+            })
+            .collect();
+        let names =
+            |rows: &[(String, String)]| rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            names(&rows),
+            names(&expected),
+            "the README's table and config::SETTINGS list different settings (or orders)"
+        );
+        for ((name, readme), (_, code)) in rows.iter().zip(&expected) {
+            // A default that depends on the machine (cores) is described rather than shown.
+            if name != "PLUGIN_CALLS_PER_TENANT" {
+                assert_eq!(readme, code, "the README's default of KROG_{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn secrets_are_never_shown_in_the_help_or_in_an_error() {
+        let mut config = Config::default();
+        config
+            .apply(toml::Table::new(), |name| {
+                (name == "ADMIN_KEY").then(|| "krog_topsecret".into())
+            })
+            .unwrap();
+        assert!(config.admin_key.is_some());
+        assert!(
+            !format!("{config:?}").contains("topsecret"),
+            "Debug hides the admin key"
+        );
+        let help = Config::settings_help();
+        assert!(!help.contains("topsecret"));
+        assert!(
+            help.contains("KROG_ADMIN_KEY  [default: —]")
+                && help.contains("KROG_WORKERS  [default: 64]")
+                && help.contains("KROG_SECRET_OVERLAP  [default: 1d]"),
+            "{help}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_setting_in_the_file_is_refused_with_where_to_look() {
+        let file: toml::Table = toml::from_str("wrokers = 3").unwrap();
+        let err = Config::default().apply(file, |_| None).unwrap_err();
+        assert!(format!("{err:#}").contains("\"wrokers\""), "{err:#}");
+        assert!(format!("{err:#}").contains("krog serve --help"), "{err:#}");
     }
 
     #[test]

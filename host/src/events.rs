@@ -1,12 +1,13 @@
 //! Ingest: the booking system posts an event; in one transaction krog stores it and one
 //! delivery per matching subscription, answers 202, and hands the deliveries to the workers.
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use std::sync::Arc;
 
@@ -15,16 +16,17 @@ use crate::db::new_id;
 use crate::directory::Target;
 use crate::error::{Error, Result};
 use crate::extract::{Json, Path};
+use crate::openapi::TenantPath;
 use crate::queue::{Job, Work};
 use crate::state::AppState;
 
 /// The ingest route.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/tenants/{tenant}/events", post(ingest))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(ingest))
 }
 
 /// The three booking events.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
 pub enum EventType {
     /// A booking was made.
     #[serde(rename = "booking.created")]
@@ -59,13 +61,22 @@ impl EventType {
 }
 
 /// An event as the booking system sends it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"type": "booking.created", "timestamp": "2026-12-02T09:30:00Z",
+    "data": {"id": "bk_1042", "start": "2026-12-09T10:00:00+01:00", "status": "confirmed",
+             "client": {"name": "Mette Hansen"}, "service": {"name": "Fysioterapi, 45 min"}}}))]
 pub struct Incoming {
+    /// Unique per tenant: the same id again is the same event, delivered once. Absent: krog
+    /// makes one.
     id: Option<String>,
+    /// Which booking event.
     #[serde(rename = "type")]
     event_type: EventType,
+    /// RFC 3339; absent: now.
     timestamp: Option<String>,
-    /// Kept as the exact bytes received, so unknown fields and their order pass on untouched.
+    /// The booking, a JSON object (docs/DESIGN.md). Kept as the exact bytes received, so
+    /// unknown fields and their order pass on untouched.
+    #[schema(value_type = Object)]
     data: Box<RawValue>,
 }
 
@@ -124,7 +135,7 @@ impl Incoming {
 }
 
 /// The answer to an ingest.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Accepted {
     /// The event id (given or assigned).
     pub id: String,
@@ -132,9 +143,14 @@ pub struct Accepted {
     pub deliveries: i64,
     /// True when this id was seen before: nothing new was created.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[schema(required = false, default = false)]
     pub duplicate: bool,
 }
 
+/// Ingests a booking event: stored with a delivery per matching subscription, then answered.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/events", operation_id = "ingest_event",
+    tag = "events", params(TenantPath), request_body = Incoming,
+    responses((status = 202, description = "Stored; delivered in the background", body = Accepted)))]
 async fn ingest(
     caller: Caller,
     State(state): State<AppState>,

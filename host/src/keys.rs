@@ -3,37 +3,34 @@
 //! key is refused at once on the node that revoked it and, on PostgreSQL, on every other node
 //! as soon as the directory's announcement arrives (within `KROG_DIRECTORY_TTL` at worst).
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, post};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::{Caller, generate_key, hash_key};
 use crate::db::{Db, new_id, now_ms, rfc3339};
 use crate::error::{Error, Result};
 use crate::extract::{Path, RawBody};
+use crate::openapi::{ItemPath, TenantItemPath, TenantPath};
 use crate::state::AppState;
 
 /// The key routes: a tenant's keys, and the admin keys.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/v1/tenants/{tenant}/keys",
-            post(create_tenant_key).get(list_tenant_keys),
-        )
-        .route("/v1/tenants/{tenant}/keys/{id}", delete(revoke_tenant_key))
-        .route(
-            "/v1/admin/keys",
-            post(create_admin_key).get(list_admin_keys),
-        )
-        .route("/v1/admin/keys/{id}", delete(revoke_admin_key))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create_tenant_key, list_tenant_keys))
+        .routes(routes!(revoke_tenant_key))
+        .routes(routes!(create_admin_key, list_admin_keys))
+        .routes(routes!(revoke_admin_key))
 }
 
-/// What a new key may be given.
-#[derive(Default, Deserialize)]
+/// What a new key may be given; the body may also be empty.
+#[derive(Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewKey {
+#[schema(example = json!({"name": "booking system"}))]
+pub(crate) struct NewKey {
     /// To tell keys apart in the list ("booking system", "Anna's laptop").
     #[serde(default)]
     name: String,
@@ -42,16 +39,33 @@ struct NewKey {
 }
 
 /// A key as listed: never the key itself.
-#[derive(Serialize, sqlx::FromRow)]
-struct KeyRow {
+#[derive(Serialize, sqlx::FromRow, ToSchema)]
+pub(crate) struct KeyRow {
+    /// The key's id, for revoking it.
     id: String,
+    /// The name it was given.
     name: String,
+    /// RFC 3339.
     #[serde(serialize_with = "ms_as_rfc3339")]
+    #[schema(value_type = String)]
     created_at: i64,
+    /// RFC 3339; null: never used.
     #[serde(serialize_with = "optional_ms_as_rfc3339")]
+    #[schema(value_type = Option<String>)]
     last_used_at: Option<i64>,
+    /// RFC 3339; null: never expires.
     #[serde(serialize_with = "optional_ms_as_rfc3339")]
+    #[schema(value_type = Option<String>)]
     expires_at: Option<i64>,
+}
+
+/// The keys, all on one page.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct KeyList {
+    /// Every key, oldest first.
+    data: Vec<KeyRow>,
+    /// Always null: keys are few and listed whole.
+    next_cursor: Option<String>,
 }
 
 fn ms_as_rfc3339<S: serde::Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
@@ -66,11 +80,15 @@ fn optional_ms_as_rfc3339<S: serde::Serializer>(ms: &Option<i64>, s: S) -> Resul
 }
 
 /// A created key: the key is in this answer and nowhere else, ever.
-#[derive(Serialize)]
-struct CreatedKey {
+#[derive(Serialize, ToSchema)]
+pub(crate) struct CreatedKey {
+    /// The key's id, for listing and revoking it.
     id: String,
+    /// The key itself, for `Authorization: Bearer`; shown this once.
     key: String,
+    /// The name it was given.
     name: String,
+    /// RFC 3339; null: never expires.
     expires_at: Option<String>,
 }
 
@@ -150,7 +168,7 @@ pub async fn store_key(
     Ok(id)
 }
 
-async fn list(state: &AppState, tenant: Option<&str>) -> Result<axum::Json<serde_json::Value>> {
+async fn list(state: &AppState, tenant: Option<&str>) -> Result<axum::Json<KeyList>> {
     const COLUMNS: &str = "SELECT id, name, created_at, last_used_at, expires_at FROM api_keys";
     let tenant_sql = format!("{COLUMNS} WHERE tenant_id = $1 ORDER BY created_at, id");
     let admin_sql = format!("{COLUMNS} WHERE tenant_id IS NULL ORDER BY created_at, id");
@@ -160,9 +178,10 @@ async fn list(state: &AppState, tenant: Option<&str>) -> Result<axum::Json<serde
     }
     .fetch_all(state.db.pool())
     .await?;
-    Ok(axum::Json(
-        serde_json::json!({ "data": rows, "next_cursor": null }),
-    ))
+    Ok(axum::Json(KeyList {
+        data: rows,
+        next_cursor: None,
+    }))
 }
 
 async fn revoke(state: &AppState, tenant: Option<&str>, id: &str) -> Result<StatusCode> {
@@ -197,6 +216,10 @@ async fn revoke(state: &AppState, tenant: Option<&str>, id: &str) -> Result<Stat
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Creates a tenant key, shown once (admin); optional name and expiry.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/keys", operation_id = "create_tenant_key",
+    tag = "keys", params(TenantPath), request_body(content = Option<NewKey>),
+    responses((status = 201, description = "The key, shown this once", body = CreatedKey)))]
 async fn create_tenant_key(
     caller: Caller,
     State(state): State<AppState>,
@@ -208,15 +231,23 @@ async fn create_tenant_key(
     create(&state, Some(&tenant), &body).await
 }
 
+/// Lists a tenant's keys (never the key).
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/keys", operation_id = "list_tenant_keys",
+    tag = "keys", params(TenantPath),
+    responses((status = 200, description = "The keys", body = KeyList)))]
 async fn list_tenant_keys(
     caller: Caller,
     State(state): State<AppState>,
     Path(tenant): Path<String>,
-) -> Result<axum::Json<serde_json::Value>> {
+) -> Result<axum::Json<KeyList>> {
     caller.require_tenant(&state.directory, &tenant).await?;
     list(&state, Some(&tenant)).await
 }
 
+/// Revokes a tenant key.
+#[utoipa::path(delete, path = "/v1/tenants/{tenant}/keys/{id}", operation_id = "revoke_tenant_key",
+    tag = "keys", params(TenantItemPath),
+    responses((status = 204, description = "Revoked")))]
 async fn revoke_tenant_key(
     caller: Caller,
     State(state): State<AppState>,
@@ -226,6 +257,10 @@ async fn revoke_tenant_key(
     revoke(&state, Some(&tenant), &id).await
 }
 
+/// Creates an admin key, shown once (admin).
+#[utoipa::path(post, path = "/v1/admin/keys", operation_id = "create_admin_key",
+    tag = "keys", request_body(content = Option<NewKey>),
+    responses((status = 201, description = "The key, shown this once", body = CreatedKey)))]
 async fn create_admin_key(
     caller: Caller,
     State(state): State<AppState>,
@@ -235,14 +270,21 @@ async fn create_admin_key(
     create(&state, None, &body).await
 }
 
+/// Lists the admin keys (admin; never the key).
+#[utoipa::path(get, path = "/v1/admin/keys", operation_id = "list_admin_keys", tag = "keys",
+    responses((status = 200, description = "The keys", body = KeyList)))]
 async fn list_admin_keys(
     caller: Caller,
     State(state): State<AppState>,
-) -> Result<axum::Json<serde_json::Value>> {
+) -> Result<axum::Json<KeyList>> {
     caller.require_admin()?;
     list(&state, None).await
 }
 
+/// Revokes an admin key, never the last one that works (admin).
+#[utoipa::path(delete, path = "/v1/admin/keys/{id}", operation_id = "revoke_admin_key",
+    tag = "keys", params(ItemPath),
+    responses((status = 204, description = "Revoked")))]
 async fn revoke_admin_key(
     caller: Caller,
     State(state): State<AppState>,

@@ -3,62 +3,42 @@
 //! the bytes live in the database so that every node can compile them, and the compiled
 //! artifacts live in the runtime's local cache.
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::{get, post, put};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Caller;
 use crate::db::{Db, now_ms, rfc3339};
 use crate::error::{Error, Result};
 use crate::events::Incoming;
 use crate::extract::{Json, Path};
+use crate::openapi::{
+    CatalogModulePath, CatalogVersionPath, TenantModulePath, TenantPath, TenantVersionPath,
+};
 use crate::runtime::{self, EventInput, FailureKind, Module, PluginFailure, PluginInfo, Runtime};
 use crate::state::AppState;
 
 /// The module routes: the catalog and tenants' own.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/modules", get(list_catalog))
-        .route(
-            "/v1/modules/{name}",
-            put(upload_catalog).get(versions_catalog),
-        )
-        .route("/v1/modules/{name}/run", post(run_catalog))
-        .route(
-            "/v1/modules/{name}/versions/{version}",
-            get(version_catalog).delete(delete_catalog),
-        )
-        .route(
-            "/v1/modules/{name}/versions/{version}/wasm",
-            get(wasm_catalog),
-        )
-        .route(
-            "/v1/modules/{name}/versions/{version}/run",
-            post(run_catalog_version),
-        )
-        .route("/v1/tenants/{tenant}/modules", get(list_tenant))
-        .route(
-            "/v1/tenants/{tenant}/modules/{name}",
-            put(upload_tenant).get(versions_tenant),
-        )
-        .route("/v1/tenants/{tenant}/modules/{name}/run", post(run_tenant))
-        .route(
-            "/v1/tenants/{tenant}/modules/{name}/versions/{version}",
-            get(version_tenant).delete(delete_tenant),
-        )
-        .route(
-            "/v1/tenants/{tenant}/modules/{name}/versions/{version}/wasm",
-            get(wasm_tenant),
-        )
-        .route(
-            "/v1/tenants/{tenant}/modules/{name}/versions/{version}/run",
-            post(run_tenant_version),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_catalog))
+        .routes(routes!(upload_catalog, versions_catalog))
+        .routes(routes!(run_catalog))
+        .routes(routes!(version_catalog, delete_catalog))
+        .routes(routes!(wasm_catalog))
+        .routes(routes!(run_catalog_version))
+        .routes(routes!(list_tenant))
+        .routes(routes!(upload_tenant, versions_tenant))
+        .routes(routes!(run_tenant))
+        .routes(routes!(version_tenant, delete_tenant))
+        .routes(routes!(wasm_tenant))
+        .routes(routes!(run_tenant_version))
 }
 
 /// The owner of the shared catalog in `module_versions.owner`.
@@ -109,7 +89,7 @@ impl ModuleRef {
 }
 
 /// One stored version of a module, as the API shows it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct ModuleVersion {
     /// The module name.
     pub name: String,
@@ -119,7 +99,8 @@ pub struct ModuleVersion {
     pub sha256: String,
     /// Size of the component in bytes.
     pub size: i64,
-    /// What the plugin says about itself.
+    /// What the plugin says about itself: name, description, config schema …
+    #[schema(value_type = Object)]
     pub info: serde_json::Value,
     /// The krog release that shipped it, for built-in formatters.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -541,10 +522,10 @@ async fn list(
     .bind(owner_of(tenant.as_deref()))
     .fetch_all(state.db.pool())
     .await?;
-    let data: Vec<ModuleVersion> = rows.into_iter().map(Into::into).collect();
-    Ok(axum::Json(
-        serde_json::json!({ "data": data, "next_cursor": null }),
-    ))
+    Ok(axum::Json(ModuleList {
+        data: rows.into_iter().map(Into::into).collect(),
+        next_cursor: None,
+    }))
 }
 
 async fn versions(
@@ -564,10 +545,10 @@ async fn versions(
     if rows.is_empty() {
         return Err(Error::NotFound(format!("module {name}")));
     }
-    let data: Vec<ModuleVersion> = rows.into_iter().map(Into::into).collect();
-    Ok(axum::Json(
-        serde_json::json!({ "data": data, "next_cursor": null }),
-    ))
+    Ok(axum::Json(ModuleList {
+        data: rows.into_iter().map(Into::into).collect(),
+        next_cursor: None,
+    }))
 }
 
 fn reference(tenant: Option<&str>, name: String, version: Option<i64>) -> ModuleRef {
@@ -669,13 +650,24 @@ async fn delete_version(
 }
 
 /// A dry run's input: the event as the booking system would send it, and the config.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct DryRun {
+pub(crate) struct DryRun {
+    /// The event, as for `POST …/events`.
     event: Incoming,
     /// Absent or `null`: the schema's default, as for a subscription.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     config: Option<serde_json::Value>,
+}
+
+/// Modules or versions, all on one page.
+#[derive(Serialize, ToSchema)]
+pub struct ModuleList {
+    /// The modules (the latest version of each) or one module's versions, oldest first.
+    data: Vec<ModuleVersion>,
+    /// Always null: listed whole.
+    next_cursor: Option<String>,
 }
 
 async fn dry_run(
@@ -726,9 +718,13 @@ async fn dry_run(
 
 // Thin handlers: the catalog's routes have no tenant, the tenant routes have one.
 
+/// The shared catalog: the latest version of each module.
+#[utoipa::path(get, path = "/v1/modules", operation_id = "list_catalog_modules", tag = "modules", responses((status = 200, description = "The modules", body = ModuleList)))]
 async fn list_catalog(caller: Caller, State(state): State<AppState>) -> Result<impl IntoResponse> {
     list(state, caller, None).await
 }
+/// The tenant's own modules: the latest version of each.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/modules", operation_id = "list_tenant_modules", tag = "modules", params(TenantPath), responses((status = 200, description = "The modules", body = ModuleList)))]
 async fn list_tenant(
     caller: Caller,
     State(state): State<AppState>,
@@ -736,6 +732,8 @@ async fn list_tenant(
 ) -> Result<impl IntoResponse> {
     list(state, caller, Some(tenant)).await
 }
+/// Uploads a catalog module version (admin): the component's bytes, checked and compiled now.
+#[utoipa::path(put, path = "/v1/modules/{name}", operation_id = "upload_catalog_module", tag = "modules", params(CatalogModulePath), request_body(content = crate::openapi::Component, content_type = "application/wasm", description = "The component (`wasm32-wasip2`); with curl: `--data-binary @file.wasm`"), responses((status = 201, description = "A new version", body = ModuleVersion), (status = 200, description = "The same bytes as the latest version: nothing new", body = ModuleVersion)))]
 async fn upload_catalog(
     caller: Caller,
     State(state): State<AppState>,
@@ -744,6 +742,8 @@ async fn upload_catalog(
 ) -> Result<impl IntoResponse> {
     upload(state, caller, None, name, req).await
 }
+/// Uploads a tenant module version: the component's bytes, checked and compiled now.
+#[utoipa::path(put, path = "/v1/tenants/{tenant}/modules/{name}", operation_id = "upload_tenant_module", tag = "modules", params(TenantModulePath), request_body(content = crate::openapi::Component, content_type = "application/wasm", description = "The component (`wasm32-wasip2`); with curl: `--data-binary @file.wasm`"), responses((status = 201, description = "A new version", body = ModuleVersion), (status = 200, description = "The same bytes as the latest version: nothing new", body = ModuleVersion)))]
 async fn upload_tenant(
     caller: Caller,
     State(state): State<AppState>,
@@ -752,6 +752,8 @@ async fn upload_tenant(
 ) -> Result<impl IntoResponse> {
     upload(state, caller, Some(tenant), name, req).await
 }
+/// All versions of a catalog module.
+#[utoipa::path(get, path = "/v1/modules/{name}", operation_id = "list_catalog_module_versions", tag = "modules", params(CatalogModulePath), responses((status = 200, description = "The versions", body = ModuleList)))]
 async fn versions_catalog(
     caller: Caller,
     State(state): State<AppState>,
@@ -759,6 +761,8 @@ async fn versions_catalog(
 ) -> Result<impl IntoResponse> {
     versions(state, caller, None, name).await
 }
+/// All versions of a tenant module.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/modules/{name}", operation_id = "list_tenant_module_versions", tag = "modules", params(TenantModulePath), responses((status = 200, description = "The versions", body = ModuleList)))]
 async fn versions_tenant(
     caller: Caller,
     State(state): State<AppState>,
@@ -766,6 +770,8 @@ async fn versions_tenant(
 ) -> Result<impl IntoResponse> {
     versions(state, caller, Some(tenant), name).await
 }
+/// One version of a catalog module.
+#[utoipa::path(get, path = "/v1/modules/{name}/versions/{version}", operation_id = "get_catalog_module_version", tag = "modules", params(CatalogVersionPath), responses((status = 200, description = "The version", body = ModuleVersion)))]
 async fn version_catalog(
     caller: Caller,
     State(state): State<AppState>,
@@ -773,6 +779,8 @@ async fn version_catalog(
 ) -> Result<impl IntoResponse> {
     one_version(state, caller, None, name, version).await
 }
+/// One version of a tenant module.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/modules/{name}/versions/{version}", operation_id = "get_tenant_module_version", tag = "modules", params(TenantVersionPath), responses((status = 200, description = "The version", body = ModuleVersion)))]
 async fn version_tenant(
     caller: Caller,
     State(state): State<AppState>,
@@ -780,6 +788,8 @@ async fn version_tenant(
 ) -> Result<impl IntoResponse> {
     one_version(state, caller, Some(tenant), name, version).await
 }
+/// Downloads a catalog module version's component.
+#[utoipa::path(get, path = "/v1/modules/{name}/versions/{version}/wasm", operation_id = "download_catalog_module", tag = "modules", params(CatalogVersionPath), responses((status = 200, description = "The component", content_type = "application/wasm", body = crate::openapi::Component)))]
 async fn wasm_catalog(
     caller: Caller,
     State(state): State<AppState>,
@@ -787,6 +797,8 @@ async fn wasm_catalog(
 ) -> Result<impl IntoResponse> {
     download(state, caller, None, name, version).await
 }
+/// Downloads a tenant module version's component.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/modules/{name}/versions/{version}/wasm", operation_id = "download_tenant_module", tag = "modules", params(TenantVersionPath), responses((status = 200, description = "The component", content_type = "application/wasm", body = crate::openapi::Component)))]
 async fn wasm_tenant(
     caller: Caller,
     State(state): State<AppState>,
@@ -794,6 +806,8 @@ async fn wasm_tenant(
 ) -> Result<impl IntoResponse> {
     download(state, caller, Some(tenant), name, version).await
 }
+/// Deletes a catalog module version no subscription uses (admin); its number is never given again.
+#[utoipa::path(delete, path = "/v1/modules/{name}/versions/{version}", operation_id = "delete_catalog_module_version", tag = "modules", params(CatalogVersionPath), responses((status = 204, description = "Deleted")))]
 async fn delete_catalog(
     caller: Caller,
     State(state): State<AppState>,
@@ -801,6 +815,8 @@ async fn delete_catalog(
 ) -> Result<impl IntoResponse> {
     delete_version(state, caller, None, name, version).await
 }
+/// Deletes a tenant module version no subscription uses; its number is never given again.
+#[utoipa::path(delete, path = "/v1/tenants/{tenant}/modules/{name}/versions/{version}", operation_id = "delete_tenant_module_version", tag = "modules", params(TenantVersionPath), responses((status = 204, description = "Deleted")))]
 async fn delete_tenant(
     caller: Caller,
     State(state): State<AppState>,
@@ -808,6 +824,8 @@ async fn delete_tenant(
 ) -> Result<impl IntoResponse> {
     delete_version(state, caller, Some(tenant), name, version).await
 }
+/// Dry run of a catalog module's latest version on an event: what it would send, nothing sent.
+#[utoipa::path(post, path = "/v1/modules/{name}/run", operation_id = "dry_run_catalog_module", tag = "modules", params(CatalogModulePath), request_body = DryRun, responses((status = 200, description = "The outcome: the request it would send, a skip or a failure, with its logs", body = serde_json::Value)))]
 async fn run_catalog(
     caller: Caller,
     State(state): State<AppState>,
@@ -816,6 +834,8 @@ async fn run_catalog(
 ) -> Result<impl IntoResponse> {
     dry_run(state, caller, None, name, None, run).await
 }
+/// Dry run of one catalog module version.
+#[utoipa::path(post, path = "/v1/modules/{name}/versions/{version}/run", operation_id = "dry_run_catalog_module_version", tag = "modules", params(CatalogVersionPath), request_body = DryRun, responses((status = 200, description = "The outcome: the request it would send, a skip or a failure, with its logs", body = serde_json::Value)))]
 async fn run_catalog_version(
     caller: Caller,
     State(state): State<AppState>,
@@ -824,6 +844,8 @@ async fn run_catalog_version(
 ) -> Result<impl IntoResponse> {
     dry_run(state, caller, None, name, Some(version), run).await
 }
+/// Dry run of a tenant module's latest version on an event: what it would send, nothing sent.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/modules/{name}/run", operation_id = "dry_run_tenant_module", tag = "modules", params(TenantModulePath), request_body = DryRun, responses((status = 200, description = "The outcome: the request it would send, a skip or a failure, with its logs", body = serde_json::Value)))]
 async fn run_tenant(
     caller: Caller,
     State(state): State<AppState>,
@@ -832,6 +854,8 @@ async fn run_tenant(
 ) -> Result<impl IntoResponse> {
     dry_run(state, caller, Some(tenant), name, None, run).await
 }
+/// Dry run of one tenant module version.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/modules/{name}/versions/{version}/run", operation_id = "dry_run_tenant_module_version", tag = "modules", params(TenantVersionPath), request_body = DryRun, responses((status = 200, description = "The outcome: the request it would send, a skip or a failure, with its logs", body = serde_json::Value)))]
 async fn run_tenant_version(
     caller: Caller,
     State(state): State<AppState>,

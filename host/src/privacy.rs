@@ -14,37 +14,33 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Value, json};
 use sha2::Sha256;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Caller;
 use crate::db::{Backend, Db, new_id, now_ms, rfc3339};
 use crate::error::{Error, Result};
 use crate::extract::{Json, Path};
+use crate::openapi::TenantPath;
 use crate::state::AppState;
 use crate::tenants::Tenant;
 
 /// The routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/v1/tenants/{tenant}",
-            patch(update_tenant).delete(delete_tenant),
-        )
-        .route(
-            "/v1/tenants/{tenant}/erasures",
-            post(erase).get(list_erasures),
-        )
-        .route("/v1/tenants/{tenant}/export", get(export))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(update_tenant, delete_tenant))
+        .routes(routes!(erase, list_erasures))
+        .routes(routes!(export))
 }
 
 /// Rows changed per transaction by an erasure or a tenant deletion: each transaction is short,
@@ -118,16 +114,25 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
     T::deserialize(d).map(Some)
 }
 
-#[derive(Deserialize)]
+/// A change to a tenant: absent fields stay as they are.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct TenantChange {
+#[schema(example = json!({"retention": "7d"}))]
+pub(crate) struct TenantChange {
+    /// A new name (admin only).
     name: Option<String>,
+    /// How long payloads are kept (`"7d"`); `null`: back to the installation's `KROG_RETENTION`.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     retention: Option<Option<String>>,
 }
 
 /// `PATCH /v1/tenants/{t}`: the retention (the tenant itself may set it: it is the clinic's
 /// decision as controller of the data) and the name (admin only).
+/// Changes a tenant's retention (the tenant's own key may) or name (admin).
+#[utoipa::path(patch, path = "/v1/tenants/{tenant}", operation_id = "update_tenant",
+    tag = "tenants", params(TenantPath), request_body = TenantChange,
+    responses((status = 200, description = "The tenant as changed", body = crate::tenants::Tenant)))]
 async fn update_tenant(
     caller: Caller,
     State(state): State<AppState>,
@@ -207,11 +212,15 @@ impl Cancelled {
 // Erasure
 
 /// What identifies the person: exactly one of the three.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ErasureRequest {
+#[schema(example = json!({"client_email": "mette@example.dk"}))]
+pub(crate) struct ErasureRequest {
+    /// Every event of this booking.
     booking_id: Option<String>,
+    /// Every booking whose client has this email (case does not matter).
     client_email: Option<String>,
+    /// Every booking whose client has this phone number (its digits are compared).
     client_phone: Option<String>,
 }
 
@@ -389,9 +398,11 @@ impl Needles {
 
 /// An erasure as recorded and shown: what kind of key, when, and how much was removed. Never
 /// the value.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
 pub struct Erasure {
+    /// The erasure's id.
     id: String,
+    /// What identified the person: `booking_id`, `client_email` or `client_phone`.
     #[serde(rename = "key")]
     key_kind: String,
     /// Events whose booking data was deleted.
@@ -402,8 +413,19 @@ pub struct Erasure {
     attempts: i64,
     /// Pending deliveries of the erased events that will not be sent.
     cancelled_deliveries: i64,
+    /// RFC 3339.
     #[serde(serialize_with = "as_rfc3339")]
+    #[schema(value_type = String)]
     created_at: i64,
+}
+
+/// The erasures, all on one page.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ErasureList {
+    /// Every erasure, oldest first.
+    data: Vec<Erasure>,
+    /// Always null: listed whole.
+    next_cursor: Option<String>,
 }
 
 fn as_rfc3339<S: serde::Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
@@ -446,6 +468,10 @@ struct StoredAttempt {
 /// bookings (by parsed id, email or phone, or the value anywhere in them), every delivery of
 /// those bookings (body and headers), and any other body, skip reason, answer excerpt or error
 /// that contains the value — cancels pending deliveries of those bookings, and records counts.
+/// Erases one person's data, by booking id, client email or client phone (exactly one).
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/erasures", operation_id = "create_erasure",
+    tag = "personal data", params(TenantPath), request_body = ErasureRequest,
+    responses((status = 201, description = "What was erased, counted; never the value", body = Erasure)))]
 async fn erase(
     caller: Caller,
     State(state): State<AppState>,
@@ -659,11 +685,15 @@ async fn erase(
     Ok((StatusCode::CREATED, axum::Json(record)))
 }
 
+/// Lists the erasures done (counts, never the value).
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/erasures", operation_id = "list_erasures",
+    tag = "personal data", params(TenantPath),
+    responses((status = 200, description = "The erasures", body = ErasureList)))]
 async fn list_erasures(
     caller: Caller,
     State(state): State<AppState>,
     Path(tenant): Path<String>,
-) -> Result<axum::Json<Value>> {
+) -> Result<axum::Json<ErasureList>> {
     caller.require_tenant(&state.directory, &tenant).await?;
     let rows: Vec<Erasure> = sqlx::query_as(&format!(
         "SELECT {ERASURE_COLUMNS} FROM erasures WHERE tenant_id = $1 ORDER BY id"
@@ -671,7 +701,10 @@ async fn list_erasures(
     .bind(&tenant)
     .fetch_all(state.db.pool())
     .await?;
-    Ok(axum::Json(json!({ "data": rows, "next_cursor": null })))
+    Ok(axum::Json(ErasureList {
+        data: rows,
+        next_cursor: None,
+    }))
 }
 
 /// Makes deleted content leave the database files. SQLite: `secure_delete` has zeroed it in
@@ -723,6 +756,10 @@ pub async fn scrub_files(db: &Db) {
 /// by cascade) and events in batches, so that a large tenant never holds the database in one
 /// long transaction; then its modules (and their bytes unless another owner uses them), and
 /// the tenant row, whose cascade takes whatever arrived in between.
+/// Deletes a tenant and everything it owns (admin).
+#[utoipa::path(delete, path = "/v1/tenants/{tenant}", operation_id = "delete_tenant",
+    tag = "tenants", params(TenantPath),
+    responses((status = 204, description = "Deleted")))]
 async fn delete_tenant(
     caller: Caller,
     State(state): State<AppState>,
@@ -832,6 +869,10 @@ struct Export {
 /// short). Signing secrets and module bytes are left out. Streamed a page at a time, so a
 /// large tenant is never held in memory; each page is read on its own, so rows that change
 /// while the export runs appear as they were when their page was read.
+/// Everything stored about the tenant, as JSON Lines: one object per line, each with its `kind`.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/export", operation_id = "export_tenant",
+    tag = "personal data", params(TenantPath),
+    responses((status = 200, description = "JSON Lines", content_type = "application/x-ndjson", body = String)))]
 async fn export(
     caller: Caller,
     State(state): State<AppState>,

@@ -10,14 +10,17 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::get;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::config::Config;
 use crate::db::Db;
 use crate::error::Error;
 use crate::runtime::{Runtime, RuntimeConfig};
+use crate::secrets::ExposeSecret;
 use crate::state::AppState;
 use crate::{auth, deliveries, events, modules, queue, subscriptions, telemetry, tenants};
 
@@ -68,7 +71,7 @@ impl Application {
         // before), so memory follows the modules in use, not the modules stored.
         let new_admin_key = auth::ensure_admin_key(
             &db,
-            config.admin_key.as_deref(),
+            config.admin_key.as_ref().map(|k| k.expose_secret()),
             config.allow_weak_admin_key,
             config.compiler.as_deref(),
         )
@@ -197,12 +200,25 @@ fn delivery_client(config: &Config) -> anyhow::Result<reqwest::Client> {
     Ok(builder.build()?)
 }
 
-/// Every route, merged in one place.
+/// Every route, merged in one place, and the OpenAPI document made from the same handlers.
 pub fn router(state: AppState) -> Router {
-    let limit = state.config.max_body_bytes;
+    let (router, doc) = routes(state.config.max_body_bytes).split_for_parts();
+    let doc = crate::openapi::to_json(&crate::openapi::finish(doc));
+    router
+        .layer(axum::Extension(ServedDocument(axum::body::Bytes::from(
+            doc.to_string(),
+        ))))
+        .fallback(not_found)
+        .layer(axum::middleware::map_response(crate::error::json_errors))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// The routes with the document they make (which [`router`] finishes and serves).
+pub fn routes(body_limit: usize) -> OpenApiRouter<AppState> {
     // One body cap for every route that reads a body through an extractor, dry runs
     // included; module uploads read their body themselves, under the module size limit.
-    let api = Router::new()
+    let api = OpenApiRouter::new()
         .merge(tenants::router())
         .merge(crate::keys::router())
         .merge(events::router())
@@ -210,24 +226,54 @@ pub fn router(state: AppState) -> Router {
         .merge(deliveries::router())
         .merge(modules::router())
         .merge(crate::privacy::router())
-        .layer(DefaultBodyLimit::max(limit));
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(ready))
-        .route("/metrics", get(telemetry::render))
-        .route("/openapi.json", get(crate::openapi::document))
+        .layer(DefaultBodyLimit::max(body_limit));
+    OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(ready))
+        .routes(routes!(metrics))
+        .routes(routes!(openapi_json))
         .merge(api)
-        .fallback(not_found)
-        .layer(axum::middleware::map_response(crate::error::json_errors))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
-        .with_state(state)
 }
 
+/// Liveness: the process serves.
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "operations",
+    responses((status = 200, description = "`ok`", body = String)))]
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// Readiness: the database answers.
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "operations",
+    responses((status = 200, description = "`ready`", body = String),
+              (status = 503, description = "The database does not answer", body = String)))]
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     match sqlx::query("SELECT 1").execute(state.db.pool()).await {
         Ok(_) => (StatusCode::OK, "ready"),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
     }
+}
+
+/// Prometheus metrics, each family with its `# HELP`.
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
+async fn metrics() -> String {
+    telemetry::render().await
+}
+
+/// The finished document, serialized once at start.
+#[derive(Clone)]
+struct ServedDocument(axum::body::Bytes);
+
+/// This OpenAPI document.
+#[utoipa::path(get, path = "/openapi.json", operation_id = "openapi", tag = "operations",
+    responses((status = 200, description = "The OpenAPI 3.1 document", body = serde_json::Value)))]
+async fn openapi_json(
+    axum::Extension(ServedDocument(doc)): axum::Extension<ServedDocument>,
+) -> impl IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        doc,
+    )
 }
 
 async fn not_found() -> Error {

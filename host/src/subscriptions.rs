@@ -2,11 +2,12 @@
 //! with which secret. Secrets are shown on create and rotate only, and stored encrypted
 //! ([`crate::secrets`]).
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Caller;
 use crate::db::{Db, new_id, now_ms, rfc3339};
@@ -15,31 +16,24 @@ use crate::error::{Error, Result};
 use crate::events::{Accepted, EventType, accept};
 use crate::extract::{Json, Path, Query, RawBody};
 use crate::modules::{ModuleRef, find_version};
+use crate::openapi::{TenantItemPath, TenantPath};
 use crate::pagination::{Page, PageQuery};
 use crate::signing::generate_secret;
 use crate::state::AppState;
 
 /// The subscription routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/tenants/{tenant}/subscriptions", post(create).get(list))
-        .route(
-            "/v1/tenants/{tenant}/subscriptions/{id}",
-            get(read).patch(update).delete(remove),
-        )
-        .route(
-            "/v1/tenants/{tenant}/subscriptions/{id}/rotate-secret",
-            post(rotate_secret),
-        )
-        .route(
-            "/v1/tenants/{tenant}/subscriptions/{id}/test",
-            post(send_test),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(read, update, remove))
+        .routes(routes!(rotate_secret))
+        .routes(routes!(send_test))
 }
 
 /// A subscription's transform: a module, maybe a pinned version, and its config.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"module": "slack", "config": {"locale": "da"}}))]
 pub struct Transform {
     /// `slack` (catalog) or `tenant:<name>`.
     pub module: String,
@@ -49,22 +43,31 @@ pub struct Transform {
     /// The plugin's config, checked against its JSON Schema; absent (or `null`) on input means
     /// the schema's default ([`crate::plugin_config::default_for`]). Always present once saved.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub config: Option<serde_json::Value>,
 }
 
 /// A subscription as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Subscription {
+    /// The subscription's id.
     id: String,
+    /// Where deliveries are sent.
     url: String,
+    /// The event types it receives (`booking.created`, `booking.updated`, `booking.deleted`).
     event_types: Vec<String>,
+    /// The plugin that reshapes each event first; null: the event is sent as it is.
     transform: Option<Transform>,
+    /// False: nothing is delivered (events are not queued for it).
     enabled: bool,
+    /// Free text for people.
     description: String,
+    /// Why krog disabled it, if it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     disabled_reason: Option<String>,
+    /// RFC 3339.
     created_at: String,
-    /// Only on create and rotate.
+    /// The signing secret (`whsec_…`), only in the answers to create and rotate.
     #[serde(skip_serializing_if = "Option::is_none")]
     secret: Option<String>,
 }
@@ -100,15 +103,26 @@ impl From<Row> for Subscription {
 const COLUMNS: &str =
     "id, url, event_types, transform, enabled, description, disabled_reason, created_at";
 
-#[derive(Deserialize)]
+/// A new subscription.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewSubscription {
+#[schema(example = json!({"url": "https://hooks.slack.com/services/T000/B000/XXXX",
+    "event_types": ["booking.created", "booking.updated"],
+    "transform": {"module": "slack", "config": {"locale": "da"}}}))]
+pub(crate) struct NewSubscription {
+    /// Where to deliver: `https://`, a public address.
     url: String,
+    /// One or more of `booking.created`, `booking.updated`, `booking.deleted`.
     event_types: Vec<String>,
+    /// A plugin that reshapes each event first; the plugin is tried on a sample event of each
+    /// type at save, and a config it refuses is a 422 with its message.
     #[serde(default)]
     transform: Option<Transform>,
+    /// Default true.
     #[serde(default = "yes")]
+    #[schema(default = true)]
     enabled: bool,
+    /// Free text for people.
     #[serde(default)]
     description: String,
 }
@@ -118,14 +132,21 @@ fn yes() -> bool {
 }
 
 /// A PATCH: absent fields stay; `"transform": null` removes the transform.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Changes {
+#[schema(example = json!({"enabled": false}))]
+pub(crate) struct Changes {
+    /// A new destination.
     url: Option<String>,
+    /// New event types.
     event_types: Option<Vec<String>>,
+    /// A new transform; `null` removes it.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Transform>)]
     transform: Option<Option<Transform>>,
+    /// Turn deliveries on or off.
     enabled: Option<bool>,
+    /// New free text.
     description: Option<String>,
 }
 
@@ -213,6 +234,10 @@ async fn check_transform(
     Ok(serde_json::to_string(&stored).expect("serializable"))
 }
 
+/// Creates a subscription; the answer holds its signing secret, once.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/subscriptions", operation_id = "create_subscription",
+    tag = "subscriptions", params(TenantPath), request_body = NewSubscription,
+    responses((status = 201, description = "The subscription, with its secret", body = Subscription)))]
 async fn create(
     caller: Caller,
     State(state): State<AppState>,
@@ -282,6 +307,10 @@ async fn fetch(db: &Db, tenant: &str, id: &str) -> Result<Subscription> {
         .ok_or_else(|| Error::NotFound(format!("subscription {id}")))
 }
 
+/// Lists the tenant's subscriptions.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/subscriptions", operation_id = "list_subscriptions",
+    tag = "subscriptions", params(TenantPath, PageQuery),
+    responses((status = 200, description = "A page of subscriptions", body = Page<Subscription>)))]
 async fn list(
     caller: Caller,
     State(state): State<AppState>,
@@ -302,6 +331,10 @@ async fn list(
     Ok(axum::Json(Page::new(items, limit, |s| s.id.clone())))
 }
 
+/// Reads a subscription.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/subscriptions/{id}", operation_id = "get_subscription",
+    tag = "subscriptions", params(TenantItemPath),
+    responses((status = 200, description = "The subscription", body = Subscription)))]
 async fn read(
     caller: Caller,
     State(state): State<AppState>,
@@ -311,6 +344,10 @@ async fn read(
     Ok(axum::Json(fetch(&state.db, &tenant, &id).await?))
 }
 
+/// Changes a subscription: absent fields stay as they are.
+#[utoipa::path(patch, path = "/v1/tenants/{tenant}/subscriptions/{id}", operation_id = "update_subscription",
+    tag = "subscriptions", params(TenantItemPath), request_body = Changes,
+    responses((status = 200, description = "The subscription as changed", body = Subscription)))]
 async fn update(
     caller: Caller,
     State(state): State<AppState>,
@@ -371,6 +408,10 @@ async fn update(
     Ok(axum::Json(fetch(&state.db, &tenant, &id).await?))
 }
 
+/// Deletes a subscription.
+#[utoipa::path(delete, path = "/v1/tenants/{tenant}/subscriptions/{id}", operation_id = "delete_subscription",
+    tag = "subscriptions", params(TenantItemPath),
+    responses((status = 204, description = "Deleted")))]
 async fn remove(
     caller: Caller,
     State(state): State<AppState>,
@@ -389,6 +430,10 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Rotates the signing secret; the old one signs alongside for the overlap.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/subscriptions/{id}/rotate-secret",
+    operation_id = "rotate_subscription_secret", tag = "subscriptions", params(TenantItemPath),
+    responses((status = 200, description = "The subscription, with its new secret", body = Subscription)))]
 async fn rotate_secret(
     caller: Caller,
     State(state): State<AppState>,
@@ -444,9 +489,11 @@ async fn rotate_secret(
     Ok(axum::Json(subscription))
 }
 
-#[derive(Deserialize, Default)]
+/// What a test send carries; the body may also be empty.
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct TestRequest {
+pub(crate) struct TestRequest {
+    /// The sample event's type; default `booking.created`.
     #[serde(default)]
     event_type: Option<EventType>,
 }
@@ -454,6 +501,11 @@ struct TestRequest {
 /// The sample booking a test send carries.
 const SAMPLE_BOOKING: &str = include_str!("../../fixtures/booking-created.json");
 
+/// Sends a sample booking event to this subscription.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/subscriptions/{id}/test",
+    operation_id = "test_subscription", tag = "subscriptions", params(TenantItemPath),
+    request_body(content = Option<TestRequest>),
+    responses((status = 202, description = "The sample event, accepted", body = Accepted)))]
 async fn send_test(
     caller: Caller,
     State(state): State<AppState>,

@@ -1,9 +1,10 @@
 //! Tenants and their API keys (admin only).
 
-use axum::Router;
 use axum::http::StatusCode;
-use axum::routing::post;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Caller;
 use crate::db::{new_id, now_ms};
@@ -13,26 +14,32 @@ use crate::pagination::{Page, PageQuery};
 use crate::state::AppState;
 
 /// The tenant routes.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/tenants", post(create).get(list))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(create, list))
 }
 
 /// A tenant as the API shows it.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
+#[schema(example = json!({"id": "klinik", "name": "Klinik Nørrebro", "retention": "30d"}))]
 pub struct Tenant {
+    /// The tenant's slug, used in every route under `/v1/tenants/{tenant}`.
     pub(crate) id: String,
+    /// A name for people.
     pub(crate) name: String,
     /// The tenant's own retention (`"7d"`); null: the installation's `KROG_RETENTION`.
     #[serde(
         rename = "retention",
         serialize_with = "crate::privacy::serialize_retention"
     )]
+    #[schema(value_type = Option<String>)]
     pub(crate) retention_ms: Option<i64>,
 }
 
-#[derive(Deserialize)]
+/// A new tenant.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewTenant {
+#[schema(example = json!({"id": "klinik", "name": "Klinik Nørrebro"}))]
+pub(crate) struct NewTenant {
     /// Optional slug; generated when absent.
     id: Option<String>,
     name: String,
@@ -40,6 +47,10 @@ struct NewTenant {
     retention: Option<String>,
 }
 
+/// Creates a tenant (admin).
+#[utoipa::path(post, path = "/v1/tenants", operation_id = "create_tenant", tag = "tenants",
+    request_body = NewTenant,
+    responses((status = 201, description = "The tenant", body = Tenant)))]
 async fn create(
     caller: Caller,
     axum::extract::State(state): axum::extract::State<AppState>,
@@ -91,6 +102,10 @@ async fn create(
     }
 }
 
+/// Lists tenants (admin).
+#[utoipa::path(get, path = "/v1/tenants", operation_id = "list_tenants", tag = "tenants",
+    params(PageQuery),
+    responses((status = 200, description = "A page of tenants", body = Page<Tenant>)))]
 async fn list(
     caller: Caller,
     axum::extract::State(state): axum::extract::State<AppState>,

@@ -14,6 +14,8 @@ mod keys;
 mod modules;
 #[path = "suite/newcomer.rs"]
 mod newcomer;
+#[path = "suite/openapi.rs"]
+mod openapi;
 #[path = "suite/personal_data.rs"]
 mod personal_data;
 #[path = "suite/robust.rs"]

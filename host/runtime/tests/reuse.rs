@@ -153,7 +153,15 @@ fn a_scope_whose_quick_call_runs_away_never_runs_quick_again() {
         .transform_quick("sub_a", &module, &event(), "loop")
         .expect("the warm instance is used")
         .expect_err("the loop fails");
-    assert_eq!(failure.kind, krog_runtime::FailureKind::OutOfFuel);
+    // Fuel runs out first on an idle machine; on a busy one (CI shares two cores) the 100 ms
+    // wall-clock limit may come first. Either is a runaway, and that is what this is about.
+    assert!(
+        matches!(
+            failure.kind,
+            krog_runtime::FailureKind::OutOfFuel | krog_runtime::FailureKind::Timeout
+        ),
+        "{failure}"
+    );
     warm_up(&runtime, "sub_a", krog_runtime::QUICK_STREAK * 2);
     assert!(
         runtime

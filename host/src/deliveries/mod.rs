@@ -5,43 +5,48 @@
 pub mod attempt;
 pub mod report;
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Caller;
 use crate::db::{now_ms, rfc3339};
 use crate::error::{Error, Result};
 use crate::extract::{Json, Path, Query};
+use crate::openapi::{TenantItemPath, TenantPath};
 use crate::pagination::Page;
 use crate::state::AppState;
 
 /// The delivery-log routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/tenants/{tenant}/deliveries", get(list))
-        .route("/v1/tenants/{tenant}/deliveries/retry", post(retry_failed))
-        .route("/v1/tenants/{tenant}/deliveries/{id}", get(read))
-        .route(
-            "/v1/tenants/{tenant}/deliveries/{id}/retry",
-            post(retry_one),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(retry_failed))
+        .routes(routes!(read))
+        .routes(routes!(retry_one))
 }
 
 /// One attempt as the API shows it.
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
 pub struct Attempt {
+    /// When it started, RFC 3339.
     #[serde(serialize_with = "as_rfc3339")]
+    #[schema(value_type = String)]
     at: i64,
+    /// How long it took, the plugin included.
     duration_ms: i64,
+    /// The receiver's HTTP status, if it answered.
     status_code: Option<i64>,
+    /// What went wrong, for people.
     error: Option<String>,
     /// What kind of failure: `http_status`, `timeout`, `connect`, a plugin failure kind …
     #[sqlx(rename = "error_kind")]
     kind: Option<String>,
+    /// The start of the receiver's answer.
     response: Option<String>,
 }
 
@@ -50,9 +55,13 @@ fn as_rfc3339<S: serde::Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
 }
 
 /// The request krog sent (or would send) for a delivery.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct SentRequest {
+    /// The body's content type.
     content_type: String,
+    /// Every header sent, as `[name, value]` pairs: `webhook-id`, `webhook-timestamp`,
+    /// `webhook-signature` and the plugin's own.
+    #[schema(value_type = Vec<Vec<String>>)]
     headers: Vec<(String, String)>,
     /// The body as text when it is UTF-8 …
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -80,18 +89,28 @@ struct SentRow {
 }
 
 /// A delivery as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Delivery {
+    /// The delivery's id.
     id: String,
+    /// The event delivered.
     event_id: String,
+    /// Where to.
     subscription_id: String,
+    /// `pending`, `succeeded`, `skipped` (the plugin chose not to send) or `failed`.
     status: String,
+    /// The plugin's reason for skipping.
     #[serde(skip_serializing_if = "Option::is_none")]
     skip_reason: Option<String>,
+    /// Every attempt so far, oldest first (in a list: empty; read one delivery for them).
     attempts: Vec<Attempt>,
+    /// RFC 3339, while pending.
     next_attempt_at: Option<String>,
+    /// RFC 3339.
     created_at: String,
+    /// RFC 3339.
     updated_at: String,
+    /// What was sent (reading one delivery only).
     #[serde(skip_serializing_if = "Option::is_none")]
     request: Option<SentRequest>,
     /// Set when the event's payload or this delivery's body was deleted (retention, erasure).
@@ -136,18 +155,44 @@ impl Row {
 }
 
 /// `?subscription_id=&status=&event_id=&limit=&after=`
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct Filter {
+    /// Only this subscription's deliveries.
     subscription_id: Option<String>,
+    /// Only `pending`, `succeeded`, `skipped` or `failed` ones.
     status: Option<String>,
+    /// Only this event's deliveries.
     event_id: Option<String>,
+    /// At most this many (1–200, default 50).
     limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
     after: Option<String>,
+}
+
+/// A delivery queued again.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Requeued {
+    /// The delivery's id.
+    id: String,
+    /// Always `pending`.
+    status: String,
+}
+
+/// How many failed deliveries were queued again.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct RetriedCount {
+    /// The count.
+    retried: usize,
 }
 
 const STATUSES: [&str; 4] = ["pending", "succeeded", "skipped", "failed"];
 
+/// The delivery log, newest first.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/deliveries", operation_id = "list_deliveries",
+    tag = "deliveries", params(TenantPath, Filter),
+    responses((status = 200, description = "A page of deliveries", body = Page<Delivery>)))]
 async fn list(
     caller: Caller,
     State(state): State<AppState>,
@@ -196,6 +241,10 @@ async fn attempts_of(state: &AppState, id: &str) -> Result<Vec<Attempt>> {
     .await?)
 }
 
+/// A delivery with its attempts and the request sent.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/deliveries/{id}", operation_id = "get_delivery",
+    tag = "deliveries", params(TenantItemPath),
+    responses((status = 200, description = "The delivery", body = Delivery)))]
 async fn read(
     caller: Caller,
     State(state): State<AppState>,
@@ -308,11 +357,15 @@ async fn requeue(state: &AppState, tenant: &str, ids: Vec<String>) -> Result<()>
     Ok(())
 }
 
+/// Sends one delivery again (after fixing the receiver, the module or its config).
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/deliveries/{id}/retry", operation_id = "retry_delivery",
+    tag = "deliveries", params(TenantItemPath),
+    responses((status = 202, description = "Queued again", body = Requeued)))]
 async fn retry_one(
     caller: Caller,
     State(state): State<AppState>,
     Path((tenant, id)): Path<(String, String)>,
-) -> Result<(StatusCode, axum::Json<serde_json::Value>)> {
+) -> Result<(StatusCode, axum::Json<Requeued>)> {
     caller.require_tenant(&state.directory, &tenant).await?;
     let (status,): (String,) =
         sqlx::query_as("SELECT status FROM deliveries WHERE tenant_id = $1 AND id = $2")
@@ -327,24 +380,34 @@ async fn retry_one(
     requeue(&state, &tenant, vec![id.clone()]).await?;
     Ok((
         StatusCode::ACCEPTED,
-        axum::Json(serde_json::json!({ "id": id, "status": "pending" })),
+        axum::Json(Requeued {
+            id,
+            status: "pending".to_owned(),
+        }),
     ))
 }
 
-#[derive(Deserialize)]
+/// Which failed deliveries to retry.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RetryFailed {
+#[schema(example = json!({"since": "2026-12-01T00:00:00Z"}))]
+pub(crate) struct RetryFailed {
     /// RFC 3339: deliveries that failed at or after this time.
     since: String,
+    /// Only this subscription's.
     subscription_id: Option<String>,
 }
 
+/// Retries every failed delivery since a time.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/deliveries/retry", operation_id = "retry_failed_deliveries",
+    tag = "deliveries", params(TenantPath), request_body = RetryFailed,
+    responses((status = 202, description = "How many were queued again", body = RetriedCount)))]
 async fn retry_failed(
     caller: Caller,
     State(state): State<AppState>,
     Path(tenant): Path<String>,
     Json(request): Json<RetryFailed>,
-) -> Result<(StatusCode, axum::Json<serde_json::Value>)> {
+) -> Result<(StatusCode, axum::Json<RetriedCount>)> {
     caller.require_tenant(&state.directory, &tenant).await?;
     let since = chrono::DateTime::parse_from_rfc3339(&request.since)
         .map_err(|e| Error::Validation(format!("since {:?} is not RFC 3339: {e}", request.since)))?
@@ -363,6 +426,6 @@ async fn retry_failed(
     requeue(&state, &tenant, ids).await?;
     Ok((
         StatusCode::ACCEPTED,
-        axum::Json(serde_json::json!({ "retried": count })),
+        axum::Json(RetriedCount { retried: count }),
     ))
 }
