@@ -200,7 +200,16 @@ pub async fn store(
         let wasm = wasm.clone();
         tokio::task::spawn_blocking(move || -> Result<PluginInfo, PluginFailure> {
             let module = runtime.load(&wasm)?;
-            runtime.info(&module)
+            // The wall-clock limit is not deterministic: on a busy machine (several modules
+            // compiling at a first start) the first call of a fresh module can miss it. Fuel
+            // and memory are; a module that times out three times in a row is refused.
+            let mut tries = 0;
+            loop {
+                match runtime.info(&module) {
+                    Err(failure) if failure.kind == FailureKind::Timeout && tries < 2 => tries += 1,
+                    result => break result,
+                }
+            }
         })
         .await
         .map_err(|e| Error::Internal(e.into()))??

@@ -38,6 +38,14 @@ impl Application {
     /// Connects, migrates, installs the catalog, binds.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         telemetry::prometheus();
+        // A guessable admin key is refused before anything slow (compiling the built-in
+        // modules) happens.
+        if let Some(key) = &config.admin_key
+            && !config.allow_weak_admin_key
+        {
+            crate::keys::check_admin_key(key.expose_secret(), config.compiler.as_deref())
+                .map_err(anyhow::Error::msg)?;
+        }
         let sqlite_file = crate::files::sqlite_file(&config.database_url);
         if let Some(file) = &sqlite_file {
             // Created private before SQLite opens it: its -wal and -shm files take its mode.
@@ -69,13 +77,9 @@ impl Application {
         modules::install_builtins(&db, &runtime, config.builtin_modules.as_deref()).await?;
         // Other modules load on first use (from the artifact cache when they have been compiled
         // before), so memory follows the modules in use, not the modules stored.
-        let new_admin_key = auth::ensure_admin_key(
-            &db,
-            config.admin_key.as_ref().map(|k| k.expose_secret()),
-            config.allow_weak_admin_key,
-            config.compiler.as_deref(),
-        )
-        .await?;
+        let new_admin_key =
+            auth::ensure_admin_key(&db, config.admin_key.as_ref().map(|k| k.expose_secret()))
+                .await?;
         let released = queue::recover_on_start(&db).await?;
         if released > 0 {
             tracing::info!(
