@@ -114,7 +114,7 @@ impl Default for Limits {
             fuel: 200_000_000,
             timeout: Duration::from_millis(100),
             memory_bytes: 64 << 20,
-            max_output_bytes: 1 << 20,
+            max_output_bytes: krog_rules::DEFAULT_MAX_OUTPUT_BYTES,
             max_log_lines: 64,
             max_log_line_bytes: 1024,
             max_module_bytes: 32 << 20,
@@ -400,73 +400,8 @@ impl PluginFailure {
     }
 }
 
-/// Why a plugin failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FailureKind {
-    /// The wall-clock deadline passed.
-    Timeout,
-    /// The fuel ran out.
-    OutOfFuel,
-    /// Linear memory growth beyond the memory limit.
-    MemoryLimit,
-    /// Any other trap: a panic, a stack overflow, `unreachable`, out-of-bounds access…
-    Trap,
-    /// The body or headers are over their limits.
-    OutputTooLarge,
-    /// A header the host sets itself (`webhook-*`, `host`, `content-length`, hop-by-hop…).
-    ReservedHeader,
-    /// A header name or value that is not valid HTTP, or an empty content type.
-    InvalidOutput,
-    /// The plugin returned `err(..)`.
-    PluginError,
-    /// Not a component, not the `transformer` world, or imports krog does not provide.
-    InvalidModule,
-    /// Over `max_module_bytes`.
-    ModuleTooLarge,
-}
-
-impl FailureKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FailureKind::Timeout => "timeout",
-            FailureKind::OutOfFuel => "out_of_fuel",
-            FailureKind::MemoryLimit => "memory_limit",
-            FailureKind::Trap => "trap",
-            FailureKind::OutputTooLarge => "output_too_large",
-            FailureKind::ReservedHeader => "reserved_header",
-            FailureKind::InvalidOutput => "invalid_output",
-            FailureKind::PluginError => "plugin_error",
-            FailureKind::InvalidModule => "invalid_module",
-            FailureKind::ModuleTooLarge => "module_too_large",
-        }
-    }
-
-    /// Whether the same call would fail the same way again: a plugin has no I/O, so its
-    /// error, trap, output, fuel and memory depend only on the module, the event and the config.
-    /// Only the wall-clock deadline depends on the machine's load; and a module that could not
-    /// be loaded may be there at the next try.
-    pub fn fails_again(self) -> bool {
-        match self {
-            FailureKind::PluginError
-            | FailureKind::Trap
-            | FailureKind::ReservedHeader
-            | FailureKind::InvalidOutput
-            | FailureKind::OutputTooLarge
-            | FailureKind::OutOfFuel
-            | FailureKind::MemoryLimit => true,
-            FailureKind::Timeout | FailureKind::InvalidModule | FailureKind::ModuleTooLarge => {
-                false
-            }
-        }
-    }
-}
-
-impl fmt::Display for FailureKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// Why a plugin failed: the names are shared with the plugin SDK (`krog-rules`).
+pub use krog_rules::FailureKind;
 
 // ---------------------------------------------------------------------------------------------
 // Per-store state
@@ -1931,12 +1866,9 @@ fn panic_message(stderr: &[u8]) -> Option<String> {
 // ---------------------------------------------------------------------------------------------
 // Output validation
 
-/// Most extra headers a plugin may set.
-pub const MAX_HEADERS: usize = 64;
-/// Most bytes of all extra header names and values together.
-pub const MAX_HEADER_BYTES: usize = 16 * 1024;
-/// Longest skip reason kept (longer ones are truncated).
-pub const MAX_REASON_BYTES: usize = 1024;
+/// The output bounds shared with the plugin SDK, so that its native checks refuse what krog
+/// refuses.
+pub use krog_rules::{MAX_HEADER_BYTES, MAX_HEADERS, MAX_REASON_BYTES};
 /// Longest plugin name [`Runtime::info`] returns (longer ones are truncated).
 pub const MAX_NAME_BYTES: usize = 128;
 /// Longest plugin version [`Runtime::info`] returns (longer ones are truncated).
@@ -1947,16 +1879,6 @@ pub const MAX_DESCRIPTION_BYTES: usize = 4 * 1024;
 /// the module as [`FailureKind::InvalidModule`].
 pub const MAX_CONFIG_SCHEMA_BYTES: usize = 64 * 1024;
 
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "te",
-    "trailer",
-    "trailers",
-    "transfer-encoding",
-    "upgrade",
-];
-
 fn check_outcome(outcome: wit::Outcome, limits: &Limits) -> Result<Outcome, (FailureKind, String)> {
     let request = match outcome {
         wit::Outcome::Skip(reason) => {
@@ -1966,99 +1888,16 @@ fn check_outcome(outcome: wit::Outcome, limits: &Limits) -> Result<Outcome, (Fai
         }
         wit::Outcome::Deliver(request) => request,
     };
-    if request.body.len() > limits.max_output_bytes {
-        return Err((
-            FailureKind::OutputTooLarge,
-            format!(
-                "the body is {} bytes; the limit is {} bytes",
-                request.body.len(),
-                limits.max_output_bytes
-            ),
-        ));
-    }
-    if request.headers.len() > MAX_HEADERS {
-        return Err((
-            FailureKind::OutputTooLarge,
-            format!(
-                "the plugin set {} headers; the limit is {MAX_HEADERS}",
-                request.headers.len()
-            ),
-        ));
-    }
-    let header_bytes: usize = request.headers.iter().map(|(k, v)| k.len() + v.len()).sum();
-    if header_bytes > MAX_HEADER_BYTES {
-        return Err((
-            FailureKind::OutputTooLarge,
-            format!("the headers take {header_bytes} bytes; the limit is {MAX_HEADER_BYTES}"),
-        ));
-    }
-    let content_type = request.content_type.trim();
-    if content_type.is_empty() {
-        return Err((
-            FailureKind::InvalidOutput,
-            "the content type is empty".to_string(),
-        ));
-    }
-    if content_type.len() > 256 || !valid_header_value(content_type) {
-        return Err((
-            FailureKind::InvalidOutput,
-            format!("the content type {content_type:?} is not a valid header value"),
-        ));
-    }
-    for (name, value) in &request.headers {
-        if name.is_empty() || !name.bytes().all(is_tchar) {
-            return Err((
-                FailureKind::InvalidOutput,
-                format!("{name:?} is not a valid header name"),
-            ));
-        }
-        let lower = name.to_ascii_lowercase();
-        if lower.starts_with("webhook-")
-            || lower.starts_with("proxy-")
-            || lower == "host"
-            || lower == "content-length"
-            || HOP_BY_HOP.contains(&lower.as_str())
-        {
-            return Err((
-                FailureKind::ReservedHeader,
-                format!(
-                    "the plugin may not set the `{name}` header: krog sets the signature \
-                     (`webhook-*`), `host`, `content-length` and hop-by-hop headers itself"
-                ),
-            ));
-        }
-        if lower == "content-type" {
-            return Err((
-                FailureKind::ReservedHeader,
-                "the plugin may not set `content-type` as a header; use the request's \
-                 content-type field"
-                    .to_string(),
-            ));
-        }
-        if !valid_header_value(value) {
-            return Err((
-                FailureKind::InvalidOutput,
-                format!("the value of the `{name}` header is not a valid header value"),
-            ));
-        }
-    }
+    let refused = |r: krog_rules::Refusal| (r.kind, r.message);
+    krog_rules::check_body_size(request.body.len(), limits.max_output_bytes).map_err(refused)?;
+    let content_type = krog_rules::check_head(&request.content_type, &request.headers)
+        .map_err(refused)?
+        .to_string();
     Ok(Outcome::Deliver {
-        content_type: content_type.to_string(),
+        content_type,
         headers: request.headers,
         body: request.body,
     })
-}
-
-/// RFC 9110 `tchar`.
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
-/// Visible characters, spaces and tabs; no control characters (so no CR/LF injection).
-fn valid_header_value(value: &str) -> bool {
-    value
-        .chars()
-        .all(|c| c == '\t' || (c >= ' ' && c != '\u{7f}'))
 }
 
 /// Why compiling in a child process did not give a component.

@@ -147,7 +147,9 @@ async fn modules_compile_in_a_child_process_and_are_refused_there_in_the_same_wo
         installed = c
             .builtin_modules
             .as_ref()
-            .map_or(krog::runtime::catalog::builtins().len(), |names| names.len());
+            .map_or(krog::runtime::catalog::builtins().len(), |names| {
+                names.len()
+            });
     })
     .await;
     let at_start = compiled_in_child(&app).await;
@@ -191,7 +193,10 @@ async fn modules_compile_in_a_child_process_and_are_refused_there_in_the_same_wo
     // The same words, and (bytes that do not decode) how to upload a file unchanged.
     let message = error["message"].as_str().unwrap();
     assert!(message.starts_with(&in_process.message), "{message}");
-    assert!(message.ends_with("(-d strips the file's line breaks)"), "{message}");
+    assert!(
+        message.ends_with("(-d strips the file's line breaks)"),
+        "{message}"
+    );
     assert_eq!(compiled_in_child(&app).await, at_start + 1);
 }
 
