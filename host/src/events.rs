@@ -41,7 +41,7 @@ pub enum EventType {
 
 impl EventType {
     /// All of them, for validation messages.
-    pub const ALL: [&'static str; 3] = ["booking.created", "booking.updated", "booking.deleted"];
+    pub const ALL: [&'static str; 3] = krog_rules::EVENT_TYPES;
 
     /// The event type with this wire name.
     pub fn parse(name: &str) -> Option<EventType> {
@@ -94,41 +94,21 @@ pub struct Event {
 }
 
 impl Incoming {
-    /// Validates the envelope.
+    /// Validates the envelope with the rules `krog plugin run` and the plugin SDK use too
+    /// (`krog-envelope`); an absent id is generated, an absent timestamp is now.
     pub fn into_event(self) -> Result<Event> {
-        let id = match self.id {
-            Some(id) => {
-                if id.is_empty()
-                    || id.len() > 255
-                    || id.chars().any(|c| c.is_control() || c.is_whitespace())
-                {
-                    return Err(Error::Validation(
-                        "id must be 1 to 255 characters without spaces or control characters"
-                            .into(),
-                    ));
-                }
-                id
-            }
-            None => new_id("evt"),
-        };
-        let timestamp = match self.timestamp {
-            Some(ts) => {
-                chrono::DateTime::parse_from_rfc3339(&ts).map_err(|e| {
-                    Error::Validation(format!("timestamp {ts:?} is not RFC 3339: {e}"))
-                })?;
-                ts
-            }
-            None => chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        };
-        if !self.data.get().trim_start().starts_with('{') {
-            return Err(Error::Validation(
-                "data must be a JSON object (the booking)".into(),
-            ));
-        }
+        krog_envelope::validate(
+            self.id.as_deref(),
+            self.timestamp.as_deref(),
+            self.data.get(),
+        )
+        .map_err(|e| Error::Validation(e.to_string()))?;
         Ok(Event {
-            id,
+            id: self.id.unwrap_or_else(|| new_id("evt")),
             event_type: self.event_type.as_str(),
-            timestamp,
+            timestamp: self.timestamp.unwrap_or_else(|| {
+                chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            }),
             data: self.data.get().to_owned(),
         })
     }

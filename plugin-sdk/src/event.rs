@@ -24,9 +24,11 @@ pub struct RawEvent {
 
 impl RawEvent {
     /// Builds a raw event from an event envelope as the booking system posts it
-    /// (`{"id", "type", "timestamp", "data"}`), for tests and local runs.
+    /// (`{"id", "type", "timestamp", "data"}`), for tests and local runs. The envelope is parsed
+    /// and checked as krog's API does (`krog-envelope`): what krog refuses fails here too.
     ///
-    /// A missing `id` becomes `evt_local`, a missing `timestamp` `1970-01-01T00:00:00Z`.
+    /// A missing `id` becomes `evt_local`, a missing `timestamp` `1970-01-01T00:00:00Z`; `data`
+    /// is kept as the exact text given.
     ///
     /// ```
     /// let raw = krog_sdk::RawEvent::from_envelope(
@@ -37,23 +39,15 @@ impl RawEvent {
     /// assert_eq!(raw.tenant, "t_test");
     /// ```
     pub fn from_envelope(envelope_json: &str, tenant: &str) -> Result<RawEvent, Error> {
-        let envelope: Value = serde_json::from_str(envelope_json)?;
-        let field = |name: &str, default: &str| {
-            envelope
-                .get(name)
-                .and_then(Value::as_str)
-                .unwrap_or(default)
-                .to_string()
-        };
-        let data = envelope
-            .get("data")
-            .ok_or_else(|| Error::msg("the envelope has no `data`"))?;
+        let envelope = krog_envelope::parse(envelope_json).map_err(Error::msg)?;
         Ok(RawEvent {
-            id: field("id", "evt_local"),
-            event_type: field("type", ""),
-            timestamp: field("timestamp", "1970-01-01T00:00:00Z"),
+            id: envelope.id.unwrap_or_else(|| "evt_local".to_string()),
+            event_type: envelope.event_type.to_string(),
+            timestamp: envelope
+                .timestamp
+                .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_string()),
             tenant: tenant.to_string(),
-            data: data.to_string(),
+            data: envelope.data,
         })
     }
 }

@@ -109,8 +109,9 @@
 //!
 //! A plugin gets no files, sockets, clock-dependent behaviour guarantees or environment, and must
 //! not keep state between calls. Output headers may not include `webhook-*`, `host`,
-//! `content-length` or hop-by-hop headers ([`check_header`]); [`run`] refuses them already in
-//! native tests. Log with [`debug!`], [`info!`], [`warn!`] and [`error!`]: the lines end up on
+//! `content-length`, `content-type` (it has its own field), `proxy-*` or hop-by-hop headers, nor
+//! control characters ([`check_header`]); [`run`] refuses them already in native tests, with
+//! the rules and the words krog uses (the `krog-rules` crate). Log with [`debug!`], [`info!`], [`warn!`] and [`error!`]: the lines end up on
 //! the delivery's log (natively: on stderr).
 
 #![deny(missing_docs)]

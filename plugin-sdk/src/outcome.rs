@@ -13,49 +13,21 @@ pub enum Outcome {
     Deliver {
         /// The `content-type` of the body.
         content_type: String,
-        /// Extra headers. `webhook-*`, `host`, `content-length` and hop-by-hop headers are
-        /// refused (see [`check_header`]).
+        /// Extra headers. `webhook-*`, `host`, `content-length`, `content-type`, `proxy-*` and
+        /// hop-by-hop headers are refused (see [`check_header`]).
         headers: Vec<(String, String)>,
         /// The body.
         body: Vec<u8>,
     },
 }
 
-/// Headers a plugin may not set: krog owns them.
-const RESERVED_HEADERS: &[&str] = &[
-    "host",
-    "content-length",
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
-
-/// Checks that a plugin may set this header: not `webhook-*`, `host`, `content-length` or a
-/// hop-by-hop header, and a syntactically valid name and value. [`run`](crate::run) applies it
-/// to every outcome, so a mistake shows up in a native unit test, not only in krog.
+/// Checks that a plugin may set this header, with the rule krog applies (`krog-rules`): a valid
+/// name, not one krog sets (`webhook-*`, `host`, `content-length`, `proxy-*`, hop-by-hop) nor
+/// `content-type` (it has its own field), and a value without control characters other than tab.
+/// The error's message is the one krog records. [`run`](crate::run) applies it to every outcome,
+/// so a mistake shows up in a native unit test, not only in krog.
 pub fn check_header(name: &str, value: &str) -> Result<(), Error> {
-    let lower = name.to_ascii_lowercase();
-    if lower.starts_with("webhook-") || RESERVED_HEADERS.contains(&lower.as_str()) {
-        return Err(Error::msg(format!(
-            "a plugin may not set the `{name}` header: krog sets it"
-        )));
-    }
-    let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
-    if name.is_empty() || !name.chars().all(token) {
-        return Err(Error::msg(format!("invalid header name {name:?}")));
-    }
-    if value.chars().any(|c| c == '\r' || c == '\n' || c == '\0') {
-        return Err(Error::msg(format!(
-            "invalid value for header `{name}`: it contains a line break or NUL"
-        )));
-    }
-    Ok(())
+    krog_rules::check_header(name, value).map_err(|refusal| Error::msg(refusal.message))
 }
 
 impl Outcome {
@@ -126,12 +98,18 @@ impl Outcome {
         Ok(serde_json::from_slice(body)?)
     }
 
-    /// Checks every header with [`check_header`].
+    /// Checks a delivery's head as krog does (`krog-rules`): the number and size of the headers,
+    /// the content type, then every header with [`check_header`]. The body's size is not checked
+    /// here: its limit is the operator's ([`krog_rules::DEFAULT_MAX_OUTPUT_BYTES`] by default).
     pub fn check(&self) -> Result<(), Error> {
-        if let Outcome::Deliver { headers, .. } = self {
-            for (name, value) in headers {
-                check_header(name, value)?;
-            }
+        if let Outcome::Deliver {
+            content_type,
+            headers,
+            ..
+        } = self
+        {
+            krog_rules::check_head(content_type, headers)
+                .map_err(|refusal| Error::msg(refusal.message))?;
         }
         Ok(())
     }

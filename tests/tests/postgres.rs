@@ -10,6 +10,8 @@ const BACKEND: common::Backend = common::Backend::Postgres;
 
 #[path = "suite/delivery.rs"]
 mod delivery;
+#[path = "suite/envelopes.rs"]
+mod envelopes;
 #[path = "suite/keys.rs"]
 mod keys;
 #[path = "suite/modules.rs"]

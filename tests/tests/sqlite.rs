@@ -8,6 +8,8 @@ const BACKEND: common::Backend = common::Backend::Sqlite;
 
 #[path = "suite/delivery.rs"]
 mod delivery;
+#[path = "suite/envelopes.rs"]
+mod envelopes;
 #[path = "suite/keys.rs"]
 mod keys;
 #[path = "suite/modules.rs"]

@@ -116,32 +116,19 @@ pub fn read_module(module: &str) -> anyhow::Result<Vec<u8>> {
     }
 }
 
-/// Parse the booking system's envelope into the event handed to plugins. `id` defaults to
-/// `evt_local`, `timestamp` to now, the tenant is `local`.
+/// Parse the booking system's envelope into the event handed to plugins, with the parser and
+/// the rules of `POST /v1/tenants/{t}/events` (`krog-envelope`). `id` defaults to `evt_local`,
+/// `timestamp` to now, the tenant is `local`.
 pub fn parse_event(text: &str) -> anyhow::Result<EventInput> {
-    let value: serde_json::Value =
-        serde_json::from_str(text).context("the event is not valid JSON")?;
-    let object = value
-        .as_object()
-        .context("the event must be a JSON object with `type` and `data`")?;
-    let string = |key: &str| -> anyhow::Result<Option<String>> {
-        match object.get(key) {
-            None | Some(serde_json::Value::Null) => Ok(None),
-            Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
-            Some(_) => anyhow::bail!("the event's `{key}` must be a string"),
-        }
-    };
-    let event_type = string("type")?.context("the event has no `type`")?;
-    let data = object.get("data").context("the event has no `data`")?;
-    anyhow::ensure!(data.is_object(), "the event's `data` must be a JSON object");
+    let envelope = krog_envelope::parse(text)?;
     Ok(EventInput {
-        id: string("id")?.unwrap_or_else(|| "evt_local".to_string()),
-        event_type,
-        timestamp: string("timestamp")?.unwrap_or_else(|| {
+        id: envelope.id.unwrap_or_else(|| "evt_local".to_string()),
+        event_type: envelope.event_type.to_string(),
+        timestamp: envelope.timestamp.unwrap_or_else(|| {
             chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         }),
         tenant: "local".to_string(),
-        data: data.to_string(),
+        data: envelope.data,
     })
 }
 
