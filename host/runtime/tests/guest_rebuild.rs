@@ -287,7 +287,11 @@ fn the_committed_guest_components_were_built_from_the_sources_in_the_tree() {
     let changed: Vec<&str> = now
         .lines()
         .filter(|line| !recorded.lines().any(|r| r == *line))
-        .chain(recorded.lines().filter(|line| !now.lines().any(|n| n == *line)))
+        .chain(
+            recorded
+                .lines()
+                .filter(|line| !now.lines().any(|n| n == *line)),
+        )
         .collect();
     assert!(
         changed.is_empty(),

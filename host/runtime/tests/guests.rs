@@ -286,7 +286,8 @@ fn a_malformed_delivery_in_either_language_is_the_plugins_error_naming_the_field
     let js = fail(runtime(), &hostile("js"), "malformed");
     assert_eq!(js.kind, FailureKind::PluginError, "{js}");
     assert!(
-        js.message.starts_with("the delivery's headers are [[\"x-count\",")
+        js.message
+            .starts_with("the delivery's headers are [[\"x-count\",")
             && js.message.ends_with("not a list of [name, value] strings"),
         "{}",
         js.message
