@@ -15,7 +15,7 @@
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use krog_runtime::{Runtime, RuntimeConfig, catalog, command::parse_event};
+use krog_runtime::{Limits, Runtime, RuntimeConfig, catalog, command::parse_event};
 
 const GUESTS: &[(&str, &str)] = &[
     ("slack", r#"{"locale":"en"}"#),
@@ -27,7 +27,14 @@ fn bench(c: &mut Criterion) {
     let event = parse_event(include_str!("../../../fixtures/booking-updated.json")).unwrap();
     let cache = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../target/test-artifact-cache-runtime");
+    // Default limits but for the time limit: a benchmark on shared cores must not fail a call
+    // that was merely descheduled for 100 ms.
+    let limits = Limits {
+        timeout: Duration::from_secs(10),
+        ..Limits::default()
+    };
     let config = |reuse| RuntimeConfig {
+        limits: limits.clone(),
         instance_reuse: reuse,
         cache_dir: Some(cache.clone()),
         cache_key: Some([9; 32]),
