@@ -9,8 +9,11 @@
 #
 # The components are committed because building them needs packages from npm and PyPI, which a
 # `cargo build` must not fetch. Neither build is byte-for-byte reproducible (both snapshot a
-# running interpreter), so host/runtime/tests/guest_rebuild.rs rebuilds them and compares what
-# they do on every fixture, not their bytes.
+# running interpreter), so the full build also writes example-plugins/prebuilt/sources.sha256:
+# the SHA-256 of every file the four components are built from. host/runtime/tests/guest_rebuild.rs
+# checks that it matches the tree (a changed source without a rebuild fails it), that the
+# committed components do what their sources do run natively, and, with KROG_GUEST_REBUILD=1,
+# rebuilds them and compares what the rebuilt ones do.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out="$(mkdir -p "${1:-$root/example-plugins/prebuilt}" && cd "${1:-$root/example-plugins/prebuilt}" && pwd)"
@@ -27,4 +30,10 @@ if [ -z "${1:-}" ]; then
   (cd "$root/test-plugins/hostile-py" \
     && PYTHONPATH="$root/plugin-sdk/python/src" "$python" -m krog_plugin.build -o "$tests/hostile-py.wasm" >/dev/null)
   ls -l "$tests"/*.wasm >&2
+  # Keep in step with `sources` in host/runtime/tests/guest_rebuild.rs.
+  (cd "$root" && find plugin-sdk/wit plugin-sdk/js plugin-sdk/python example-plugins/teams \
+      example-plugins/reminder test-plugins/hostile-js test-plugins/hostile-py \
+      \( -name node_modules -o -name dist -o -name __pycache__ -o -name test -o -name tests \
+         -o -name '.*' \) -prune -o -type f ! -name '*.md' ! -name '*.pyc' -print \
+    | LC_ALL=C sort | xargs sha256sum) >"$root/example-plugins/prebuilt/sources.sha256"
 fi

@@ -3,9 +3,12 @@
 //! through the API, a subscription using the module, an event delivered and its signature
 //! verified. The `krog` commands are the real binary's.
 //!
-//! JavaScript needs Node.js and npm, Python a `python3` (3.11 or later, with venv), both
-//! reaching their package registries (or a warm cache). Without them the walks say so and pass,
-//! unless `KROG_GUEST_TOOLCHAINS=1` (set by `.ci/run`), where a missing toolchain fails them.
+//! Rust needs what building krog needs (cargo, the wasm32-wasip2 target, crates.io or a warm
+//! cache); its builds share `target/stranger` with the other tests that build a stranger's
+//! plugin crate, so that the crates they have in common are compiled once. JavaScript needs
+//! Node.js and npm, Python a `python3` (3.11 or later, with venv), both reaching their package
+//! registries (or a warm cache). Without them those walks say so and pass, unless
+//! `KROG_GUEST_TOOLCHAINS=1` (set by `.ci/run`), where a missing toolchain fails them.
 
 #[allow(dead_code)]
 mod common;
@@ -42,10 +45,23 @@ fn have(program: &str) -> bool {
 
 /// Runs a command in `dir` as a step of the walk; its stdout.
 fn step(dir: &Path, program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> String {
-    let output: Output = Command::new(&program)
+    step_with(dir, program, args, |_| {})
+}
+
+/// [`step`], with the command adjusted by `setup` first (its environment).
+fn step_with(
+    dir: &Path,
+    program: impl AsRef<std::ffi::OsStr>,
+    args: &[&str],
+    setup: impl FnOnce(&mut Command),
+) -> String {
+    let mut command = Command::new(&program);
+    command
         .args(args)
         .current_dir(dir)
-        .env_remove("VIRTUAL_ENV")
+        .env_remove("VIRTUAL_ENV");
+    setup(&mut command);
+    let output: Output = command
         .output()
         .unwrap_or_else(|e| panic!("{:?} {args:?}: {e}", program.as_ref()));
     assert!(
@@ -66,7 +82,12 @@ fn krog(dir: &Path, args: &[&str]) -> String {
 
 /// `krog plugin build` then `krog plugin check`: the component's bytes.
 fn build_and_check(project: &Path, name: &str) -> Vec<u8> {
-    let wasm = PathBuf::from(krog(project, &["plugin", "build"]).trim());
+    build_and_check_with(project, name, |_| {})
+}
+
+/// [`build_and_check`], with the build's command adjusted by `setup`.
+fn build_and_check_with(project: &Path, name: &str, setup: impl FnOnce(&mut Command)) -> Vec<u8> {
+    let wasm = PathBuf::from(step_with(project, krog_binary(), &["plugin", "build"], setup).trim());
     assert!(wasm.is_absolute() && wasm.is_file(), "{}", wasm.display());
     let check = krog(project, &["plugin", "check", wasm.to_str().unwrap()]);
     assert!(check.starts_with("ok: "), "{check}");
@@ -76,7 +97,10 @@ fn build_and_check(project: &Path, name: &str) -> Vec<u8> {
 
 /// Upload, subscribe, ingest, and the greeting arrives signed.
 async fn deliver(name: &str, wasm: Vec<u8>) {
-    let app = TestApp::spawn().await;
+    // Default limits but for the call's time limit: this unoptimised build on two shared cores
+    // is no place to hold a Python instantiation to 100 ms (the upload calls `info`). What a
+    // release build takes against the defaults is in BENCHMARKS.md ("Guests").
+    let app = TestApp::spawn_with(|c| c.limits.timeout = std::time::Duration::from_secs(10)).await;
     let receiver = Receiver::start().await;
     let (tenant, key) = app.tenant("klinik").await;
     let (status, version) = app
@@ -103,6 +127,32 @@ async fn deliver(name: &str, wasm: Vec<u8>) {
         })
         .await;
     assert_eq!(deliveries[0]["attempts"][0]["status_code"], 200);
+}
+
+/// What a Rust walk's cargo runs with: the target directory the other tests' stranger crates
+/// use, and none of the flags this test's own build was given.
+fn shared_cargo_target(command: &mut Command) {
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/stranger");
+    command
+        .env("CARGO_TARGET_DIR", target)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rust_author_goes_from_plugin_new_to_a_delivery() {
+    let work = tempfile::tempdir().unwrap();
+    let made = krog(
+        work.path(),
+        &["plugin", "new", "greeter-rs", "--lang", "rust"],
+    );
+    assert!(made.contains("cargo test"), "{made}");
+    let project = work.path().join("greeter-rs");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let tested = step_with(&project, &cargo, &["test", "--quiet"], shared_cargo_target);
+    assert!(tested.contains("test result: ok. 1 passed"), "{tested}");
+    let wasm = build_and_check_with(&project, "greeter-rs", shared_cargo_target);
+    deliver("greeter-rs", wasm).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,14 +1,23 @@
-//! The JavaScript and Python plugins of the catalog are committed as components
-//! (`example-plugins/prebuilt/`), because building them fetches npm and PyPI packages. This test
-//! rebuilds them from their sources with `scripts/build-guest-plugins.sh` and checks that, on
-//! every fixture and several configs, the committed component, the rebuilt one and the source
-//! run natively (node, python) give the same outcome. (Neither build is byte-for-byte
-//! reproducible: both snapshot a running interpreter.)
+//! The JavaScript and Python plugins of the catalog (and the runtime tests' hostile guests) are
+//! committed as components (`example-plugins/prebuilt/`, `test-plugins/prebuilt/`), because
+//! building them fetches npm and PyPI packages. Neither build is byte-for-byte reproducible (both
+//! snapshot a running interpreter), so what ties a committed component to its sources is:
+//! - `scripts/build-guest-plugins.sh` records the SHA-256 of every file they are built from in
+//!   `example-plugins/prebuilt/sources.sha256`, and this test checks that the tree still holds
+//!   exactly those files: a source changed without a rebuild fails it;
+//! - on every fixture and several configs, the committed component and the source run natively
+//!   (node, python) give the same outcome;
+//! - with `KROG_GUEST_REBUILD=1`, the components are rebuilt with the script and the rebuilt
+//!   ones compared the same way. This is left out of CI because compiling a freshly built Python
+//!   component (never in the artifact cache: its bytes differ on each build) takes minutes in a
+//!   test build; CI builds both languages from source in `tests/tests/author_walk.rs`, with the
+//!   same SDK builds.
 //!
-//! It needs Node.js with `npm ci` done in `plugin-sdk/js` and `example-plugins/teams`, and a
-//! Python (`PYTHON`, default `python3`) with `plugin-sdk/python/requirements.txt` installed, as
-//! `.ci/run` does. Without them it says so and passes, unless `KROG_GUEST_TOOLCHAINS=1` (set by
-//! `.ci/run`), where a missing toolchain fails it.
+//! The native runs need Node.js with `npm ci` done in `plugin-sdk/js` and
+//! `example-plugins/teams`, and a Python (`PYTHON`, default `python3`) with
+//! `plugin-sdk/python/requirements.txt` installed, as `.ci/run` does. Without them those tests say
+//! so and pass, unless `KROG_GUEST_TOOLCHAINS=1` (set by `.ci/run`), where a missing toolchain
+//! fails them.
 
 mod common;
 
@@ -167,7 +176,8 @@ for case in json.load(sys.stdin):
 json.dump(answers, sys.stdout)
 "#;
 
-fn the_same_everywhere(name: &str, native_runner: Command, configs: &[&str], rebuilt: &Path) {
+/// The runtime's outcomes for the component `wasm` against the source's, run natively.
+fn the_same_as_the_source(what: &str, wasm_bytes: &[u8], native_runner: Command, configs: &[&str]) {
     let runtime = Runtime::new(RuntimeConfig {
         cache_dir: Some(common::shared_cache_dir()),
         cache_key: Some(common::SHARED_CACHE_KEY),
@@ -175,44 +185,39 @@ fn the_same_everywhere(name: &str, native_runner: Command, configs: &[&str], reb
     })
     .unwrap();
     let cases = cases(configs);
-    let committed = wasm(&runtime, catalog::builtin(name).unwrap().wasm, &cases);
-    let rebuilt = wasm(&runtime, &std::fs::read(rebuilt).unwrap(), &cases);
+    let component = wasm(&runtime, wasm_bytes, &cases);
     let native = native(native_runner, &cases);
     for (i, (event, config)) in cases.iter().enumerate() {
-        let case = format!("{name} on {} with {config}", event.event_type);
-        assert_eq!(committed[i], native[i], "committed vs source, {case}");
-        assert_eq!(rebuilt[i], native[i], "rebuilt vs source, {case}");
+        assert_eq!(
+            component[i], native[i],
+            "{what} vs its source, on {} with {config}",
+            event.event_type
+        );
     }
 }
 
-#[test]
-fn the_committed_guest_components_do_what_their_sources_do() {
-    if !toolchains() {
-        return;
-    }
-    let out = tempfile_dir();
-    let status = Command::new(root().join("scripts/build-guest-plugins.sh"))
-        .arg(&out)
-        .env("PYTHON", python())
-        .status()
-        .expect("the build script runs");
-    assert!(status.success(), "scripts/build-guest-plugins.sh failed");
+const TEAMS_CONFIGS: &[&str] = &[
+    "{}",
+    r#"{"locale":"da","client":"full","include_notes":true}"#,
+    r#"{"locale":"de","client":"initials","include_price":true,"title_prefix":"K"}"#,
+    r#"{"locale":"fr"}"#,
+];
 
+const REMINDER_CONFIGS: &[&str] = &[
+    "{}",
+    r#"{"locale":"en","hours_before":2,"clinic_name":"KN"}"#,
+    r#"{"locale":"de","max_segments":1,"confirm_cancellations":false}"#,
+    r#"{"locale":"fr"}"#,
+];
+
+fn node_runner() -> Command {
     let mut node = Command::new("node");
     node.args(["--input-type=module", "-e", NODE_RUNNER])
         .current_dir(root().join("example-plugins/teams"));
-    the_same_everywhere(
-        "teams",
-        node,
-        &[
-            "{}",
-            r#"{"locale":"da","client":"full","include_notes":true}"#,
-            r#"{"locale":"de","client":"initials","include_price":true,"title_prefix":"K"}"#,
-            r#"{"locale":"fr"}"#,
-        ],
-        &out.join("teams.wasm"),
-    );
+    node
+}
 
+fn python_runner() -> Command {
     let mut py = Command::new(python());
     py.args(["-c", PYTHON_RUNNER])
         .current_dir(root().join("example-plugins/reminder"))
@@ -224,16 +229,121 @@ fn the_committed_guest_components_do_what_their_sources_do() {
                 root().join("plugin-sdk/python/src").display()
             ),
         );
-    the_same_everywhere(
-        "reminder",
-        py,
-        &[
-            "{}",
-            r#"{"locale":"en","hours_before":2,"clinic_name":"KN"}"#,
-            r#"{"locale":"de","max_segments":1,"confirm_cancellations":false}"#,
-            r#"{"locale":"fr"}"#,
-        ],
-        &out.join("reminder.wasm"),
+    py
+}
+
+/// The roots the guest components are built from; `sources` lists their files.
+const SOURCE_ROOTS: &[&str] = &[
+    "plugin-sdk/wit",
+    "plugin-sdk/js",
+    "plugin-sdk/python",
+    "example-plugins/teams",
+    "example-plugins/reminder",
+    "test-plugins/hostile-js",
+    "test-plugins/hostile-py",
+];
+
+/// `sha256sum` lines of every file under [`SOURCE_ROOTS`], sorted by path, as the build script
+/// writes them: not installed packages, build output, tests, hidden files, Markdown, bytecode
+/// or symbolic links.
+fn sources() -> String {
+    use sha2::{Digest, Sha256};
+    fn walk(dir: &Path, relative: &str, files: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name().into_string().unwrap();
+            let skipped = ["node_modules", "dist", "__pycache__", "test", "tests"];
+            if skipped.contains(&name.as_str()) || name.starts_with('.') {
+                continue;
+            }
+            let path = format!("{relative}/{name}");
+            let kind = entry.file_type().unwrap();
+            if kind.is_dir() {
+                walk(&entry.path(), &path, files);
+            } else if kind.is_file() && !name.ends_with(".md") && !name.ends_with(".pyc") {
+                files.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    for source_root in SOURCE_ROOTS {
+        walk(&root().join(source_root), source_root, &mut files);
+    }
+    files.sort();
+    files
+        .iter()
+        .map(|path| {
+            let bytes = std::fs::read(root().join(path)).unwrap();
+            format!("{}  {path}\n", hex::encode(Sha256::digest(&bytes)))
+        })
+        .collect()
+}
+
+#[test]
+fn the_committed_guest_components_were_built_from_the_sources_in_the_tree() {
+    let recorded =
+        std::fs::read_to_string(root().join("example-plugins/prebuilt/sources.sha256")).unwrap();
+    let now = sources();
+    let changed: Vec<&str> = now
+        .lines()
+        .filter(|line| !recorded.lines().any(|r| r == *line))
+        .chain(
+            recorded
+                .lines()
+                .filter(|line| !now.lines().any(|n| n == *line)),
+        )
+        .collect();
+    assert!(
+        changed.is_empty(),
+        "the guest components' sources differ from those they were built from; run \
+         scripts/build-guest-plugins.sh and commit what it writes. Differing lines (now, then \
+         recorded):\n{}",
+        changed.join("\n")
+    );
+}
+
+#[test]
+fn the_committed_guest_components_do_what_their_sources_do() {
+    if !toolchains() {
+        return;
+    }
+    the_same_as_the_source(
+        "the committed teams",
+        catalog::builtin("teams").unwrap().wasm,
+        node_runner(),
+        TEAMS_CONFIGS,
+    );
+    the_same_as_the_source(
+        "the committed reminder",
+        catalog::builtin("reminder").unwrap().wasm,
+        python_runner(),
+        REMINDER_CONFIGS,
+    );
+}
+
+#[test]
+fn rebuilt_guest_components_do_what_their_sources_do() {
+    if std::env::var("KROG_GUEST_REBUILD").is_ok_and(|v| v == "1") {
+        assert!(toolchains(), "KROG_GUEST_REBUILD=1 needs the toolchains");
+    } else {
+        eprintln!("skipped: set KROG_GUEST_REBUILD=1 to rebuild the guest components");
+        return;
+    }
+    let out = tempfile_dir();
+    let status = Command::new(root().join("scripts/build-guest-plugins.sh"))
+        .arg(&out)
+        .env("PYTHON", python())
+        .status()
+        .expect("the build script runs");
+    assert!(status.success(), "scripts/build-guest-plugins.sh failed");
+    let teams = std::fs::read(out.join("teams.wasm")).unwrap();
+    the_same_as_the_source("the rebuilt teams", &teams, node_runner(), TEAMS_CONFIGS);
+    let reminder = std::fs::read(out.join("reminder.wasm")).unwrap();
+    the_same_as_the_source(
+        "the rebuilt reminder",
+        &reminder,
+        python_runner(),
+        REMINDER_CONFIGS,
     );
     let _ = std::fs::remove_dir_all(out);
 }

@@ -244,8 +244,59 @@ fn a_thrown_javascript_error_is_the_plugins_error_with_its_message_and_stack() {
         "the stack names the author's function and line: {}",
         failure.message
     );
+    assert!(
+        !failure.message.contains("@krog/plugin-sdk"),
+        "the stack ends at the author's frames, not the SDK's: {}",
+        failure.message
+    );
     assert_eq!(failure.logs[0].message, "about to throw");
     assert_still_ok(runtime(), &module);
+}
+
+#[test]
+fn a_thrown_javascript_value_that_is_not_an_error_is_the_plugins_error_with_the_value() {
+    let module = hostile("js");
+    let failure = fail(runtime(), &module, "throw-value");
+    assert_eq!(failure.kind, FailureKind::PluginError, "{failure}");
+    assert_eq!(
+        failure.message,
+        r#"a non-Error value was thrown: {"refused":"bk_1042"} (throw an Error to get a stack)"#
+    );
+    assert_still_ok(runtime(), &module);
+}
+
+#[test]
+fn a_python_sys_exit_in_a_helper_is_the_plugins_error_with_its_traceback_not_a_trap() {
+    let module = hostile("py");
+    let failure = fail(runtime(), &module, "exit");
+    assert_eq!(failure.kind, FailureKind::PluginError, "{failure}");
+    let mut lines = failure.message.lines();
+    assert_eq!(lines.next(), Some("SystemExit: giving up on bk_1042"));
+    assert_eq!(lines.next(), Some("Traceback (most recent call last):"));
+    assert!(
+        failure.message.contains("hostile.py\", line") && failure.message.contains("in give_up"),
+        "the traceback names the author's helper and line: {}",
+        failure.message
+    );
+    assert_still_ok(runtime(), &module);
+}
+
+#[test]
+fn a_malformed_delivery_in_either_language_is_the_plugins_error_naming_the_field() {
+    let js = fail(runtime(), &hostile("js"), "malformed");
+    assert_eq!(js.kind, FailureKind::PluginError, "{js}");
+    assert!(
+        js.message
+            .starts_with("the delivery's headers are [[\"x-count\",")
+            && js.message.ends_with("not a list of [name, value] strings"),
+        "{}",
+        js.message
+    );
+    let py = fail(runtime(), &hostile("py"), "malformed");
+    assert_eq!(py.kind, FailureKind::PluginError, "{py}");
+    assert_eq!(py.message, "the delivery's content_type is None, not a str");
+    assert_still_ok(runtime(), &hostile("js"));
+    assert_still_ok(runtime(), &hostile("py"));
 }
 
 #[test]
@@ -259,6 +310,11 @@ fn a_python_exception_is_the_plugins_error_with_its_type_message_and_traceback()
     assert!(
         failure.message.contains("hostile.py\", line") && failure.message.contains("in explode"),
         "the traceback names the author's file, line and function: {}",
+        failure.message
+    );
+    assert!(
+        !failure.message.contains("krog_plugin"),
+        "the traceback starts at the author's frames, not the SDK's: {}",
         failure.message
     );
     assert_eq!(failure.logs[0].message, "about to throw");

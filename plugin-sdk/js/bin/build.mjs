@@ -80,6 +80,7 @@ function copyPackage(from, to, only) {
 }
 
 const output = join(project, "dist", `${name}.wasm`);
+let failure;
 try {
   const componentize = await componentizer();
   const { component } = await componentize({
@@ -93,8 +94,13 @@ try {
   mkdirSync(dirname(output), { recursive: true });
   writeFileSync(output, component);
 } catch (error) {
-  fail(`componentize-qjs failed: ${error?.message ?? error}`);
+  const text = String(error?.message ?? error).replace(/^[\s:]+/, "");
+  // The module's top level runs once, here, and the component starts from its state: an
+  // exception there stops the build, with the author's line in its stack.
+  const evaluation = /Failed to evaluate user JavaScript module: (?:Failed to finish JavaScript module evaluation: )?([\s\S]*)/.exec(text);
+  failure = evaluation ? `the plugin threw while its modules were evaluated (their top level runs at build time): ${evaluation[1]}` : `componentize-qjs failed: ${text}`;
 } finally {
   rmSync(staging, { recursive: true, force: true });
 }
+if (failure) fail(failure);
 console.log(output);

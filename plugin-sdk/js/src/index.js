@@ -67,17 +67,49 @@ log.info = (message) => log("info", message);
 log.warn = (message) => log("warn", message);
 log.error = (message) => log("error", message);
 
-/** `Name: message` and the stack's lines, as the engine gives them. */
+/** `Name: message` and the stack's lines, as the engine gives them; for a thrown value that is
+ * not an Error, the value (it carries no stack). Never throws: whatever the value, krog gets
+ * text. */
 export function describe(error) {
-  if (error instanceof PluginError) return error.message;
-  if (error instanceof Error) {
-    const head = `${error.name}: ${error.message}`;
-    const stack = typeof error.stack === "string" ? error.stack.trimEnd() : "";
-    if (!stack) return head;
-    // V8 starts its stack with the head; QuickJS gives the frames alone.
-    return stack.startsWith(head) ? stack : `${head}\n${stack}`;
+  try {
+    if (error instanceof PluginError) return String(error.message);
+    if (error instanceof Error) {
+      const head = `${error.name}: ${error.message}`;
+      const stack = typeof error.stack === "string" ? error.stack.trimEnd() : "";
+      if (!stack) return head;
+      // V8 starts its stack with the head; QuickJS gives the frames alone.
+      return withoutSdkFrames(stack.startsWith(head) ? stack : `${head}\n${stack}`);
+    }
+  } catch (unreadable) {
+    return `an Error was thrown whose message or stack cannot be read (${valueText(unreadable)})`;
   }
-  return `a non-Error value was thrown: ${typeof error === "string" ? error : JSON.stringify(error)}`;
+  return `a non-Error value was thrown: ${valueText(error)} (throw an Error to get a stack)`;
+}
+
+/** The stack without its last frames in this SDK (the component's own calls into the
+ * author's transform): the author's frames end it. */
+function withoutSdkFrames(stack) {
+  const lines = stack.split("\n");
+  while (lines.length > 1 && lines.at(-1).includes("/node_modules/@krog/plugin-sdk/src/")) lines.pop();
+  return lines.join("\n");
+}
+
+/** A thrown value as text: strings as they are, the rest as JSON where it can be, else as
+ * `String` makes it. */
+function valueText(value) {
+  if (typeof value === "string") return value;
+  try {
+    if (value instanceof Error) return String(value);
+    const json = JSON.stringify(value);
+    if (json !== undefined) return json;
+  } catch {
+    // cyclic, a BigInt, or a throwing toJSON
+  }
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
 }
 
 /** Declares the plugin: `export default definePlugin({name, version, description,
@@ -87,10 +119,13 @@ export function describe(error) {
 export function definePlugin(spec) {
   if (typeof spec?.transform !== "function") throw new TypeError("definePlugin needs a transform(event, config) function");
   if (typeof spec.name !== "string" || !spec.name) throw new TypeError("definePlugin needs a name");
+  // The schema is turned into text here, so that one JSON cannot hold (a cycle, a BigInt)
+  // fails the build at this line rather than krog's call of `info`.
+  const configSchema = JSON.stringify(spec.configSchema ?? {});
   const plugin = {
     name: spec.name,
-    version: spec.version ?? "0.1.0",
-    description: spec.description ?? "",
+    version: String(spec.version ?? "0.1.0"),
+    description: String(spec.description ?? ""),
     configSchema: spec.configSchema ?? {},
     transform: spec.transform,
     /** What the component's `info` export returns. */
@@ -99,36 +134,68 @@ export function definePlugin(spec) {
         name: plugin.name,
         version: plugin.version,
         description: plugin.description,
-        configSchema: JSON.stringify(plugin.configSchema),
+        configSchema,
       };
     },
     /** What the component's `transform` export runs, on the host's event; returns the WIT
      * outcome or throws the error text krog records. */
     call(wire, configText) {
-      let event;
+      // Whatever goes wrong, here or in the author's code, leaves as text: componentize-qjs
+      // turns a thrown string into the `err` krog records, but other values lose their stack
+      // or trap.
       try {
-        event = parseEvent(wire);
+        return callTransform(plugin, wire, configText);
       } catch (error) {
-        throw `the event's booking could not be read: ${error?.message ?? error}`;
+        throw typeof error === "string" ? error : describe(error);
       }
-      let config;
-      try {
-        config = configText.trim() ? JSON.parse(configText) : {};
-      } catch (error) {
-        throw `the config is not valid JSON: ${error.message}`;
-      }
-      let outcome;
-      try {
-        outcome = plugin.transform(event, config);
-      } catch (error) {
-        throw describe(error);
-      }
-      if (outcome?.kind === "deliver") {
-        return { tag: "deliver", val: { contentType: outcome.contentType, headers: outcome.headers, body: outcome.body } };
-      }
-      if (outcome?.kind === "skip") return { tag: "skip", val: outcome.reason };
-      throw `transform returned ${outcome === undefined ? "nothing" : JSON.stringify(outcome)}; return deliver(…), deliverJson(…) or skip(…)`;
     },
   };
   return plugin;
+}
+
+function callTransform(plugin, wire, configText) {
+  let event;
+  try {
+    event = parseEvent(wire);
+  } catch (error) {
+    throw `the event's booking could not be read: ${error?.message ?? error}`;
+  }
+  let config;
+  try {
+    config = configText.trim() ? JSON.parse(configText) : {};
+  } catch (error) {
+    throw `the config is not valid JSON: ${error.message}`;
+  }
+  let outcome;
+  try {
+    outcome = plugin.transform(event, config);
+  } catch (error) {
+    throw describe(error);
+  }
+  return wireOutcome(outcome);
+}
+
+/** The WIT outcome for what `transform` returned, checked here: a wrong type would otherwise
+ * trap in the component's glue without a word. */
+function wireOutcome(outcome) {
+  if (typeof outcome?.then === "function") {
+    // An async transform: its rejection, if any, must not be reported as unhandled.
+    Promise.resolve(outcome).catch(() => {});
+    throw "transform returned a Promise; krog calls transforms synchronously, so transform must not be async";
+  }
+  if (outcome?.kind === "skip") return { tag: "skip", val: String(outcome.reason) };
+  if (outcome?.kind !== "deliver") {
+    throw `transform returned ${outcome === undefined ? "nothing" : valueText(outcome)}; return deliver(…), deliverJson(…) or skip(…)`;
+  }
+  const { contentType, headers, body } = outcome;
+  if (typeof contentType !== "string") throw `the delivery's contentType is ${valueText(contentType)}, not a string`;
+  if (!Array.isArray(headers) || !headers.every((h) => Array.isArray(h) && h.length === 2 && h.every((part) => typeof part === "string"))) {
+    throw `the delivery's headers are ${valueText(headers)}, not a list of [name, value] strings`;
+  }
+  let bytes;
+  if (body instanceof Uint8Array) bytes = body;
+  else if (typeof body === "string") bytes = utf8(body);
+  else if (body instanceof ArrayBuffer) bytes = new Uint8Array(body);
+  else throw `the delivery's body is ${valueText(body)}, not a string or a Uint8Array`;
+  return { tag: "deliver", val: { contentType, headers, body: bytes } };
 }

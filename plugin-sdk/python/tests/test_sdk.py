@@ -1,8 +1,12 @@
+import importlib.util
+import os
 import pathlib
+import subprocess
+import sys
 
 import pytest
 
-from krog_plugin import Booking, PluginError, deliver, deliver_json, log, plugin, skip
+from krog_plugin import Booking, Deliver, PluginError, deliver, deliver_json, log, plugin, skip
 from krog_plugin.testing import PluginFailed, run
 
 FIXTURES = pathlib.Path(__file__).resolve().parents[3] / "fixtures"
@@ -82,3 +86,88 @@ def test_deliver_sends_text_as_utf8():
 
 def test_info_gives_the_schema_as_json_text():
     assert echo.info() == ("echo", "0.1.0", "Echoes the client.", "{}")
+
+
+def _failure_of(transform) -> str:
+    wrapped = plugin(name="failing")(transform)
+    with pytest.raises(PluginFailed) as failed:
+        run(wrapped, FIXTURES / "booking-created.json")
+    return str(failed.value)
+
+
+def _give_up(event, config):
+    sys.exit("giving up")
+
+
+def test_a_system_exit_or_other_base_exception_is_the_plugins_error_not_a_trap():
+    message = _failure_of(_give_up)
+    assert message.startswith("SystemExit: giving up\nTraceback (most recent call last):")
+    assert "in _give_up" in message
+
+    def interrupted(event, config):
+        raise KeyboardInterrupt
+
+    assert _failure_of(interrupted).startswith("KeyboardInterrupt\nTraceback")
+
+
+def test_the_traceback_starts_at_the_plugins_own_frame():
+    message = _failure_of(_give_up)
+    assert "krog_plugin" not in message, message
+
+
+def test_an_exception_whose_message_cannot_be_read_is_still_described():
+    class Unreadable(Exception):
+        def __str__(self):
+            raise ValueError("no")
+
+    def raising(event, config):
+        raise Unreadable
+
+    message = _failure_of(raising)
+    assert message.startswith("Unreadable: (its message cannot be read: ValueError)\nTraceback")
+    assert "in raising" in message
+
+
+def test_a_delivery_of_the_wrong_shape_is_the_plugins_error_naming_the_field():
+    assert _failure_of(lambda e, c: Deliver(None, b"")) == (
+        "the delivery's content_type is None, not a str"
+    )
+    assert _failure_of(lambda e, c: Deliver("text/plain", 5)) == (
+        "the delivery's body is int, not bytes or str"
+    )
+    assert _failure_of(lambda e, c: Deliver("text/plain", b"", [("x-n", 1)])).startswith(
+        "the delivery's headers are [('x-n', 1)], not a list"
+    )
+    text = plugin(name="t")(lambda e, c: Deliver("text/plain", "é"))
+    assert run(text, FIXTURES / "booking-created.json").body == "é".encode()
+
+
+def test_a_config_schema_that_is_not_json_fails_where_the_plugin_is_declared():
+    with pytest.raises(TypeError):
+        plugin(name="p", config_schema={"max": {1, 2}})(lambda e, c: skip("x"))
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("componentize_py") is None, reason="componentize-py is not installed"
+)
+def test_an_exception_at_import_fails_the_build_with_the_authors_line(tmp_path):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "top"\n')
+    (tmp_path / "src" / "plugin.py").write_text(
+        "from krog_plugin import plugin, skip\nfrom table import TABLE\n\n"
+        '@plugin(name="top")\ndef transform(event, config):\n    return skip(str(TABLE))\n'
+    )
+    (tmp_path / "src" / "table.py").write_text(
+        'def _load():\n    return {"a": 1}["b"]\n\n\nTABLE = _load()\n'
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "krog_plugin.build", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(pathlib.Path(__file__).resolve().parents[1] / "src")},
+    )
+    assert done.returncode != 0
+    assert 'table.py", line 2, in _load' in done.stderr, done.stderr
+    assert "KeyError: 'b'" in done.stderr
+    assert "Stack backtrace" not in done.stderr
+    assert "a traceback above names the line that raised" in done.stderr

@@ -1,8 +1,11 @@
 """A deliberately misbehaving Python plugin for the runtime's tests, written with the SDK as an
 author would. The config (a JSON string) picks the behaviour: ``loop``, ``memory``, ``throw``,
-``big``, ``ok``, ``count`` (how many calls this instance has served)."""
+``exit`` (``sys.exit`` in a helper), ``malformed`` (a delivery whose content type is not
+text), ``big``, ``ok``, ``count`` (how many calls this instance has served)."""
 
-from krog_plugin import deliver, log, plugin, skip
+import sys
+
+from krog_plugin import Deliver, deliver, log, plugin, skip
 
 calls = 0
 
@@ -11,10 +14,14 @@ def explode(booking):
     return {"rooms": 0}[booking.id]
 
 
+def give_up(booking):
+    sys.exit(f"giving up on {booking.id}")
+
+
 @plugin(
     name="hostile-py",
     description="Misbehaves on purpose, as the config says.",
-    config_schema={"type": "string", "enum": ["loop", "memory", "throw", "big", "ok", "count"]},
+    config_schema={"type": "string", "enum": ["loop", "memory", "throw", "exit", "malformed", "big", "ok", "count"]},
 )
 def transform(event, behaviour):
     global calls
@@ -29,6 +36,10 @@ def transform(event, behaviour):
     if behaviour == "throw":
         log.warn("about to throw")
         return explode(event.booking)
+    if behaviour == "exit":
+        return give_up(event.booking)
+    if behaviour == "malformed":
+        return Deliver(None, b"x")
     if behaviour == "big":
         return deliver(b"x" * (10 << 20))
     if behaviour == "count":

@@ -18,6 +18,7 @@ error, with its type, message and traceback, never a bare trap.
 from __future__ import annotations
 
 import json
+import os
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
@@ -159,15 +160,40 @@ class Plugin:
         try:
             outcome = self.function(event, config)
         except PluginError as error:
-            raise Failure(str(error)) from None
-        except Exception as error:  # noqa: BLE001 - every failure becomes the plugin's error
+            raise Failure(_text(error)) from None
+        except BaseException as error:  # noqa: BLE001 - every failure becomes the plugin's error
+            # BaseException too: a plugin's SystemExit or KeyboardInterrupt would otherwise
+            # leave the component as a bare trap.
             raise Failure(describe(error)) from None
-        if not isinstance(outcome, (Deliver, Skip)):
-            raise Failure(
-                f"transform returned {type(outcome).__name__}; return deliver(...), "
-                "deliver_json(...) or skip(...)"
-            )
-        return outcome
+        return checked(outcome)
+
+
+def checked(outcome: Any) -> Outcome:
+    """``outcome`` if krog can send it; a wrong type would otherwise trap in the component's
+    glue without a word."""
+    if isinstance(outcome, Skip):
+        return Skip(str(outcome.reason))
+    if not isinstance(outcome, Deliver):
+        raise Failure(
+            f"transform returned {type(outcome).__name__}; return deliver(...), "
+            "deliver_json(...) or skip(...)"
+        )
+    if not isinstance(outcome.content_type, str):
+        raise Failure(f"the delivery's content_type is {outcome.content_type!r}, not a str")
+    body = outcome.body
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    elif isinstance(body, (bytearray, memoryview)):
+        body = bytes(body)
+    elif not isinstance(body, bytes):
+        raise Failure(f"the delivery's body is {type(body).__name__}, not bytes or str")
+    headers = outcome.headers
+    if not isinstance(headers, (list, tuple)) or not all(
+        isinstance(h, (list, tuple)) and len(h) == 2 and all(isinstance(p, str) for p in h)
+        for h in headers
+    ):
+        raise Failure(f"the delivery's headers are {headers!r}, not a list of (name, value) str pairs")
+    return Deliver(outcome.content_type, body, [(name, value) for name, value in headers])
 
 
 class Failure(Exception):
@@ -175,10 +201,36 @@ class Failure(Exception):
 
 
 def describe(error: BaseException) -> str:
-    """``Type: message`` and the traceback's lines, innermost last, as Python prints them."""
-    lines = traceback.format_exception(type(error), error, error.__traceback__)
-    head = f"{type(error).__name__}: {error}"
+    """``Type: message`` and the traceback's lines, innermost last, as Python prints them,
+    from the author's first frame (the SDK's own calls into the plugin are left out). Never
+    raises: an exception whose ``str`` fails is still described by its type and traceback."""
+    message = _text(error)
+    head = f"{type(error).__name__}: {message}" if message else type(error).__name__
+    frames = error.__traceback__
+    while (
+        frames is not None
+        and frames.tb_next is not None
+        and os.path.dirname(frames.tb_frame.f_code.co_filename) == _SDK_DIR
+    ):
+        frames = frames.tb_next
+    try:
+        lines = traceback.format_exception(type(error), error, frames)
+    except BaseException:  # noqa: BLE001 - the message is unreadable; the frames are not
+        lines = ["Traceback (most recent call last):\n"]
+        lines += traceback.format_tb(frames)
+        lines.append(head + "\n")
     return head + "\n" + "".join(lines).rstrip()
+
+
+_SDK_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _text(error: BaseException) -> str:
+    """``str(error)``, or what can be said when that raises."""
+    try:
+        return str(error)
+    except BaseException as unreadable:  # noqa: BLE001
+        return f"(its message cannot be read: {type(unreadable).__name__})"
 
 
 _registered: List[Plugin] = []
@@ -196,7 +248,10 @@ def plugin(
     JSON Schema, when the subscription is saved)."""
 
     def wrap(function: Callable[[Event, Any], Outcome]) -> Plugin:
-        declared = Plugin(function, name, version, description, config_schema or {})
+        # The schema is turned into JSON here, so that one JSON cannot hold fails at this
+        # line (at build time) rather than in krog's call of ``info``.
+        json.dumps(config_schema or {})
+        declared = Plugin(function, str(name), str(version), str(description), config_schema or {})
         _registered.append(declared)
         return declared
 

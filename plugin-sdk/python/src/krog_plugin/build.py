@@ -74,6 +74,9 @@ def build(project: Path, output: Path | None = None) -> Path:
         # would add megabytes.
         env.pop("VIRTUAL_ENV", None)
         env["PYTHONHASHSEED"] = "0"
+        # The module's top level runs here, at build time, and an exception there stops the
+        # build: show its Python traceback without componentize-py's Rust backtrace after it.
+        env["RUST_LIB_BACKTRACE"] = "0"
         command = [
             componentize_py(),
             "-d", str(WIT),
@@ -86,7 +89,10 @@ def build(project: Path, output: Path | None = None) -> Path:
         ]
         done = subprocess.run(command, env=env, stdout=sys.stderr, cwd=temp)
         if done.returncode != 0:
-            sys.exit(f"componentize-py failed (exit status {done.returncode})")
+            sys.exit(
+                f"componentize-py failed (exit status {done.returncode}); the plugin's modules "
+                "are imported at build time, so a traceback above names the line that raised"
+            )
     return output
 
 

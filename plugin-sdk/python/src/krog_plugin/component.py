@@ -8,7 +8,7 @@ import wit_world
 from componentize_py_types import Err
 from wit_world.imports import types
 
-from . import Deliver, Failure, log, registered
+from . import Deliver, Failure, describe, log, registered
 from .booking import Event
 
 _LEVELS = {
@@ -26,24 +26,40 @@ def _host_log(level: str, message: str) -> None:
 log.sink = _host_log
 
 
+# Checked here, at build time (componentize-py imports the app then): a module with no
+# @plugin, or two, fails the build with this message instead of every call.
+_PLUGIN = registered()
+
+
 class WitWorld(wit_world.WitWorld):
     def info(self) -> types.PluginInfo:
-        name, version, description, schema = registered().info()
+        name, version, description, schema = _PLUGIN.info()
         return types.PluginInfo(name, version, description, schema)
 
     def transform(self, event: types.Event, config: str) -> types.Outcome:
+        # Only `Err` leaves this function: componentize-py turns any other exception into a
+        # trap, which krog could only record as a crash without the plugin's words.
         try:
-            parsed = Event.from_parts(
-                event.id, event.event_type, event.timestamp, event.tenant, event.data
-            )
-        except Exception as error:  # noqa: BLE001
-            raise Err(f"the event's booking could not be read: {error}")
-        try:
-            outcome = registered().call(parsed, config)
-        except Failure as failure:
-            raise Err(str(failure))
-        if isinstance(outcome, Deliver):
-            return types.Outcome_Deliver(
-                types.Request(outcome.content_type, list(outcome.headers), outcome.body)
-            )
-        return types.Outcome_Skip(outcome.reason)
+            return _transform(event, config)
+        except Err:
+            raise
+        except BaseException as error:  # noqa: BLE001
+            raise Err(describe(error)) from None
+
+
+def _transform(event: types.Event, config: str) -> types.Outcome:
+    try:
+        parsed = Event.from_parts(
+            event.id, event.event_type, event.timestamp, event.tenant, event.data
+        )
+    except Exception as error:  # noqa: BLE001
+        raise Err(f"the event's booking could not be read: {error}")
+    try:
+        outcome = _PLUGIN.call(parsed, config)
+    except Failure as failure:
+        raise Err(str(failure))
+    if isinstance(outcome, Deliver):
+        return types.Outcome_Deliver(
+            types.Request(outcome.content_type, list(outcome.headers), outcome.body)
+        )
+    return types.Outcome_Skip(outcome.reason)
