@@ -655,6 +655,28 @@ fn boolean(text: &str) -> anyhow::Result<bool> {
     }
 }
 
+/// `slack,sheets`: names of built-in catalog modules, each checked against the catalog.
+fn parse_builtin_modules(text: &str) -> anyhow::Result<Vec<String>> {
+    let names: Vec<String> = text
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(String::from)
+        .collect();
+    for name in &names {
+        anyhow::ensure!(
+            crate::runtime::catalog::builtin(name).is_some(),
+            "KROG_BUILTIN_MODULES names {name:?}, which is not a built-in module (there are: {})",
+            crate::runtime::catalog::builtins()
+                .iter()
+                .map(|b| b.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(names)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -770,26 +792,4 @@ mod tests {
             PathBuf::from("/var/lib/krog/krog-cache")
         );
     }
-}
-
-/// `slack,sheets`: names of built-in catalog modules, each checked against the catalog.
-fn parse_builtin_modules(text: &str) -> anyhow::Result<Vec<String>> {
-    let names: Vec<String> = text
-        .split(',')
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .map(String::from)
-        .collect();
-    for name in &names {
-        anyhow::ensure!(
-            crate::runtime::catalog::builtin(name).is_some(),
-            "KROG_BUILTIN_MODULES names {name:?}, which is not a built-in module (there are: {})",
-            crate::runtime::catalog::builtins()
-                .iter()
-                .map(|b| b.name)
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    Ok(names)
 }

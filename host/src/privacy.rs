@@ -710,13 +710,15 @@ async fn list_erasures(
 /// Makes deleted content leave the database files. SQLite: `secure_delete` has zeroed it in
 /// the pages, but the WAL still holds the pages as they were; a TRUNCATE checkpoint copies the
 /// new pages into the database file and empties the WAL. It waits for readers and writers to
-/// step aside (each holds the database for milliseconds), so it is retried a few times.
+/// step aside (each holds the database for milliseconds), so it is retried for up to 5 s: on a
+/// busy node the writer and the workers rarely all pause at once, and an erasure that answers
+/// before the copy is gone would answer too early.
 /// PostgreSQL: a `VACUUM` (not in a transaction, in the background: on large tables it takes
 /// a while, and the rows are already gone) prunes the dead row versions.
 pub async fn scrub_files(db: &Db) {
     match db.backend() {
         Backend::Sqlite => {
-            for _ in 0..20 {
+            for _ in 0..100 {
                 let result: Result<(i64, i64, i64), sqlx::Error> =
                     sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
                         .fetch_one(db.pool())
