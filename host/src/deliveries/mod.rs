@@ -102,7 +102,7 @@ pub struct Delivery {
     /// The plugin's reason for skipping.
     #[serde(skip_serializing_if = "Option::is_none")]
     skip_reason: Option<String>,
-    /// Every attempt so far, oldest first (in a list: empty; read one delivery for them).
+    /// Every attempt so far, oldest first.
     attempts: Vec<Attempt>,
     /// RFC 3339, while pending.
     next_attempt_at: Option<String>,
