@@ -427,26 +427,18 @@ async fn establish_check(
 /// change meanwhile. Returns how many rows it rewrote.
 async fn reencrypt(db: &Db, keyring: &Keyring, older: bool) -> anyhow::Result<u64> {
     let sqlite = db.backend() == Backend::Sqlite;
+    // Every pooled SQLite connection runs with `secure_delete` on (`Db::connect`), so the
+    // rewritten rows' old bytes are zeroed in the file rather than left in free space. The
+    // connection goes back to the pool: its pragmas must stay as they were.
     let mut conn = db.pool().acquire().await?;
-    if sqlite {
-        // The rewritten rows' old bytes are zeroed in the file rather than left in free space.
-        sqlx::query("PRAGMA secure_delete = ON")
-            .execute(&mut *conn)
-            .await?;
-    }
     let result = reencrypt_on(&mut conn, keyring, older, sqlite).await;
-    if sqlite {
-        let _ = sqlx::query("PRAGMA secure_delete = OFF")
+    if sqlite && matches!(result, Ok((moved, true)) if moved > 0) {
+        // Old page images of the plaintext rows are in the WAL until it is emptied.
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
             .execute(&mut *conn)
-            .await;
-        if matches!(result, Ok((moved, true)) if moved > 0) {
-            // Old page images of the plaintext rows are in the WAL until it is emptied.
-            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                .execute(&mut *conn)
-                .await
-            {
-                tracing::warn!(error = %e, "could not empty the WAL after encrypting plaintext secrets");
-            }
+            .await
+        {
+            tracing::warn!(error = %e, "could not empty the WAL after encrypting plaintext secrets");
         }
     }
     result.map(|(moved, _)| moved)
