@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use krog::events::Incoming;
+use krog::api::events::Incoming;
 use krog::signing::{SigningKey, generate_secret, signature};
 
 const EVENT: &str = include_str!("../../fixtures/booking-created.json");

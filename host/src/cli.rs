@@ -43,7 +43,7 @@ enum Command {
     },
     /// Judge an admin key (on stdin) for `krog serve`, which runs this in a child process:
     /// the word lists it takes stay out of the service's memory.
-    #[command(name = crate::keys::CHECK_KEY_SUBCOMMAND, hide = true)]
+    #[command(name = crate::api::keys::CHECK_KEY_SUBCOMMAND, hide = true)]
     CheckAdminKey,
 }
 
@@ -78,7 +78,7 @@ pub fn main() -> ExitCode {
         return crate::runtime::compile_in_child(*memory_bytes);
     }
     if let Some(Command::CheckAdminKey) = &cli.command {
-        return crate::keys::check_admin_key_in_child();
+        return crate::api::keys::check_admin_key_in_child();
     }
     let config = match Config::load(cli.config_file.as_deref()) {
         Ok(config) => config,

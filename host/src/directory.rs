@@ -4,7 +4,7 @@
 //!
 //! Entries are loaded on first use and dropped on any change made through this node (every
 //! write path calls [`Directory::invalidate`]). On PostgreSQL the change is also announced on
-//! [`CHANNEL`], so the other nodes drop theirs at once; [`Directory::ttl`] bounds how long a
+//! [`CHANNEL`], so the other nodes drop theirs at once; `KROG_DIRECTORY_TTL` bounds how long a
 //! missed announcement (a node whose listening connection was down) can go unseen.
 
 use std::collections::HashMap;
@@ -12,15 +12,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::auth::Caller;
 use crate::config::Config;
-use crate::db::{Backend, Db};
-use crate::error::{Error, Result};
-use crate::modules::{ModuleRef, compiled, find_version};
-use crate::runtime::{Module, Runtime};
+use crate::model::{Caller, ModuleRef, Transform};
+use crate::runtime::{Module, PluginFailure, Runtime};
 use crate::secrets::{ExposeSecret, Keyring};
 use crate::signing::SigningKey;
-use crate::subscriptions::Transform;
+use crate::store::{self, Backend, Db, Result};
 
 /// Where one subscription's deliveries go, as of when it was loaded.
 pub struct Target {
@@ -142,22 +139,14 @@ impl Directory {
         }
     }
 
-    /// How long another node's change may go unseen here.
-    pub fn ttl(&self) -> Duration {
-        self.inner.config.directory_ttl
-    }
-
     /// Forgets everything, here and (on PostgreSQL) on every other node: called after every
     /// change to keys, tenants, subscriptions, secrets or modules.
     pub fn invalidate(&self) {
         self.forget();
         if self.inner.db.backend() == Backend::Postgres {
-            let pool = self.inner.db.pool().clone();
+            let db = self.inner.db.clone();
             tokio::spawn(async move {
-                let notified = sqlx::query(&format!("NOTIFY {CHANNEL}"))
-                    .execute(&pool)
-                    .await;
-                if let Err(e) = notified {
+                if let Err(e) = store::directory::notify(&db, CHANNEL).await {
                     tracing::warn!(error = %e, "could not announce a change to other nodes; they see it within the directory TTL");
                 }
             });
@@ -177,9 +166,9 @@ impl Directory {
     }
 
     /// Who holds `key`, or `None` for an unknown, revoked or expired key. `hash` is the key's
-    /// [`crate::auth::hash_key`].
+    /// `api::auth::hash_key`.
     pub async fn caller(&self, hash: &str) -> Result<Option<Caller>> {
-        let now = crate::db::now_ms();
+        let now = crate::store::now_ms();
         if let Some(entry) = lock(&self.inner.keys).get(hash)
             && self.fresh(entry.loaded, entry.generation)
         {
@@ -192,11 +181,7 @@ impl Directory {
         }
         let generation = self.inner.generation.load(Ordering::Acquire);
         let loaded = Instant::now();
-        let row: Option<(String, Option<String>, Option<i64>)> =
-            sqlx::query_as("SELECT id, tenant_id, expires_at FROM api_keys WHERE key_hash = $1")
-                .bind(hash)
-                .fetch_optional(self.inner.db.pool())
-                .await?;
+        let row = store::directory::key_by_hash(&self.inner.db, hash).await?;
         let Some((id, tenant, expires_at)) = row else {
             return Ok(None);
         };
@@ -237,14 +222,10 @@ impl Directory {
             }
             touched.insert(id.to_owned(), now);
         }
-        let pool = self.inner.db.pool().clone();
+        let db = self.inner.db.clone();
         let id = id.to_owned();
         tokio::spawn(async move {
-            let _ = sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
-                .bind(now)
-                .bind(&id)
-                .execute(&pool)
-                .await;
+            let _ = store::directory::touch_key(&db, &id, now).await;
         });
     }
 
@@ -276,30 +257,20 @@ impl Directory {
 
     async fn load(&self, tenant: &str) -> Result<Option<Vec<Arc<Target>>>> {
         let db = &self.inner.db;
-        let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM tenants WHERE id = $1")
-            .bind(tenant)
-            .fetch_optional(db.pool())
-            .await?;
-        if exists.is_none() {
+        if !store::directory::tenant_exists(db, tenant).await? {
             return Ok(None);
         }
-        let rows: Vec<(String, String, String, Option<String>, i64)> = sqlx::query_as(
-            "SELECT id, url, event_types, transform, enabled FROM subscriptions WHERE tenant_id = $1 \
-             ORDER BY id",
-        )
-        .bind(tenant)
-        .fetch_all(db.pool())
-        .await?;
-        let secrets: Vec<(String, String, Option<i64>)> = sqlx::query_as(
-            "SELECT x.subscription_id, x.secret, x.expires_at FROM subscription_secrets x \
-             JOIN subscriptions s ON s.id = x.subscription_id WHERE s.tenant_id = $1 \
-             ORDER BY x.created_at DESC",
-        )
-        .bind(tenant)
-        .fetch_all(db.pool())
-        .await?;
+        let rows = store::directory::routes(db, tenant).await?;
+        let secrets = store::directory::secrets(db, tenant).await?;
         let mut targets = Vec::with_capacity(rows.len());
-        for (id, url, event_types, transform, enabled) in rows {
+        for store::directory::RouteRow {
+            id,
+            url,
+            event_types,
+            transform,
+            enabled,
+        } in rows
+        {
             let keys = secrets
                 .iter()
                 .filter(|(owner, ..)| *owner == id)
@@ -347,12 +318,14 @@ impl Directory {
             Ok(transform) => transform,
             Err(e) => return Ok(Err(format!("the stored transform is unreadable: {e}"))),
         };
-        let found = async {
-            let module = ModuleRef::parse(&transform.module, tenant, transform.version)?;
-            let version = find_version(&self.inner.db, &module).await?;
-            compiled(&self.inner.db, &self.inner.runtime, &version.sha256).await
+        let module = match ModuleRef::parse(&transform.module, tenant, transform.version) {
+            Ok(module) => module,
+            Err(e) => return Ok(Err(e.to_string())),
         };
-        match found.await {
+        let Some(version) = store::modules::find_version(&self.inner.db, &module).await? else {
+            return Ok(Err(format!("{} not found", module.describe())));
+        };
+        match compiled(&self.inner.db, &self.inner.runtime, &version.sha256).await? {
             Ok(module) => Ok(Ok(Resolved {
                 module,
                 // Saved transforms carry their config; `{}` is what an SDK plugin reads as none.
@@ -361,10 +334,46 @@ impl Directory {
                     .as_ref()
                     .map_or_else(|| "{}".to_owned(), |c| c.to_string()),
             })),
-            Err(e @ (Error::Database(_) | Error::Internal(_))) => Err(e),
             Err(e) => Ok(Err(e.to_string())),
         }
     }
+}
+
+/// Why a stored module cannot be run.
+#[derive(Debug, thiserror::Error)]
+pub enum Unrunnable {
+    /// The bytes are gone (deleted since the version was read).
+    #[error("module bytes {0} not found")]
+    Missing(String),
+    /// The runtime refused the bytes.
+    #[error(transparent)]
+    Refused(#[from] PluginFailure),
+    /// Compiling it did not complete (the compiler panicked).
+    #[error("compiling the module did not complete: {0}")]
+    Interrupted(String),
+}
+
+/// The compiled module for a stored version: from the runtime's memory, else compiled (or
+/// read from the artifact cache) from the bytes in the database. `Ok(Err(…))` when it cannot
+/// run; `Err` only when the database failed.
+pub async fn compiled(
+    db: &Db,
+    runtime: &Runtime,
+    sha256: &str,
+) -> Result<std::result::Result<Module, Unrunnable>> {
+    if let Some(module) = runtime.get(sha256) {
+        return Ok(Ok(module));
+    }
+    let Some(wasm) = store::modules::blob(db, sha256).await? else {
+        return Ok(Err(Unrunnable::Missing(sha256.to_owned())));
+    };
+    let runtime = runtime.clone();
+    Ok(
+        match tokio::task::spawn_blocking(move || runtime.load(&wasm)).await {
+            Ok(module) => module.map_err(Unrunnable::Refused),
+            Err(e) => Err(Unrunnable::Interrupted(e.to_string())),
+        },
+    )
 }
 
 /// A poisoned lock only means a panic elsewhere; the maps stay consistent.

@@ -2,42 +2,40 @@
 //! in real time, signed per Standard Webhooks, and optionally reshaped first by a sandboxed
 //! WebAssembly plugin per subscription.
 //!
-//! Start with [`Application::build`]; the HTTP API is one router per noun of the domain
-//! ([`tenants`], [`events`], [`subscriptions`], [`deliveries`], [`modules`]) merged in
-//! [`startup::router`]. The [`queue`] feeds delivery [`deliveries::attempt`]s to workers; the
-//! [`runtime`] runs plugins; [`signing`] signs.
+//! Start with [`Application::build`]. The crate is in layers, and imports point down only
+//! (`tests/layers.rs` fails the build when one points up):
+//!
+//! - [`api`]: the HTTP API, one module per noun with its `router()`; handlers parse,
+//!   authorize, call the layers below and shape the answer.
+//! - [`worker`]: the delivery pipeline — ingest, the claim queue and dispatcher, one attempt
+//!   as named stages — and the background sweeps.
+//! - [`directory`]: the hot path's memory of keys, tenants and subscriptions.
+//! - [`store`]: every SQL statement, for both engines, and the group-commit writer.
+//! - [`model`]: the plain types every layer shares, with no I/O.
+//!
+//! Beside them, focused modules any layer above `model` may use: [`config`], [`signing`],
+//! [`destinations`] (the SSRF guard), [`secrets`] (the master key), [`limits`], [`schema`]
+//! and [`plugin_config`] (tenants' config schemas), [`files`], [`telemetry`]. At the top:
+//! [`state`], [`startup`], [`server`] and [`cli`]. The sandbox is the [`runtime`] crate.
 
-pub mod auth;
+pub mod api;
 pub mod cli;
 pub mod config;
-pub mod db;
-pub mod deliveries;
 pub mod destinations;
 pub mod directory;
-pub mod error;
-pub mod events;
-pub mod extract;
 pub mod files;
-pub mod keys;
 pub mod limits;
-pub mod modules;
-pub mod openapi;
-pub mod pagination;
+pub mod model;
 pub mod plugin_config;
-pub mod privacy;
-pub mod queue;
-pub mod retention;
 pub mod schema;
 pub mod secrets;
 pub mod server;
 pub mod signing;
 pub mod startup;
 pub mod state;
-pub mod subscriptions;
+pub mod store;
 pub mod telemetry;
-pub mod tenants;
-pub mod trial;
-pub mod writer;
+pub mod worker;
 
 /// The WebAssembly sandbox (the `krog-runtime` crate).
 pub use krog_runtime as runtime;

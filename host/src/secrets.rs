@@ -23,7 +23,7 @@ pub use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
-use crate::db::{Backend, Db, now_ms};
+use crate::store::{self, Backend, Db};
 
 /// The `installation_settings` row holding the check value.
 const CHECK_NAME: &str = "secret_key_check";
@@ -309,12 +309,7 @@ fn previous_source(config: &Config) -> KeySource<'_> {
 }
 
 async fn read_check(db: &Db) -> anyhow::Result<Option<String>> {
-    let row: Option<(String,)> =
-        sqlx::query_as("SELECT value FROM installation_settings WHERE name = $1")
-            .bind(CHECK_NAME)
-            .fetch_optional(db.pool())
-            .await?;
-    Ok(row.map(|(v,)| v))
+    Ok(store::secrets::setting(db, CHECK_NAME).await?)
 }
 
 /// The service's keyring: loads the master key (creating the key file on a first start on
@@ -398,23 +393,13 @@ async fn establish_check(
     }
     // No check value yet: the database must not hold secrets under a key we do not have (a
     // check value deleted by hand would otherwise let a wrong key through).
-    let encrypted: Vec<(String, String)> = sqlx::query_as(
-        "SELECT subscription_id, secret FROM subscription_secrets WHERE secret LIKE 'v1:%' LIMIT 16",
-    )
-    .fetch_all(db.pool())
-    .await?;
+    let encrypted = store::secrets::encrypted_sample(db, FORMAT, 16).await?;
     for (subscription, secret) in &encrypted {
         if let Err(why) = keyring.decrypt(subscription, secret) {
             bail!("wrong master key: {why}");
         }
     }
-    sqlx::query(
-        "INSERT INTO installation_settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-    )
-    .bind(CHECK_NAME)
-    .bind(keyring.seal_check())
-    .execute(db.pool())
-    .await?;
+    store::secrets::insert_setting(db, CHECK_NAME, &keyring.seal_check()).await?;
     // Another node may have written it first, under its key.
     let check = read_check(db)
         .await?
@@ -426,82 +411,17 @@ async fn establish_check(
 /// one under another key of the keyring; in short transactions, each row only if it did not
 /// change meanwhile. Returns how many rows it rewrote.
 async fn reencrypt(db: &Db, keyring: &Keyring, older: bool) -> anyhow::Result<u64> {
-    let sqlite = db.backend() == Backend::Sqlite;
-    // Every pooled SQLite connection runs with `secure_delete` on (`Db::connect`), so the
-    // rewritten rows' old bytes are zeroed in the file rather than left in free space. The
-    // connection goes back to the pool: its pragmas must stay as they were.
-    let mut conn = db.pool().acquire().await?;
-    let result = reencrypt_on(&mut conn, keyring, older, sqlite).await;
-    if sqlite && matches!(result, Ok((moved, true)) if moved > 0) {
-        // Old page images of the plaintext rows are in the WAL until it is emptied.
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .execute(&mut *conn)
-            .await
-        {
-            tracing::warn!(error = %e, "could not empty the WAL after encrypting plaintext secrets");
-        }
-    }
-    result.map(|(moved, _)| moved)
-}
-
-/// [`reencrypt`] on one connection: (rows rewritten, whether any was plaintext).
-async fn reencrypt_on(
-    conn: &mut sqlx::AnyConnection,
-    keyring: &Keyring,
-    older: bool,
-    sqlite: bool,
-) -> anyhow::Result<(u64, bool)> {
-    use sqlx::Connection as _;
-    let prefix = format!("{FORMAT}:{}:%", keyring.current_id());
-    let mut after = String::new();
-    let mut moved = 0;
-    let mut plaintext = false;
-    loop {
-        let rows: Vec<(String, String, String)> = if older {
-            sqlx::query_as(
-                "SELECT id, subscription_id, secret FROM subscription_secrets \
-                 WHERE secret NOT LIKE $1 AND id > $2 ORDER BY id LIMIT $3",
-            )
-            .bind(&prefix)
-            .bind(&after)
-            .bind(BATCH)
-            .fetch_all(&mut *conn)
-            .await?
-        } else {
-            sqlx::query_as(
-                "SELECT id, subscription_id, secret FROM subscription_secrets \
-                 WHERE secret NOT LIKE 'v1:%' AND id > $1 ORDER BY id LIMIT $2",
-            )
-            .bind(&after)
-            .bind(BATCH)
-            .fetch_all(&mut *conn)
-            .await?
-        };
-        let Some(last) = rows.last() else { break };
-        after = last.0.clone();
-        let mut tx = if sqlite {
-            conn.begin_with("BEGIN IMMEDIATE").await?
-        } else {
-            conn.begin().await?
-        };
-        for (id, subscription, stored) in &rows {
-            plaintext |= !stored.starts_with("v1:");
-            let secret = keyring.decrypt(subscription, stored).map_err(|why| {
-                anyhow::anyhow!("secret {id} of subscription {subscription}: {why}")
-            })?;
-            let updated = sqlx::query(
-                "UPDATE subscription_secrets SET secret = $1 WHERE id = $2 AND secret = $3",
-            )
-            .bind(keyring.encrypt(subscription, secret.expose_secret()))
-            .bind(id)
-            .bind(stored)
-            .execute(&mut *tx)
-            .await?;
-            moved += updated.rows_affected();
-        }
-        tx.commit().await?;
-    }
-    Ok((moved, plaintext))
+    let keep = match older {
+        true => format!("{FORMAT}:{}:", keyring.current_id()),
+        false => format!("{FORMAT}:"),
+    };
+    let moved =
+        store::secrets::rewrite_secrets(db, FORMAT, &keep, BATCH, |subscription, stored| {
+            let secret = keyring.decrypt(subscription, stored)?;
+            Ok(keyring.encrypt(subscription, secret.expose_secret()))
+        })
+        .await?;
+    Ok(moved)
 }
 
 /// What a master key rotation did.
@@ -532,7 +452,7 @@ pub async fn rotate(config: &Config, new: MasterKey) -> anyhow::Result<Rotation>
     let keyring = Keyring::new(new, others);
     let check = read_check(&db).await?;
     establish_check(&db, &keyring, check).await?;
-    let expired = delete_expired_secrets(&db).await?;
+    let expired = store::secrets::delete_expired(&db).await?;
     let mut reencrypted = 0;
     // Until a pass finds nothing: a node that still encrypts under the old key may add rows
     // while this runs.
@@ -543,39 +463,13 @@ pub async fn rotate(config: &Config, new: MasterKey) -> anyhow::Result<Rotation>
             break;
         }
     }
-    sqlx::query("UPDATE installation_settings SET value = $1 WHERE name = $2")
-        .bind(keyring.seal_check())
-        .bind(CHECK_NAME)
-        .execute(db.pool())
-        .await?;
+    store::secrets::set_setting(&db, CHECK_NAME, &keyring.seal_check()).await?;
     db.close().await;
     Ok(Rotation {
         key: keyring.current_id().to_owned(),
         reencrypted,
         expired,
     })
-}
-
-/// Deletes secrets past their overlap: they sign nothing any more.
-pub async fn delete_expired_secrets(db: &Db) -> Result<u64, sqlx::Error> {
-    let deleted = sqlx::query(
-        "DELETE FROM subscription_secrets WHERE expires_at IS NOT NULL AND expires_at <= $1",
-    )
-    .bind(now_ms())
-    .execute(db.pool())
-    .await?;
-    Ok(deleted.rows_affected())
-}
-
-/// Deletes stored module bytes that no module version refers to any more.
-pub async fn delete_orphan_modules(db: &Db) -> Result<u64, sqlx::Error> {
-    let deleted = sqlx::query(
-        "DELETE FROM module_blobs WHERE NOT EXISTS \
-         (SELECT 1 FROM module_versions v WHERE v.sha256 = module_blobs.sha256)",
-    )
-    .execute(db.pool())
-    .await?;
-    Ok(deleted.rows_affected())
 }
 
 /// How often the sweeper looks for expired secrets and orphan module bytes: a quarter of the
@@ -590,12 +484,12 @@ pub async fn sweep(db: Db, every: Duration) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        match delete_expired_secrets(&db).await {
+        match store::secrets::delete_expired(&db).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(secrets = n, "deleted expired signing secrets"),
             Err(e) => tracing::warn!(error = %e, "could not delete expired signing secrets"),
         }
-        match delete_orphan_modules(&db).await {
+        match store::secrets::delete_orphan_modules(&db).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(modules = n, "deleted module bytes no version uses"),
             // An upload may have just referred to them again (a foreign key error): next time.

@@ -16,13 +16,15 @@ use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::api::error::Error;
+use crate::api::{auth, deliveries, events, modules, subscriptions, tenants};
 use crate::config::Config;
-use crate::db::Db;
-use crate::error::Error;
 use crate::runtime::{Runtime, RuntimeConfig};
 use crate::secrets::ExposeSecret;
 use crate::state::AppState;
-use crate::{auth, deliveries, events, modules, queue, subscriptions, telemetry, tenants};
+use crate::store::Db;
+use crate::telemetry;
+use crate::worker::queue;
 
 /// A built, bound, not yet serving krog.
 pub struct Application {
@@ -43,7 +45,7 @@ impl Application {
         if let Some(key) = &config.admin_key
             && !config.allow_weak_admin_key
         {
-            crate::keys::check_admin_key(key.expose_secret(), config.compiler.as_deref())
+            crate::api::keys::check_admin_key(key.expose_secret(), config.compiler.as_deref())
                 .map_err(anyhow::Error::msg)?;
         }
         let sqlite_file = crate::files::sqlite_file(&config.database_url);
@@ -80,7 +82,7 @@ impl Application {
         let new_admin_key =
             auth::ensure_admin_key(&db, config.admin_key.as_ref().map(|k| k.expose_secret()))
                 .await?;
-        let released = queue::recover_on_start(&db).await?;
+        let released = crate::store::queue::recover_on_start(&db).await?;
         if released > 0 {
             tracing::info!(
                 released,
@@ -90,7 +92,13 @@ impl Application {
         let http = delivery_client(&config)?;
         let (queue, queue_rx) = queue::channel(config.queue_capacity);
         let listener = TcpListener::bind(config.listen).await?;
-        let writer = crate::writer::Writer::spawn(db.clone(), &config, queue.node_id().into())?;
+        let writer = crate::store::writer::Writer::spawn(
+            db.clone(),
+            &config.database_url,
+            &config.sqlite_synchronous,
+            config.claim_lease,
+            queue.node_id().into(),
+        )?;
         let config = Arc::new(config);
         let directory = crate::directory::Directory::new(
             db.clone(),
@@ -100,23 +108,25 @@ impl Application {
         );
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let state = AppState {
-            directory,
-            transforms: Arc::new(tokio::sync::Semaphore::new(cores)),
-            plugin_slots: Arc::new(crate::limits::TenantSlots::new(
-                config.plugin_calls_per_tenant,
-            )),
+            pipeline: crate::worker::Context {
+                directory,
+                transforms: Arc::new(tokio::sync::Semaphore::new(cores)),
+                plugin_slots: Arc::new(crate::limits::TenantSlots::new(
+                    config.plugin_calls_per_tenant,
+                )),
+                writer,
+                cancelled: Arc::default(),
+                db,
+                runtime,
+                http,
+                queue,
+                config: config.clone(),
+            },
             dry_runs: Arc::new(crate::limits::TenantSlots::new(config.dry_runs_per_tenant)),
             rate: Arc::new(crate::limits::RateLimiter::new(
                 config.api_requests_per_second,
             )),
-            writer,
-            cancelled: Arc::default(),
             keyring,
-            db,
-            runtime,
-            http,
-            queue,
-            config,
         };
         let router = router(state.clone());
         Ok(Application {
@@ -153,11 +163,15 @@ impl Application {
     ) -> anyhow::Result<()> {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         tracing::info!(address = %self.local_addr(), "krog is listening");
-        let retention = tokio::spawn(crate::retention::run(
-            self.state.clone(),
+        let retention = tokio::spawn(crate::worker::retention::run(
+            self.state.pipeline.clone(),
             shutdown_rx.clone(),
         ));
-        let workers = tokio::spawn(queue::start(self.state.clone(), self.queue_rx, shutdown_rx));
+        let workers = tokio::spawn(queue::start(
+            self.state.pipeline.clone(),
+            self.queue_rx,
+            shutdown_rx,
+        ));
         let sweeper = tokio::spawn(crate::secrets::sweep(
             self.state.db.clone(),
             crate::secrets::sweep_interval(&self.state.config),
@@ -207,13 +221,15 @@ fn delivery_client(config: &Config) -> anyhow::Result<reqwest::Client> {
 /// Every route, merged in one place, and the OpenAPI document made from the same handlers.
 pub fn router(state: AppState) -> Router {
     let (router, doc) = routes(state.config.max_body_bytes).split_for_parts();
-    let doc = crate::openapi::to_json(&crate::openapi::finish(doc));
+    let doc = crate::api::openapi::to_json(&crate::api::openapi::finish(doc));
     router
         .layer(axum::Extension(ServedDocument(axum::body::Bytes::from(
             doc.to_string(),
         ))))
         .fallback(not_found)
-        .layer(axum::middleware::map_response(crate::error::json_errors))
+        .layer(axum::middleware::map_response(
+            crate::api::error::json_errors,
+        ))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -224,14 +240,14 @@ pub fn routes(body_limit: usize) -> OpenApiRouter<AppState> {
     // included; module uploads read their body themselves, under the module size limit.
     let api = OpenApiRouter::new()
         .merge(tenants::router())
-        .merge(crate::keys::router())
+        .merge(crate::api::keys::router())
         .merge(events::router())
         .merge(subscriptions::router())
         .merge(deliveries::router())
         .merge(modules::router())
-        .merge(crate::privacy::router())
+        .merge(crate::api::privacy::router())
         .layer(DefaultBodyLimit::max(body_limit));
-    OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
+    OpenApiRouter::with_openapi(crate::api::openapi::ApiDoc::openapi())
         .routes(routes!(healthz))
         .routes(routes!(ready))
         .routes(routes!(metrics))
@@ -251,7 +267,7 @@ async fn healthz() -> &'static str {
     responses((status = 200, description = "`ready`", body = String),
               (status = 503, description = "The database does not answer", body = String)))]
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
-    match sqlx::query("SELECT 1").execute(state.db.pool()).await {
+    match state.db.ping().await {
         Ok(_) => (StatusCode::OK, "ready"),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database unavailable"),
     }

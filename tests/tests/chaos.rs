@@ -141,7 +141,7 @@ impl Log {
         let lines = self.0.lock().unwrap();
         let mut kinds: Vec<&str> = vec![];
         for line in lines.iter() {
-            // The message follows the target (`krog::queue: …`), the fields (which vary)
+            // The message follows the target (`krog::worker::queue: …`), the fields (which vary)
             // follow the message.
             let message = line.split_once(": ").map_or(line.as_str(), |(_, m)| m);
             let end = message

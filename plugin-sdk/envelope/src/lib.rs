@@ -81,7 +81,7 @@ impl std::error::Error for EnvelopeError {
 }
 
 /// The envelope's fields as JSON gives them, before validation. The service's own request type
-/// (`krog::events::Incoming`) has the same fields with the same types, so both refuse the same
+/// (`krog::api::events::Incoming`) has the same fields with the same types, so both refuse the same
 /// shapes.
 #[derive(Deserialize)]
 struct Wire<'a> {

@@ -10,12 +10,13 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::{Caller, generate_key, hash_key};
-use crate::db::{Db, new_id, now_ms, rfc3339};
-use crate::error::{Error, Result};
-use crate::extract::{Path, RawBody};
-use crate::openapi::{ItemPath, TenantItemPath, TenantPath};
+use crate::api::auth::{Caller, generate_key, hash_key};
+use crate::api::error::{Error, Result};
+use crate::api::extract::{Path, RawBody};
+use crate::api::openapi::{ItemPath, TenantItemPath, TenantPath};
 use crate::state::AppState;
+use crate::store::keys::{KeyRow, Revoked};
+use crate::store::{self, Db, now_ms, rfc3339};
 
 /// The key routes: a tenant's keys, and the admin keys.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -39,8 +40,8 @@ pub(crate) struct NewKey {
 }
 
 /// A key as listed: never the key itself.
-#[derive(Serialize, sqlx::FromRow, ToSchema)]
-pub(crate) struct KeyRow {
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ListedKey {
     /// The key's id, for revoking it.
     id: String,
     /// The name it was given.
@@ -63,9 +64,21 @@ pub(crate) struct KeyRow {
 #[derive(Serialize, ToSchema)]
 pub(crate) struct KeyList {
     /// Every key, oldest first.
-    data: Vec<KeyRow>,
+    data: Vec<ListedKey>,
     /// Always null: keys are few and listed whole.
     next_cursor: Option<String>,
+}
+
+impl From<KeyRow> for ListedKey {
+    fn from(row: KeyRow) -> ListedKey {
+        ListedKey {
+            id: row.id,
+            name: row.name,
+            created_at: row.created_at,
+            last_used_at: row.last_used_at,
+            expires_at: row.expires_at,
+        }
+    }
 }
 
 fn ms_as_rfc3339<S: serde::Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
@@ -104,7 +117,7 @@ fn parse_new_key(body: &[u8]) -> Result<(String, Option<i64>)> {
             "name must be at most 200 characters".into(),
         ));
     }
-    crate::db::check_plain_text("name", &name).map_err(Error::Validation)?;
+    crate::store::check_plain_text("name", &name).map_err(Error::Validation)?;
     let expires_at = match new.expires_at {
         None => None,
         Some(text) => {
@@ -152,68 +165,28 @@ pub async fn store_key(
     name: &str,
     expires_at: Option<i64>,
 ) -> Result<String> {
-    let id = new_id("key");
-    sqlx::query(
-        "INSERT INTO api_keys (id, tenant_id, key_hash, name, expires_at, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(&id)
-    .bind(tenant)
-    .bind(hash_key(key))
-    .bind(name)
-    .bind(expires_at)
-    .bind(now_ms())
-    .execute(db.pool())
-    .await?;
-    Ok(id)
+    Ok(store::keys::insert(db, tenant, &hash_key(key), name, expires_at).await?)
 }
 
 async fn list(state: &AppState, tenant: Option<&str>) -> Result<axum::Json<KeyList>> {
-    const COLUMNS: &str = "SELECT id, name, created_at, last_used_at, expires_at FROM api_keys";
-    let tenant_sql = format!("{COLUMNS} WHERE tenant_id = $1 ORDER BY created_at, id");
-    let admin_sql = format!("{COLUMNS} WHERE tenant_id IS NULL ORDER BY created_at, id");
-    let rows: Vec<KeyRow> = match tenant {
-        Some(tenant) => sqlx::query_as(&tenant_sql).bind(tenant),
-        None => sqlx::query_as(&admin_sql),
-    }
-    .fetch_all(state.db.pool())
-    .await?;
+    let rows = store::keys::list(&state.db, tenant).await?;
     Ok(axum::Json(KeyList {
-        data: rows,
+        data: rows.into_iter().map(ListedKey::from).collect(),
         next_cursor: None,
     }))
 }
 
 async fn revoke(state: &AppState, tenant: Option<&str>, id: &str) -> Result<StatusCode> {
-    let mut tx = state.db.begin_write().await?;
-    let deleted = match tenant {
-        Some(tenant) => sqlx::query("DELETE FROM api_keys WHERE id = $1 AND tenant_id = $2")
-            .bind(id)
-            .bind(tenant),
-        None => sqlx::query("DELETE FROM api_keys WHERE id = $1 AND tenant_id IS NULL").bind(id),
-    }
-    .execute(&mut *tx)
-    .await?;
-    if deleted.rows_affected() == 0 {
-        return Err(Error::NotFound(format!("key {id}")));
-    }
-    if tenant.is_none() {
-        // Locking every admin out would leave no way back in short of the database.
-        let (left,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM api_keys WHERE tenant_id IS NULL AND (expires_at IS NULL OR expires_at > $1)",
-        )
-        .bind(now_ms())
-        .fetch_one(&mut *tx)
-        .await?;
-        if left == 0 {
-            return Err(Error::Conflict(
-                "this is the last admin key that works; create another admin key first".into(),
-            ));
+    match store::keys::revoke(&state.db, tenant, id).await? {
+        Revoked::Done => {
+            state.directory.invalidate();
+            Ok(StatusCode::NO_CONTENT)
         }
+        Revoked::NotFound => Err(Error::NotFound(format!("key {id}"))),
+        Revoked::LastAdmin => Err(Error::Conflict(
+            "this is the last admin key that works; create another admin key first".into(),
+        )),
     }
-    tx.commit().await?;
-    state.directory.invalidate();
-    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Creates a tenant key, shown once (admin); optional name and expiry.

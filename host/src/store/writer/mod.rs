@@ -12,17 +12,18 @@
 //! ([`sqlite`]), where a statement is a function call rather than a round trip to sqlx's
 //! connection thread; on PostgreSQL the sqlx pool.
 
+mod settle;
 mod sqlite;
+
+pub use settle::{AttemptRecord, SentRequest, Settlement};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use crate::config::Config;
-use crate::db::{Backend, Db, new_id, now_ms};
-use crate::deliveries::attempt::Settlement;
-use crate::events::Event;
+use super::{Backend, Db, Error, Result, new_id, now_ms};
+use crate::model::Event;
 
 /// The most writes gathered into one transaction.
 const MAX_BATCH: usize = 256;
@@ -109,19 +110,23 @@ struct Claim {
 }
 
 impl Writer {
-    /// Starts the writer for this node.
-    pub fn spawn(db: Db, config: &Config, node: Arc<str>) -> anyhow::Result<Writer> {
+    /// Starts the writer for this node on the database at `url` (`db`'s), whose new deliveries
+    /// it claims for `node` for `lease`. `sqlite_synchronous` is SQLite's `synchronous` mode.
+    pub fn spawn(
+        db: Db,
+        url: &str,
+        sqlite_synchronous: &str,
+        lease: Duration,
+        node: Arc<str>,
+    ) -> anyhow::Result<Writer> {
         let (tx, rx) = flume::bounded(4 * MAX_BATCH);
-        let claim = Claim {
-            node,
-            lease: config.claim_lease,
-        };
+        let claim = Claim { node, lease };
         let mut commit: Commit = match db.backend() {
             Backend::Sqlite => {
-                let mut conn = sqlite::open(&config.database_url, &config.sqlite_synchronous)?;
+                let mut conn = sqlite::open(url, sqlite_synchronous)?;
                 // One pending poke is enough: the checkpointer copies whatever is committed.
                 let (poke, commits) = flume::bounded(1);
-                sqlite::spawn_checkpointer(&config.database_url, commits)?;
+                sqlite::spawn_checkpointer(url, commits)?;
                 Box::new(move |claim, batch| {
                     let result = sqlite::commit(&mut conn, claim, batch).map_err(Failed::sqlite);
                     let _ = poke.try_send(());
@@ -158,7 +163,7 @@ impl Writer {
         tenant: &str,
         event: Arc<Event>,
         targets: Vec<String>,
-    ) -> anyhow::Result<Stored> {
+    ) -> Result<Stored> {
         let started = Instant::now();
         let (reply, answer) = oneshot::channel();
         self.tx
@@ -169,15 +174,15 @@ impl Writer {
                 reply,
             })
             .await
-            .map_err(|_| anyhow::anyhow!("the writer has stopped"))?;
-        let stored = answer.await?.map_err(anyhow::Error::msg);
+            .map_err(|_| stopped())?;
+        let stored = answer.await.map_err(|_| stopped())?.map_err(Error::Write);
         // Ingest's share of a 202: the wait for a place in a group commit and for its fsync.
         metrics::histogram!("krog_event_commit_seconds").record(started.elapsed().as_secs_f64());
         stored
     }
 
     /// Stores how a delivery settled after an attempt.
-    pub async fn settle(&self, settlement: Settlement) -> anyhow::Result<()> {
+    pub async fn settle(&self, settlement: Settlement) -> Result<()> {
         let (reply, answer) = oneshot::channel();
         self.tx
             .send_async(Write::Settle {
@@ -185,9 +190,13 @@ impl Writer {
                 reply,
             })
             .await
-            .map_err(|_| anyhow::anyhow!("the writer has stopped"))?;
-        answer.await?.map_err(anyhow::Error::msg)
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?.map_err(Error::Write)
     }
+}
+
+fn stopped() -> Error {
+    Error::Write("the writer has stopped".to_owned())
 }
 
 impl Write {
@@ -416,7 +425,8 @@ async fn commit_sqlx(
             }
             Write::Settle { settlement, .. } => {
                 let id = new_id("att");
-                for statement in settlement.statements(&claim.node, &id, now) {
+                let headers = settlement.headers_json();
+                for statement in settlement.statements(&claim.node, &id, now, headers.as_deref()) {
                     execute(&mut tx, &statement).await?;
                 }
                 announce |= settlement.retries();
@@ -425,7 +435,7 @@ async fn commit_sqlx(
         }
     }
     if announce {
-        crate::queue::announce(&mut tx, db.backend()).await?;
+        super::queue::announce(&mut tx, db.backend()).await?;
     }
     tx.commit().await?;
     Ok(results)

@@ -28,6 +28,14 @@ static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 impl Db {
+    /// Whether the database answers a trivial query (readiness).
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+    }
+
     /// Connects (creating a SQLite file when missing) and applies the migrations.
     pub async fn connect(url: &str, sqlite_synchronous: &str) -> anyhow::Result<Db> {
         sqlx::any::install_default_drivers();
@@ -88,7 +96,7 @@ impl Db {
     }
 
     /// The pool, for single statements.
-    pub fn pool(&self) -> &AnyPool {
+    pub(super) fn pool(&self) -> &AnyPool {
         &self.pool
     }
 
@@ -100,7 +108,7 @@ impl Db {
     /// Begins a transaction that will write. On SQLite it takes the write lock up front
     /// (`BEGIN IMMEDIATE`), so that two writers queue on the busy timeout instead of one
     /// failing with "database is locked" when it upgrades a read lock.
-    pub async fn begin_write(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
+    pub(super) async fn begin_write(&self) -> Result<Transaction<'static, Any>, sqlx::Error> {
         match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
             Backend::Postgres => self.pool.begin().await,
@@ -109,7 +117,7 @@ impl Db {
 
     /// The installation's 32-byte key named `name`: made at random by whichever node asks
     /// first, the same for every node after.
-    pub async fn installation_key(&self, name: &str) -> Result<[u8; 32], sqlx::Error> {
+    pub async fn installation_key(&self, name: &str) -> super::Result<[u8; 32]> {
         use rand::RngCore;
         let mut fresh = [0u8; 32];
         rand::rng().fill_bytes(&mut fresh);
@@ -127,7 +135,7 @@ impl Db {
                 .await?;
         let mut key = [0u8; 32];
         hex::decode_to_slice(value.trim(), &mut key)
-            .map_err(|e| sqlx::Error::Decode(format!("installation key {name}: {e}").into()))?;
+            .map_err(|e| super::Error::Corrupt(format!("installation key {name}: {e}")))?;
         Ok(key)
     }
 

@@ -9,55 +9,18 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use std::sync::Arc;
-
-use crate::auth::Caller;
-use crate::db::new_id;
-use crate::directory::Target;
-use crate::error::{Error, Result};
-use crate::extract::{Json, Path};
-use crate::openapi::TenantPath;
-use crate::queue::{Job, Work};
+use crate::api::auth::Caller;
+use crate::api::error::{Error, Result};
+use crate::api::extract::{Json, Path};
+use crate::api::openapi::TenantPath;
+pub use crate::model::{Event, EventType};
 use crate::state::AppState;
+use crate::store::new_id;
+use crate::worker::ingest::{self, Ingested};
 
 /// The ingest route.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(ingest))
-}
-
-/// The three booking events.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
-pub enum EventType {
-    /// A booking was made.
-    #[serde(rename = "booking.created")]
-    Created,
-    /// A booking changed (time, status, service …).
-    #[serde(rename = "booking.updated")]
-    Updated,
-    /// A booking was removed.
-    #[serde(rename = "booking.deleted")]
-    Deleted,
-}
-
-impl EventType {
-    /// All of them, for validation messages.
-    pub const ALL: [&'static str; 3] = krog_rules::EVENT_TYPES;
-
-    /// The event type with this wire name.
-    pub fn parse(name: &str) -> Option<EventType> {
-        [EventType::Created, EventType::Updated, EventType::Deleted]
-            .into_iter()
-            .find(|t| t.as_str() == name)
-    }
-
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventType::Created => "booking.created",
-            EventType::Updated => "booking.updated",
-            EventType::Deleted => "booking.deleted",
-        }
-    }
 }
 
 /// An event as the booking system sends it.
@@ -78,19 +41,6 @@ pub struct Incoming {
     /// unknown fields and their order pass on untouched.
     #[schema(value_type = Object)]
     data: Box<RawValue>,
-}
-
-/// A validated event, ready to store.
-#[derive(Debug)]
-pub struct Event {
-    /// Unique per tenant.
-    pub id: String,
-    /// Which booking event.
-    pub event_type: &'static str,
-    /// RFC 3339.
-    pub timestamp: String,
-    /// The booking JSON object, as received.
-    pub data: String,
 }
 
 impl Incoming {
@@ -127,6 +77,16 @@ pub struct Accepted {
     pub duplicate: bool,
 }
 
+impl From<Ingested> for Accepted {
+    fn from(ingested: Ingested) -> Accepted {
+        Accepted {
+            id: ingested.id,
+            deliveries: ingested.deliveries,
+            duplicate: ingested.duplicate,
+        }
+    }
+}
+
 /// Ingests a booking event: stored with a delivery per matching subscription, then answered.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/events", operation_id = "ingest_event",
     tag = "events", params(TenantPath), request_body = Incoming,
@@ -139,64 +99,8 @@ async fn ingest(
 ) -> Result<(StatusCode, axum::Json<Accepted>)> {
     caller.require_tenant(&state.directory, &tenant).await?;
     let event = incoming.into_event()?;
-    let accepted = accept(&state, &tenant, event, None).await?;
-    Ok((StatusCode::ACCEPTED, axum::Json(accepted)))
-}
-
-/// Stores the event and its deliveries in one transaction — to every enabled subscription
-/// whose event types match, or only to `only` — then queues the deliveries.
-pub async fn accept(
-    state: &AppState,
-    tenant: &str,
-    event: Event,
-    only: Option<&str>,
-) -> Result<Accepted> {
-    let routes = state
-        .directory
-        .routes(tenant)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("tenant {tenant}")))?;
-    let targets: Vec<Arc<Target>> = match only {
-        // A test send goes to its subscription whatever it listens to.
-        Some(id) => routes.target(id).cloned().into_iter().collect(),
-        None => routes
-            .targets
-            .iter()
-            .filter(|t| t.enabled && t.listens_to(event.event_type))
-            .cloned()
-            .collect(),
-    };
-    let event = Arc::new(event);
-    let ids = targets.iter().map(|t| t.id.clone()).collect();
-    let stored = state.writer.accept(tenant, event.clone(), ids).await?;
-    if !stored.duplicate {
-        metrics::counter!("krog_events_accepted_total").increment(1);
-    }
-    let accepted = Accepted {
-        id: event.id.clone(),
-        deliveries: stored.deliveries,
-        duplicate: stored.duplicate,
-    };
-    let tenant: Arc<str> = tenant.into();
-    let work = stored
-        .delivery_ids
-        .into_iter()
-        .zip(targets)
-        .map(|(delivery_id, target)| {
-            Work::Fresh(Job {
-                delivery_id,
-                attempt_count: 0,
-                tenant_id: tenant.clone(),
-                subscription_id: target.id.clone(),
-                target: Some(target),
-                event: event.clone(),
-            })
-        });
-    // The event is durable: answer now. Work the workers have no room for goes back to the
-    // scheduler instead of holding this answer (and this tenant's next ones) back.
-    let spilled = state.queue.offer(work);
-    crate::queue::spill(state, spilled);
-    Ok(accepted)
+    let ingested = ingest::accept(&state, &tenant, event, None).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(ingested.into())))
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use crate::error::{Error, Result};
+use crate::api::error::{Error, Result};
 use crate::runtime::{EventInput, Module, PluginFailure};
 use crate::state::AppState;
 
@@ -20,9 +20,9 @@ pub const SAMPLE_ID_PREFIX: &str = "evt_sample_";
 /// The sample booking event of each type, as the booking system would send it.
 fn sample(event_type: &str) -> Option<&'static str> {
     Some(match event_type {
-        "booking.created" => include_str!("../../fixtures/booking-created.json"),
-        "booking.updated" => include_str!("../../fixtures/booking-updated.json"),
-        "booking.deleted" => include_str!("../../fixtures/booking-deleted.json"),
+        "booking.created" => include_str!("../../../fixtures/booking-created.json"),
+        "booking.updated" => include_str!("../../../fixtures/booking-updated.json"),
+        "booking.deleted" => include_str!("../../../fixtures/booking-deleted.json"),
         _ => return None,
     })
 }
@@ -99,7 +99,7 @@ mod tests {
 
     #[test]
     fn every_event_type_has_a_sample_of_its_own_type() {
-        for event_type in crate::events::EventType::ALL {
+        for event_type in crate::api::events::EventType::ALL {
             let input = sample_input(event_type, "klinik").expect(event_type);
             assert_eq!(input.event_type, event_type);
             assert!(input.id.starts_with(SAMPLE_ID_PREFIX));

@@ -9,17 +9,20 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::Caller;
-use crate::db::{Db, new_id, now_ms, rfc3339};
+use crate::api::auth::Caller;
+use crate::api::error::{Error, Result};
+use crate::api::events::Accepted;
+use crate::api::extract::{Json, Path, Query, RawBody};
+use crate::api::modules::find_version;
+use crate::api::openapi::{TenantItemPath, TenantPath};
+use crate::api::pagination::{Page, PageQuery};
 use crate::destinations::check_url;
-use crate::error::{Error, Result};
-use crate::events::{Accepted, EventType, accept};
-use crate::extract::{Json, Path, Query, RawBody};
-use crate::modules::{ModuleRef, find_version};
-use crate::openapi::{TenantItemPath, TenantPath};
-use crate::pagination::{Page, PageQuery};
+use crate::model::{Event, EventType, ModuleRef, Transform};
 use crate::signing::generate_secret;
 use crate::state::AppState;
+use crate::store::subscriptions::{Fields, Rotation, SubscriptionRow};
+use crate::store::{self, Db, new_id, now_ms, rfc3339};
+use crate::worker::ingest;
 
 /// The subscription routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -28,23 +31,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(read, update, remove))
         .routes(routes!(rotate_secret))
         .routes(routes!(send_test))
-}
-
-/// A subscription's transform: a module, maybe a pinned version, and its config.
-#[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"module": "slack", "config": {"locale": "da"}}))]
-pub struct Transform {
-    /// `slack` (catalog) or `tenant:<name>`.
-    pub module: String,
-    /// Pinned version; absent: the latest at delivery time.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<i64>,
-    /// The plugin's config, checked against its JSON Schema; absent (or `null`) on input means
-    /// the schema's default ([`crate::plugin_config::default_for`]). Always present once saved.
-    #[serde(default)]
-    #[schema(value_type = Option<Object>)]
-    pub config: Option<serde_json::Value>,
 }
 
 /// A subscription as the API shows it.
@@ -72,20 +58,8 @@ pub struct Subscription {
     secret: Option<String>,
 }
 
-#[derive(sqlx::FromRow)]
-struct Row {
-    id: String,
-    url: String,
-    event_types: String,
-    transform: Option<String>,
-    enabled: i64,
-    description: String,
-    disabled_reason: Option<String>,
-    created_at: i64,
-}
-
-impl From<Row> for Subscription {
-    fn from(row: Row) -> Self {
+impl From<SubscriptionRow> for Subscription {
+    fn from(row: SubscriptionRow) -> Self {
         Subscription {
             id: row.id,
             url: row.url,
@@ -99,9 +73,6 @@ impl From<Row> for Subscription {
         }
     }
 }
-
-const COLUMNS: &str =
-    "id, url, event_types, transform, enabled, description, disabled_reason, created_at";
 
 /// A new subscription.
 #[derive(Deserialize, ToSchema)]
@@ -184,13 +155,13 @@ fn check_description(text: &str) -> Result<()> {
             "description must be at most 1000 characters".into(),
         ));
     }
-    crate::db::check_plain_text("description", text).map_err(Error::Validation)?;
+    crate::store::check_plain_text("description", text).map_err(Error::Validation)?;
     Ok(())
 }
 
 /// The module must exist for this tenant, the config must fit the plugin's schema (an absent
 /// config is the schema's default), and the plugin must not fail on a sample event of each of
-/// `event_types` ([`crate::trial`]). Returns the transform to store, config filled in.
+/// `event_types` ([`crate::api::trial`]). Returns the transform to store, config filled in.
 async fn check_transform(
     state: &AppState,
     tenant: &str,
@@ -201,7 +172,7 @@ async fn check_transform(
     let version = match find_version(&state.db, &module).await {
         Ok(version) => version,
         Err(Error::NotFound(what)) => {
-            let hint = crate::modules::naming_hint(&state.db, tenant, &module).await?;
+            let hint = crate::api::modules::naming_hint(&state.db, tenant, &module).await?;
             return Err(Error::Validation(format!(
                 "transform: {what} does not exist{hint}"
             )));
@@ -217,8 +188,9 @@ async fn check_transform(
                 transform.module
             ))
         })?;
-    let compiled = crate::modules::compiled(&state.db, &state.runtime, &version.sha256).await?;
-    crate::trial::try_transform(
+    let compiled =
+        crate::api::modules::compiled(&state.db, &state.runtime, &version.sha256).await?;
+    crate::api::trial::try_transform(
         state,
         tenant,
         &transform.module,
@@ -252,11 +224,7 @@ async fn create(
         Some(t) => Some(check_transform(&state, &tenant, t, &new.event_types).await?),
         None => None,
     };
-    let (count,): (i64,) =
-        sqlx::query_as("SELECT COUNT(*) FROM subscriptions WHERE tenant_id = $1")
-            .bind(&tenant)
-            .fetch_one(state.db.pool())
-            .await?;
+    let count = store::subscriptions::count(&state.db, &tenant).await?;
     let quota = state.config.max_subscriptions_per_tenant;
     if count as usize >= quota {
         return Err(Error::Quota(format!(
@@ -266,29 +234,16 @@ async fn create(
     let id = new_id("sub");
     let secret = generate_secret();
     let now = now_ms();
-    let mut tx = state.db.begin_write().await?;
-    sqlx::query(
-        "INSERT INTO subscriptions (id, tenant_id, url, event_types, transform, enabled, description, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
-    )
-    .bind(&id)
-    .bind(&tenant)
-    .bind(url.as_str())
-    .bind(&event_types)
-    .bind(&transform)
-    .bind(new.enabled as i64)
-    .bind(&new.description)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("INSERT INTO subscription_secrets (id, subscription_id, secret, created_at) VALUES ($1, $2, $3, $4)")
-        .bind(new_id("sec"))
-        .bind(&id)
-        .bind(state.keyring.encrypt(&id, &secret))
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let fields = Fields {
+        url: url.as_str(),
+        event_types: &event_types,
+        transform: transform.as_deref(),
+        enabled: new.enabled,
+        description: &new.description,
+        disabled_reason: None,
+    };
+    let sealed = state.keyring.encrypt(&id, &secret);
+    store::subscriptions::insert(&state.db, &tenant, &id, &fields, &sealed, now).await?;
     state.directory.invalidate();
     let mut subscription = fetch(&state.db, &tenant, &id).await?;
     subscription.secret = Some(secret);
@@ -296,14 +251,9 @@ async fn create(
 }
 
 async fn fetch(db: &Db, tenant: &str, id: &str) -> Result<Subscription> {
-    let row: Option<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM subscriptions WHERE tenant_id = $1 AND id = $2"
-    ))
-    .bind(tenant)
-    .bind(id)
-    .fetch_optional(db.pool())
-    .await?;
-    row.map(Into::into)
+    store::subscriptions::one(db, tenant, id)
+        .await?
+        .map(Into::into)
         .ok_or_else(|| Error::NotFound(format!("subscription {id}")))
 }
 
@@ -319,13 +269,12 @@ async fn list(
 ) -> Result<axum::Json<Page<Subscription>>> {
     caller.require_tenant(&state.directory, &tenant).await?;
     let limit = page.limit();
-    let rows: Vec<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM subscriptions WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3"
-    ))
-    .bind(&tenant)
-    .bind(page.after.as_deref().unwrap_or(""))
-    .bind(limit + 1)
-    .fetch_all(state.db.pool())
+    let rows = store::subscriptions::list(
+        &state.db,
+        &tenant,
+        page.after.as_deref().unwrap_or(""),
+        limit + 1,
+    )
     .await?;
     let items = rows.into_iter().map(Subscription::from).collect();
     Ok(axum::Json(Page::new(items, limit, |s| s.id.clone())))
@@ -389,21 +338,15 @@ async fn update(
     } else {
         current.disabled_reason
     };
-    sqlx::query(
-        "UPDATE subscriptions SET url = $1, event_types = $2, transform = $3, enabled = $4, \
-         description = $5, disabled_reason = $6, updated_at = $7 WHERE tenant_id = $8 AND id = $9",
-    )
-    .bind(&url)
-    .bind(&event_types)
-    .bind(&transform)
-    .bind(enabled as i64)
-    .bind(&description)
-    .bind(&disabled_reason)
-    .bind(now_ms())
-    .bind(&tenant)
-    .bind(&id)
-    .execute(state.db.pool())
-    .await?;
+    let fields = Fields {
+        url: &url,
+        event_types: &event_types,
+        transform: transform.as_deref(),
+        enabled,
+        description: &description,
+        disabled_reason: disabled_reason.as_deref(),
+    };
+    store::subscriptions::update(&state.db, &tenant, &id, &fields, now_ms()).await?;
     state.directory.invalidate();
     Ok(axum::Json(fetch(&state.db, &tenant, &id).await?))
 }
@@ -418,13 +361,9 @@ async fn remove(
     Path((tenant, id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
     caller.require_tenant(&state.directory, &tenant).await?;
-    let deleted = sqlx::query("DELETE FROM subscriptions WHERE tenant_id = $1 AND id = $2")
-        .bind(&tenant)
-        .bind(&id)
-        .execute(state.db.pool())
-        .await?;
+    let deleted = store::subscriptions::delete(&state.db, &tenant, &id).await?;
     state.directory.invalidate();
-    if deleted.rows_affected() == 0 {
+    if !deleted {
         return Err(Error::NotFound(format!("subscription {id}")));
     }
     Ok(StatusCode::NO_CONTENT)
@@ -443,25 +382,18 @@ async fn rotate_secret(
     let mut subscription = fetch(&state.db, &tenant, &id).await?;
     let now = now_ms();
     let secret = generate_secret();
-    let mut tx = state.db.begin_write().await?;
-    // Secrets past their overlap sign nothing any more: they go.
-    sqlx::query(
-        "DELETE FROM subscription_secrets WHERE subscription_id = $1 AND expires_at IS NOT NULL \
-         AND expires_at <= $2",
-    )
-    .bind(&id)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
-    // Every live secret signs every delivery, so their number bounds the signature header.
-    let (live, soonest): (i64, Option<i64>) = sqlx::query_as(
-        "SELECT COUNT(*), MIN(expires_at) FROM subscription_secrets WHERE subscription_id = $1",
-    )
-    .bind(&id)
-    .fetch_one(&mut *tx)
-    .await?;
     let quota = state.config.max_live_secrets;
-    if live as usize >= quota {
+    let rotation = store::subscriptions::rotate_secret(
+        &state.db,
+        &id,
+        &state.keyring.encrypt(&id, &secret),
+        now,
+        // The old secret keeps signing for the overlap, so receivers can switch without a gap.
+        now + state.config.secret_overlap.as_millis() as i64,
+        quota as i64,
+    )
+    .await?;
+    if let Rotation::TooManyLive { live, soonest } = rotation {
         return Err(Error::Quota(format!(
             "subscription {id} already has {live} secrets that sign (KROG_MAX_LIVE_SECRETS={quota}); \
              the oldest stops signing at {}, rotate again after that",
@@ -470,20 +402,6 @@ async fn rotate_secret(
                 .unwrap_or_else(|| "the end of its overlap".into())
         )));
     }
-    // The old secret keeps signing for the overlap, so receivers can switch without a gap.
-    sqlx::query("UPDATE subscription_secrets SET expires_at = $1 WHERE subscription_id = $2 AND expires_at IS NULL")
-        .bind(now + state.config.secret_overlap.as_millis() as i64)
-        .bind(&id)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("INSERT INTO subscription_secrets (id, subscription_id, secret, created_at) VALUES ($1, $2, $3, $4)")
-        .bind(new_id("sec"))
-        .bind(&id)
-        .bind(state.keyring.encrypt(&id, &secret))
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
     state.directory.invalidate();
     subscription.secret = Some(secret);
     Ok(axum::Json(subscription))
@@ -499,7 +417,7 @@ pub(crate) struct TestRequest {
 }
 
 /// The sample booking a test send carries.
-const SAMPLE_BOOKING: &str = include_str!("../../fixtures/booking-created.json");
+const SAMPLE_BOOKING: &str = include_str!("../../../fixtures/booking-created.json");
 
 /// Sends a sample booking event to this subscription.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/subscriptions/{id}/test",
@@ -520,13 +438,15 @@ async fn send_test(
         serde_json::from_slice(&body).map_err(Error::from_json_error)?
     };
     let sample: serde_json::Value = serde_json::from_str(SAMPLE_BOOKING).expect("fixture is JSON");
-    let event = crate::events::Event {
+    let event = Event {
         id: new_id("evt_test"),
         event_type: request.event_type.unwrap_or(EventType::Created).as_str(),
         timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         data: sample["data"].to_string(),
     };
-    let accepted = accept(&state, &tenant, event, Some(&id)).await?;
+    let accepted: Accepted = ingest::accept(&state, &tenant, event, Some(&id))
+        .await?
+        .into();
     Ok((StatusCode::ACCEPTED, axum::Json(accepted)))
 }
 
@@ -538,13 +458,7 @@ pub async fn resolving_to(db: &Db, module: &ModuleRef, latest: i64) -> Result<Ve
     } else {
         Some(module.owner.as_str())
     };
-    let rows: Vec<(String, String, String)> = match owner_filter {
-        Some(tenant) => sqlx::query_as("SELECT id, tenant_id, transform FROM subscriptions WHERE transform IS NOT NULL AND tenant_id = $1")
-            .bind(tenant),
-        None => sqlx::query_as("SELECT id, tenant_id, transform FROM subscriptions WHERE transform IS NOT NULL"),
-    }
-    .fetch_all(db.pool())
-    .await?;
+    let rows = store::subscriptions::with_transforms(db, owner_filter).await?;
     Ok(rows
         .into_iter()
         .filter(|(_, tenant, transform)| {

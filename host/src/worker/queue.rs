@@ -23,10 +23,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 
-use crate::db::{Backend, Db, now_ms};
+use super::Context;
 use crate::directory::Target;
-use crate::events::Event;
-use crate::state::AppState;
+use crate::model::Event;
+use crate::store::{self, Backend, Db, now_ms};
 
 /// A delivery for a worker.
 pub enum Work {
@@ -100,7 +100,7 @@ pub struct Job {
     pub event: Arc<Event>,
 }
 
-/// The sending side of the queue, held in `AppState`.
+/// The sending side of the queue, held in the pipeline's [`Context`].
 #[derive(Clone)]
 pub struct Queue {
     tx: mpsc::Sender<Work>,
@@ -167,7 +167,7 @@ impl Queue {
 
 /// Gives back this node's claims on `ids` (fresh deliveries the workers had no room for), so
 /// that the scheduler claims them when there is room. In the background: ingest has answered.
-pub fn spill(state: &AppState, ids: Vec<String>) {
+pub fn spill(state: &Context, ids: Vec<String>) {
     if ids.is_empty() {
         return;
     }
@@ -175,7 +175,9 @@ pub fn spill(state: &AppState, ids: Vec<String>) {
     let state = state.clone();
     tokio::spawn(async move {
         for chunk in ids.chunks(RENEW_CHUNK) {
-            if let Err(e) = set_claims(&state.db, state.queue.node_id(), chunk, None).await {
+            if let Err(e) =
+                store::queue::set_claims(&state.db, state.queue.node_id(), chunk, None).await
+            {
                 tracing::warn!(error = %e, "could not give back claims of queued-over deliveries; they return when their lease ends");
             }
         }
@@ -392,7 +394,7 @@ impl Book {
 
 /// Runs the workers and the scheduler until `shutdown` turns true; then lets in-flight
 /// attempts finish and gives back claims on work not started.
-pub async fn start(state: AppState, receiver: Receiver, mut shutdown: watch::Receiver<bool>) {
+pub async fn start(state: Context, receiver: Receiver, mut shutdown: watch::Receiver<bool>) {
     let Receiver { mut rx } = receiver;
     let config = &state.config;
     let mut book = Book::new(Caps {
@@ -456,7 +458,7 @@ pub async fn start(state: AppState, receiver: Receiver, mut shutdown: watch::Rec
             running.spawn(async move {
                 let _done = done;
                 let id = work.id().to_owned();
-                if let Err(e) = crate::deliveries::attempt::run(&state, work, turn).await {
+                if let Err(e) = super::attempt::run(&state, work, turn).await {
                     // The claim is left to run out: the lease is the back-off, so a record
                     // the database refuses is not attempted again in a loop.
                     metrics::counter!("krog_attempts_unrecorded_total").increment(1);
@@ -475,13 +477,7 @@ pub async fn start(state: AppState, receiver: Receiver, mut shutdown: watch::Rec
     rx.close();
     while running.join_next().await.is_some() {}
     let node = state.queue.node_id().to_owned();
-    if let Err(e) = sqlx::query(
-        "UPDATE deliveries SET claimed_until = NULL, claimed_by = NULL WHERE claimed_by = $1 AND status = 'pending'",
-    )
-    .bind(&node)
-    .execute(state.db.pool())
-    .await
-    {
+    if let Err(e) = store::queue::release_node(&state.db, &node).await {
         tracing::warn!(error = %e, "could not give back claims at shutdown; they expire by lease");
     }
 }
@@ -489,7 +485,7 @@ pub async fn start(state: AppState, receiver: Receiver, mut shutdown: watch::Rec
 /// Extends this node's claims on everything it holds by a full lease, in the background (one
 /// renewal at a time).
 fn renew_claims(
-    state: &AppState,
+    state: &Context,
     book: &Book,
     lease: Duration,
     renewing: &Arc<tokio::sync::Mutex<()>>,
@@ -506,7 +502,9 @@ fn renew_claims(
         };
         let until = now_ms() + lease.as_millis() as i64;
         for chunk in ids.chunks(RENEW_CHUNK) {
-            if let Err(e) = set_claims(&state.db, state.queue.node_id(), chunk, Some(until)).await {
+            if let Err(e) =
+                store::queue::set_claims(&state.db, state.queue.node_id(), chunk, Some(until)).await
+            {
                 metrics::counter!("krog_claim_renewal_failures_total").increment(1);
                 tracing::warn!(error = %e, "could not renew claims; work that waited past its lease is checked before it is sent");
                 return;
@@ -515,67 +513,25 @@ fn renew_claims(
     });
 }
 
-/// Sets `claimed_until` on this node's pending deliveries among `ids` (`None`: gives them up).
-async fn set_claims(
-    db: &Db,
-    node: &str,
-    ids: &[String],
-    until: Option<i64>,
-) -> Result<(), sqlx::Error> {
-    let list = serde_json::to_string(ids).expect("strings serialize");
-    let members = match db.backend() {
-        Backend::Sqlite => "SELECT value FROM json_each($3)",
-        Backend::Postgres => "SELECT jsonb_array_elements_text(CAST($3 AS jsonb))",
-    };
-    // Giving a claim back sets `claimed_until` to 0 rather than NULL with `claimed_by` kept:
-    // the row is due to the scheduler at once, and no other writer tells the two apart.
-    let sql = format!(
-        "UPDATE deliveries SET claimed_until = $1 WHERE claimed_by = $2 AND status = 'pending' \
-         AND id IN ({members})"
-    );
-    sqlx::query(&sql)
-        .bind(until.unwrap_or(0))
-        .bind(node)
-        .bind(list)
-        .execute(db.pool())
-        .await?;
-    Ok(())
-}
-
-/// On SQLite only one process can own the database, so claims left by an earlier process of
-/// this node are stale at start and given back at once instead of waiting out the lease.
-pub async fn recover_on_start(db: &Db) -> Result<u64, sqlx::Error> {
-    if db.backend() != Backend::Sqlite {
-        return Ok(0);
-    }
-    let released = sqlx::query("UPDATE deliveries SET claimed_until = NULL, claimed_by = NULL WHERE status = 'pending' AND claimed_by IS NOT NULL")
-        .execute(db.pool())
-        .await?;
-    Ok(released.rows_affected())
-}
-
 const CLAIM_BATCH: i64 = 256;
-
-/// The PostgreSQL channel on which nodes announce work that any node may take.
-pub const NOTIFY_CHANNEL: &str = "krog_work";
 
 /// On PostgreSQL, wakes this node's scheduler whenever any node announces work (a retry
 /// scheduled, a replay), so idle nodes react at once rather than at the next poll, and drops
 /// this node's directory when another node changed keys, tenants, subscriptions or modules.
 /// Polling and the directory's TTL stay as the fallback when the listening connection is down.
-async fn listen(state: AppState) {
+async fn listen(state: Context) {
     loop {
-        let result: Result<(), sqlx::Error> = async {
-            let mut listener =
-                sqlx::postgres::PgListener::connect(&state.config.database_url).await?;
-            listener
-                .listen_all([NOTIFY_CHANNEL, crate::directory::CHANNEL])
-                .await?;
+        let result: Result<(), store::Error> = async {
+            let mut listener = store::Listener::connect(
+                &state.config.database_url,
+                &[store::queue::NOTIFY_CHANNEL, crate::directory::CHANNEL],
+            )
+            .await?;
             // Whatever was announced while not listening is unknown: start from scratch.
             state.directory.forget();
             loop {
-                let notification = listener.recv().await?;
-                if notification.channel() == crate::directory::CHANNEL {
+                let channel = listener.recv().await?;
+                if channel == crate::directory::CHANNEL {
                     state.directory.forget();
                 } else {
                     state.queue.wake.notify_one();
@@ -590,20 +546,7 @@ async fn listen(state: AppState) {
     }
 }
 
-/// Announces due work to every node (inside the caller's transaction: sent on commit).
-pub async fn announce(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    backend: Backend,
-) -> Result<(), sqlx::Error> {
-    if backend == Backend::Postgres {
-        sqlx::query(&format!("NOTIFY {NOTIFY_CHANNEL}"))
-            .execute(&mut **tx)
-            .await?;
-    }
-    Ok(())
-}
-
-async fn schedule(state: AppState, shutdown: watch::Receiver<bool>) {
+async fn schedule(state: Context, shutdown: watch::Receiver<bool>) {
     let poll = state.config.poll_interval;
     loop {
         if *shutdown.borrow() {
@@ -634,34 +577,23 @@ async fn schedule(state: AppState, shutdown: watch::Receiver<bool>) {
 }
 
 /// Claims due, unclaimed (or lease-expired) pending deliveries for this node and queues them.
-async fn claim_due(state: &AppState) -> Result<usize, sqlx::Error> {
+async fn claim_due(state: &Context) -> Result<usize, store::Error> {
     let now = now_ms();
     let lease_until = now + state.config.claim_lease.as_millis() as i64;
-    let lock = match state.db.backend() {
-        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-        Backend::Sqlite => "",
-    };
-    let sql = format!(
-        "UPDATE deliveries SET claimed_by = $1, claimed_until = $2 WHERE id IN (\
-           SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= $3 \
-           AND (claimed_until IS NULL OR claimed_until < $3) ORDER BY next_attempt_at LIMIT $4{lock}\
-         ) RETURNING id, tenant_id, subscription_id"
-    );
-    let mut tx = state.db.begin_write().await?;
-    let ids: Vec<(String, String, String)> = sqlx::query_as(&sql)
-        .bind(state.queue.node_id())
-        .bind(lease_until)
-        .bind(now)
-        .bind(CLAIM_BATCH)
-        .fetch_all(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    let count = ids.len();
+    let claimed = store::queue::claim_due(
+        &state.db,
+        state.queue.node_id(),
+        lease_until,
+        now,
+        CLAIM_BATCH,
+    )
+    .await?;
+    let count = claimed.len();
     if count > 0 {
         tracing::debug!(count, "claimed due deliveries");
         state
             .queue
-            .push(ids.into_iter().map(|(id, tenant, subscription)| {
+            .push(claimed.into_iter().map(|(id, tenant, subscription)| {
                 Work::Stored(Claimed {
                     id,
                     tenant_id: tenant.into(),
@@ -674,12 +606,7 @@ async fn claim_due(state: &AppState) -> Result<usize, sqlx::Error> {
 }
 
 /// How long until the next pending delivery becomes claimable.
-async fn next_due_in(db: &Db) -> Result<Option<Duration>, sqlx::Error> {
-    let (next,): (Option<i64>,) = sqlx::query_as(
-        "SELECT MIN(CASE WHEN claimed_until IS NOT NULL AND claimed_until > next_attempt_at \
-         THEN claimed_until ELSE next_attempt_at END) FROM deliveries WHERE status = 'pending'",
-    )
-    .fetch_one(db.pool())
-    .await?;
+async fn next_due_in(db: &Db) -> Result<Option<Duration>, store::Error> {
+    let next = store::queue::next_due(db).await?;
     Ok(next.map(|at| Duration::from_millis((at - now_ms()).max(0) as u64)))
 }

@@ -1,5 +1,13 @@
-//! One delivery attempt: transform (in the sandbox), sign, POST, record. Whatever happens —
-//! a plugin failure, a refused destination, a timeout — ends as a recorded attempt and a
+//! One delivery attempt, as named stages, each given only what it needs:
+//!
+//! 1. [`prepare`]: the delivery as a [`Pending`] — in hand for fresh work, read back (and the
+//!    claim checked) for work claimed by id — with the subscription it goes to;
+//! 2. [`dispatch`]: [`transform`] in the sandbox, then [`sign_and_send`]; whatever happens
+//!    ends as an [`Ending`];
+//! 3. [`settle`]: the ending becomes a [`Settlement`] stored by the group-commit writer, and is
+//!    reported.
+//!
+//! A plugin failure, a refused destination, a timeout: each ends as a recorded attempt and a
 //! settled or rescheduled delivery, never a lost one.
 
 use std::sync::Arc;
@@ -8,15 +16,16 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
+use super::Context;
+use super::queue::{Job, Turn, Work};
 use super::report::{self, Attempted, Outcome as Reported};
-use crate::db::{bounded, now_ms, storable};
 use crate::directory::{Resolved, Target};
-use crate::events::{Event, EventType};
-use crate::queue::{Job, Turn, Work};
+use crate::model::delivery::FailureKind;
+use crate::model::{AttemptKind, DeliveryStatus, Event, EventType};
 use crate::runtime::{EventInput, Outcome};
 use crate::signing::signature;
-use crate::state::AppState;
-use crate::writer::{Param, Statement};
+use crate::store::writer::{AttemptRecord, SentRequest, Settlement};
+use crate::store::{self, bounded, now_ms, storable};
 
 /// How much of a response body is kept on the attempt.
 const RESPONSE_KEEP: usize = 1024;
@@ -24,43 +33,28 @@ const RESPONSE_KEEP: usize = 1024;
 /// The longest error text or skip reason stored on a delivery (a plugin's message included).
 const MAX_ERROR_BYTES: usize = 4096;
 
-#[derive(sqlx::FromRow)]
-struct Row {
-    status: String,
-    claimed_by: Option<String>,
-    attempt_count: i64,
-    tenant_id: String,
-    event_id: String,
-    subscription_id: String,
-    event_type: String,
-    timestamp: String,
-    data: String,
-    payload_deleted_note: Option<String>,
-}
-
-/// The request to send.
-pub struct Request {
-    content_type: String,
-    headers: Vec<(String, String)>,
-    body: axum::body::Bytes,
-    /// The body is the event envelope: not stored with the delivery (the event is), rebuilt
-    /// when the delivery is read.
-    envelope: bool,
-}
-
 /// How an attempt ended.
-enum Ending {
+pub enum Ending {
+    /// The receiver answered 2xx.
     Delivered {
+        /// Its status.
         status: u16,
+        /// The start of its answer.
         response: String,
     },
+    /// The plugin chose not to send; its reason.
     Skipped(String),
-    /// Failed; retry unless attempts are exhausted. `retry_after` from the response.
+    /// Failed; retry unless attempts are exhausted.
     Failed {
+        /// The receiver's status, if it answered.
         status: Option<u16>,
+        /// What went wrong, for people.
         error: String,
-        kind: &'static str,
+        /// What kind of failure.
+        kind: AttemptKind,
+        /// The start of the receiver's answer.
         response: Option<String>,
+        /// The receiver's `Retry-After`.
         retry_after: Option<Duration>,
         /// It would fail the same way again (a plugin's config error, trap or invalid output):
         /// not retried; a retry by hand after the fix runs it again.
@@ -68,6 +62,7 @@ enum Ending {
     },
     /// The subscriber said 410 Gone: stop and disable the subscription.
     Gone {
+        /// The start of its answer.
         response: String,
     },
     /// Nothing to send to any more (subscription deleted or disabled).
@@ -77,25 +72,61 @@ enum Ending {
     PayloadDeleted(String),
 }
 
-/// What an attempt row records besides its time and duration.
-pub struct AttemptRow {
-    status_code: Option<i64>,
-    error: Option<String>,
-    kind: Option<&'static str>,
-    response: Option<String>,
+impl Ending {
+    fn failed(error: String, kind: AttemptKind) -> Ending {
+        Ending::Failed {
+            status: None,
+            error,
+            kind,
+            response: None,
+            retry_after: None,
+            fails_again: false,
+        }
+    }
+}
+
+/// A delivery ready for its attempt.
+pub struct Pending {
+    /// The delivery and its event.
+    pub job: Job,
+    /// Where it goes, as the directory knows it; `None`: the subscription is gone.
+    pub target: Option<Arc<Target>>,
+    /// The note of a deleted payload (a retry by hand after retention or an erasure): the
+    /// delivery fails instead of sending an empty body.
+    pub deleted: Option<String>,
 }
 
 /// Runs one attempt of a delivery, if it is still pending. `turn` is the worker slot: it is
 /// given back once the request is answered, before waiting for the record to commit
 /// ([`Turn::settle`]).
-pub async fn run(state: &AppState, work: Work, turn: Turn) -> anyhow::Result<()> {
+pub async fn run(state: &Context, work: Work, turn: Turn) -> anyhow::Result<()> {
+    let Some(pending) = prepare(state, work).await? else {
+        return Ok(());
+    };
+    let started = Instant::now();
+    let at = now_ms();
+    let (ending, request) = match &pending.deleted {
+        Some(note) => (
+            Ending::PayloadDeleted(format!("{note}: there is nothing to send")),
+            None,
+        ),
+        None => dispatch(state, &pending.job, pending.target.as_deref()).await,
+    };
+    let duration = started.elapsed();
+    let _place = turn.settle().await;
+    settle(state, &pending.job, at, duration, ending, request).await
+}
+
+/// The delivery with its event and target; `None` when there is nothing to attempt (an
+/// erasure cancelled it, it settled meanwhile, or another node holds it now).
+pub async fn prepare(state: &Context, work: Work) -> anyhow::Result<Option<Pending>> {
     let (job, deleted) = match work {
         // An erasure cancelled it (and recorded that) while it waited here.
-        Work::Fresh(job) if state.cancelled.take(&job.delivery_id) => return Ok(()),
+        Work::Fresh(job) if state.cancelled.take(&job.delivery_id) => return Ok(None),
         Work::Fresh(job) => (job, None),
         Work::Stored(claimed) => match load(state, claimed.id).await? {
             Some(loaded) => loaded,
-            None => return Ok(()),
+            None => return Ok(None),
         },
     };
     let target = match &job.target {
@@ -106,35 +137,20 @@ pub async fn run(state: &AppState, work: Work, turn: Turn) -> anyhow::Result<()>
             .await?
             .and_then(|routes| routes.target(&job.subscription_id).cloned()),
     };
-    let started = Instant::now();
-    let at = now_ms();
-    let (ending, request) = match deleted {
-        Some(note) => (
-            Ending::PayloadDeleted(format!("{note}: there is nothing to send")),
-            None,
-        ),
-        None => attempt(state, &job, target.as_deref()).await,
-    };
-    let duration = started.elapsed();
-    let _place = turn.settle().await;
-    record(state, &job, at, duration, ending, request).await
+    Ok(Some(Pending {
+        job,
+        target,
+        deleted,
+    }))
 }
 
 /// Reads a delivery claimed by id, with its event; `None` unless it is still pending and
-/// still claimed by this node. Beside the job, the note of a deleted payload (a retry by hand
-/// after retention or an erasure), which fails the delivery instead of sending an empty body.
-async fn load(state: &AppState, id: String) -> anyhow::Result<Option<(Job, Option<String>)>> {
-    let row: Option<Row> = sqlx::query_as(
-        "SELECT d.status, d.claimed_by, d.attempt_count, d.tenant_id, d.event_id, d.subscription_id, \
-         e.event_type, e.timestamp, e.data, e.payload_deleted_note \
-         FROM deliveries d JOIN events e ON e.tenant_id = d.tenant_id AND e.id = d.event_id \
-         WHERE d.id = $1",
-    )
-    .bind(&id)
-    .fetch_optional(state.db.pool())
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    if row.status != "pending" {
+/// still claimed by this node. Beside the job, the note of a deleted payload.
+async fn load(state: &Context, id: String) -> anyhow::Result<Option<(Job, Option<String>)>> {
+    let Some(row) = store::deliveries::claimed(&state.db, &id).await? else {
+        return Ok(None);
+    };
+    if row.status != DeliveryStatus::Pending.as_str() {
         return Ok(None);
     }
     // Another node took it (this node's claim ran out while the work waited here): it is
@@ -145,7 +161,6 @@ async fn load(state: &AppState, id: String) -> anyhow::Result<Option<(Job, Optio
     }
     let event_type = EventType::parse(&row.event_type)
         .ok_or_else(|| anyhow::anyhow!("stored event has unknown type {:?}", row.event_type))?;
-    let deleted = row.payload_deleted_note;
     let job = Job {
         delivery_id: id,
         attempt_count: row.attempt_count,
@@ -159,14 +174,15 @@ async fn load(state: &AppState, id: String) -> anyhow::Result<Option<(Job, Optio
             data: row.data,
         }),
     };
-    Ok(Some((job, deleted)))
+    Ok(Some((job, row.payload_deleted_note)))
 }
 
-async fn attempt(
-    state: &AppState,
+/// Transforms and sends: the ending, and the request when one was made.
+pub async fn dispatch(
+    state: &Context,
     job: &Job,
     target: Option<&Target>,
-) -> (Ending, Option<Request>) {
+) -> (Ending, Option<SentRequest>) {
     let Some(target) = target else {
         return (
             Ending::Abandoned("the subscription was deleted".into()),
@@ -181,20 +197,21 @@ async fn attempt(
     }
     let mut request = match &target.transform {
         None => envelope(&job.event),
-        Some(transform) => match run_transform(state, job, transform).await {
+        Some(resolved) => match transform(state, job, resolved).await {
             Ok(Outcome::Skip { reason }) => return (Ending::Skipped(reason), None),
             Ok(Outcome::Deliver {
                 content_type,
                 headers,
                 body,
-            }) => Request {
+            }) => SentRequest {
                 content_type,
                 headers,
                 body: body.into(),
                 envelope: false,
             },
             Err(failed) => {
-                metrics::counter!("krog_plugin_errors_total", "kind" => failed.kind).increment(1);
+                metrics::counter!("krog_plugin_errors_total", "kind" => failed.kind.as_str())
+                    .increment(1);
                 let ending = Ending::Failed {
                     status: None,
                     error: failed.error,
@@ -207,47 +224,36 @@ async fn attempt(
             }
         },
     };
-    let ending = send(state, job, target, &mut request).await;
+    let ending = sign_and_send(state, job, target, &mut request).await;
     (ending, Some(request))
 }
 
-/// Without a transform the body is the event envelope; `data` is spliced in as received.
-fn envelope(event: &Event) -> Request {
-    Request {
+/// Without a transform the body is the event envelope.
+fn envelope(event: &Event) -> SentRequest {
+    SentRequest {
         content_type: "application/json".into(),
         headers: Vec::new(),
-        body: envelope_body(event).into(),
+        body: event.envelope().into(),
         envelope: true,
     }
 }
 
-/// The envelope `{"type","timestamp","data"}` of an event, as sent without a transform.
-pub fn envelope_body(event: &Event) -> Vec<u8> {
-    let mut body = Vec::with_capacity(event.data.len() + 96);
-    body.extend_from_slice(b"{\"type\":");
-    serde_json::to_writer(&mut body, &event.event_type).expect("strings serialize");
-    body.extend_from_slice(b",\"timestamp\":");
-    serde_json::to_writer(&mut body, &event.timestamp).expect("strings serialize");
-    body.extend_from_slice(b",\"data\":");
-    body.extend_from_slice(event.data.as_bytes());
-    body.push(b'}');
-    body
-}
-
 /// Why a transform did not give an outcome.
 struct TransformFailed {
-    kind: &'static str,
+    kind: AttemptKind,
     error: String,
     fails_again: bool,
 }
 
-async fn run_transform(
-    state: &AppState,
+/// Runs the subscription's plugin on the event, on this thread when its instance is warm
+/// and quick, else on a blocking thread within the tenant's share.
+async fn transform(
+    state: &Context,
     job: &Job,
     transform: &Result<Resolved, String>,
 ) -> Result<Outcome, TransformFailed> {
     let resolved = transform.as_ref().map_err(|why| TransformFailed {
-        kind: "invalid_module",
+        kind: AttemptKind::Plugin(FailureKind::InvalidModule),
         error: why.clone(),
         fails_again: false,
     })?;
@@ -282,7 +288,7 @@ async fn run_transform(
             })
             .await
             .map_err(|e| TransformFailed {
-                kind: "trap",
+                kind: AttemptKind::Plugin(FailureKind::Trap),
                 error: format!("the plugin call did not complete: {e}"),
                 fails_again: false,
             })?
@@ -306,7 +312,7 @@ async fn run_transform(
                 failure.message
             );
             Err(TransformFailed {
-                kind: failure.kind.as_str(),
+                kind: AttemptKind::Plugin(failure.kind),
                 error,
                 fails_again,
             })
@@ -314,31 +320,31 @@ async fn run_transform(
     }
 }
 
-async fn send(state: &AppState, job: &Job, target: &Target, request: &mut Request) -> Ending {
-    let failed = |error: String, kind: &'static str| Ending::Failed {
-        status: None,
-        error,
-        kind,
-        response: None,
-        retry_after: None,
-        fails_again: false,
-    };
+/// Signs the request with the subscription's secrets and POSTs it, filling in the headers
+/// as sent.
+async fn sign_and_send(
+    state: &Context,
+    job: &Job,
+    target: &Target,
+    request: &mut SentRequest,
+) -> Ending {
+    let failed = Ending::failed;
     // Checked again (when the directory loaded it), not only at create: IP literals never
     // reach the guarded resolver.
     let url = match &target.destination {
         Ok(url) => url.clone(),
-        Err(why) => return failed(why.clone(), "destination"),
+        Err(why) => return failed(why.clone(), AttemptKind::Destination),
     };
     let now = now_ms();
     let timestamp = now / 1000;
     let keys = match target.signing_keys(now) {
         Ok(keys) => keys,
-        Err(why) => return failed(why, "signing"),
+        Err(why) => return failed(why, AttemptKind::Signing),
     };
     if keys.is_empty() {
         return failed(
             "the subscription has no valid signing secret".into(),
-            "signing",
+            AttemptKind::Signing,
         );
     }
     let mut headers = HeaderMap::with_capacity(request.headers.len() + 4);
@@ -358,7 +364,10 @@ async fn send(state: &AppState, job: &Job, target: &Target, request: &mut Reques
         HeaderValue::try_from(job.event.id.as_str()),
         HeaderValue::try_from(sig),
     ) else {
-        return failed("event id is not a valid header value".into(), "signing");
+        return failed(
+            "event id is not a valid header value".into(),
+            AttemptKind::Signing,
+        );
     };
     headers.insert("webhook-id", id);
     headers.insert("webhook-timestamp", HeaderValue::from(timestamp));
@@ -385,11 +394,11 @@ async fn send(state: &AppState, job: &Job, target: &Target, request: &mut Reques
         Ok(response) => response,
         Err(e) => {
             let kind = if e.is_timeout() {
-                "timeout"
+                AttemptKind::Timeout
             } else if e.is_connect() {
-                "connect"
+                AttemptKind::Connect
             } else {
-                "request"
+                AttemptKind::Request
             };
             return failed(describe_reqwest(&e), kind);
         }
@@ -412,7 +421,7 @@ async fn send(state: &AppState, job: &Job, target: &Target, request: &mut Reques
         Ending::Failed {
             status: Some(status.as_u16()),
             error: format!("the endpoint answered {status}"),
-            kind: "http_status",
+            kind: AttemptKind::HttpStatus,
             response: Some(body),
             retry_after,
             fails_again: false,
@@ -492,37 +501,21 @@ fn at_after(now: i64, delay: Duration) -> i64 {
     now.saturating_add(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// How a delivery settles after an attempt: everything the group-commit writer needs to
-/// store it, computed here so that the transaction does no thinking.
-pub struct Settlement {
-    delivery_id: String,
-    subscription_id: String,
-    at: i64,
-    duration_ms: i64,
-    status: &'static str,
-    attempt_count: i64,
-    next_attempt_at: Option<i64>,
-    attempt: Option<AttemptRow>,
-    skip_reason: Option<String>,
-    disable_subscription: bool,
-    request: Option<Request>,
-    /// The request's headers as JSON, when there was a request.
-    request_headers: Option<String>,
-}
-
-async fn record(
-    state: &AppState,
+/// Turns the ending into a [`Settlement`], stores it through the group-commit writer and
+/// reports the attempt.
+async fn settle(
+    state: &Context,
     job: &Job,
     at: i64,
     duration: Duration,
     ending: Ending,
-    request: Option<Request>,
+    request: Option<SentRequest>,
 ) -> anyhow::Result<()> {
     let attempts = job.attempt_count + 1;
     let now = now_ms();
     let row =
-        |status_code: Option<i64>, error: String, kind: &'static str, response: Option<String>| {
-            Some(AttemptRow {
+        |status_code: Option<i64>, error: String, kind: AttemptKind, response: Option<String>| {
+            Some(AttemptRecord {
                 status_code,
                 error: Some(storable(bounded(error, MAX_ERROR_BYTES))),
                 kind: Some(kind),
@@ -531,84 +524,84 @@ async fn record(
         };
     let mut skip_reason = None;
     let mut disable_subscription = false;
-    let (status, next_attempt_at, attempt): (&'static str, Option<i64>, Option<AttemptRow>) =
-        match ending {
-            Ending::Delivered { status, response } => {
-                let ok = AttemptRow {
-                    status_code: Some(status as i64),
-                    error: None,
-                    kind: None,
-                    response: Some(storable(response)),
-                };
-                ("succeeded", None, Some(ok))
+    let (status, next_attempt_at, attempt) = match ending {
+        Ending::Delivered { status, response } => {
+            let ok = AttemptRecord {
+                status_code: Some(status as i64),
+                error: None,
+                kind: None,
+                response: Some(storable(response)),
+            };
+            (DeliveryStatus::Succeeded, None, Some(ok))
+        }
+        Ending::Skipped(reason) => {
+            skip_reason = Some(storable(bounded(reason, MAX_ERROR_BYTES)));
+            (DeliveryStatus::Skipped, None, None)
+        }
+        Ending::Abandoned(why) => (
+            DeliveryStatus::Failed,
+            None,
+            row(None, why, AttemptKind::Abandoned, None),
+        ),
+        Ending::PayloadDeleted(why) => (
+            DeliveryStatus::Failed,
+            None,
+            row(None, why, AttemptKind::PayloadDeleted, None),
+        ),
+        Ending::Gone { response } => {
+            disable_subscription = true;
+            let why = "the endpoint answered 410 Gone; subscription disabled".to_owned();
+            (
+                DeliveryStatus::Failed,
+                None,
+                row(Some(410), why, AttemptKind::Gone, Some(response)),
+            )
+        }
+        Ending::Failed {
+            status,
+            error,
+            kind,
+            response,
+            retry_after,
+            fails_again,
+        } => {
+            let attempt = row(status.map(i64::from), error, kind, response);
+            let delay = match fails_again {
+                true => None,
+                false => next_delay(&state.config.retry_schedule, attempts, retry_after),
+            };
+            match delay {
+                Some(delay) => (DeliveryStatus::Pending, Some(at_after(now, delay)), attempt),
+                None => (DeliveryStatus::Failed, None, attempt),
             }
-            Ending::Skipped(reason) => {
-                skip_reason = Some(storable(bounded(reason, MAX_ERROR_BYTES)));
-                ("skipped", None, None)
-            }
-            Ending::Abandoned(why) => ("failed", None, row(None, why, "abandoned", None)),
-            Ending::PayloadDeleted(why) => {
-                ("failed", None, row(None, why, "payload_deleted", None))
-            }
-            Ending::Gone { response } => {
-                disable_subscription = true;
-                let why = "the endpoint answered 410 Gone; subscription disabled".to_owned();
-                ("failed", None, row(Some(410), why, "gone", Some(response)))
-            }
-            Ending::Failed {
-                status,
-                error,
-                kind,
-                response,
-                retry_after,
-                fails_again,
-            } => {
-                let attempt = row(status.map(i64::from), error, kind, response);
-                let delay = match fails_again {
-                    true => None,
-                    false => next_delay(&state.config.retry_schedule, attempts, retry_after),
-                };
-                match delay {
-                    Some(delay) => ("pending", Some(at_after(now, delay)), attempt),
-                    None => ("failed", None, attempt),
-                }
-            }
-        };
-    let outcome = match status {
-        "succeeded" => Reported::Succeeded,
-        "skipped" => Reported::Skipped,
-        "pending" => Reported::Retrying,
-        _ => Reported::Failed,
+        }
     };
-    let reported_kind = attempt.as_ref().and_then(|a| a.kind);
-    let reported_code = attempt.as_ref().and_then(|a| a.status_code);
+    let outcome = match status {
+        DeliveryStatus::Succeeded => Reported::Succeeded,
+        DeliveryStatus::Skipped => Reported::Skipped,
+        DeliveryStatus::Pending => Reported::Retrying,
+        DeliveryStatus::Failed => Reported::Failed,
+    };
+    let kind = attempt.as_ref().and_then(|a| a.kind);
+    let status_code = attempt.as_ref().and_then(|a| a.status_code);
+    let attempt_count = if attempt.is_some() {
+        attempts
+    } else {
+        job.attempt_count
+    };
     let settlement = Settlement {
         delivery_id: job.delivery_id.clone(),
         subscription_id: job.subscription_id.clone(),
         at,
         duration_ms: duration.as_millis() as i64,
         status,
-        attempt_count: if attempt.is_some() {
-            attempts
-        } else {
-            job.attempt_count
-        },
+        attempt_count,
         next_attempt_at,
         attempt,
         skip_reason,
         disable_subscription,
-        request_headers: request
-            .as_ref()
-            .map(|r| serde_json::to_string(&r.headers).unwrap_or_default()),
         request,
     };
-    let disabled = settlement.disable_subscription;
-    let kept = (
-        settlement.status,
-        settlement.attempt_count,
-        settlement.next_attempt_at,
-    );
-    let kind = settlement.attempt.as_ref().and_then(|a| a.kind);
     if let Err(e) = state.writer.settle(settlement).await {
         // Stored text is made storable (`storable`), so this should not happen; if the
         // database still refuses the record, the outcome is kept without its details rather
@@ -616,7 +609,6 @@ async fn record(
         // lease is the back-off, never an immediate re-send.
         metrics::counter!("krog_settlement_failures_total").increment(1);
         tracing::error!(delivery = %job.delivery_id, error = %e, "recording an attempt failed; recording it without its details");
-        let (status, attempt_count, next_attempt_at) = kept;
         let bare = Settlement {
             delivery_id: job.delivery_id.clone(),
             subscription_id: job.subscription_id.clone(),
@@ -625,22 +617,21 @@ async fn record(
             status,
             attempt_count,
             next_attempt_at,
-            attempt: Some(AttemptRow {
+            attempt: Some(AttemptRecord {
                 status_code: None,
                 error: Some(
                     "the details of this attempt could not be stored and were dropped".into(),
                 ),
-                kind: Some(kind.unwrap_or("unrecorded")),
+                kind: Some(kind.unwrap_or(AttemptKind::Unrecorded)),
                 response: None,
             }),
             skip_reason: None,
-            disable_subscription: disabled,
+            disable_subscription,
             request: None,
-            request_headers: None,
         };
         state.writer.settle(bare).await?;
     }
-    if disabled {
+    if disable_subscription {
         state.directory.invalidate();
     }
     report::attempt(&Attempted {
@@ -649,8 +640,8 @@ async fn record(
         delivery: &job.delivery_id,
         attempt: attempts,
         outcome,
-        kind: reported_kind,
-        status_code: reported_code,
+        kind,
+        status_code,
         retry_in: next_attempt_at.map(|at| Duration::from_millis(at.saturating_sub(now) as u64)),
         duration,
     });
@@ -658,105 +649,6 @@ async fn record(
         state.queue.wake_scheduler();
     }
     Ok(())
-}
-
-impl Settlement {
-    /// A delivered first attempt with nothing recorded, for tests of the writer's batching.
-    #[cfg(test)]
-    pub(crate) fn example() -> Settlement {
-        Settlement {
-            delivery_id: "dlv_example".into(),
-            subscription_id: "sub_example".into(),
-            at: 0,
-            duration_ms: 0,
-            status: "succeeded",
-            attempt_count: 1,
-            next_attempt_at: None,
-            attempt: None,
-            skip_reason: None,
-            disable_subscription: false,
-            request: None,
-            request_headers: None,
-        }
-    }
-
-    /// Whether another attempt is scheduled (to announce to other nodes).
-    pub fn retries(&self) -> bool {
-        self.next_attempt_at.is_some()
-    }
-
-    /// The statements that store the settlement (run in the writer's transaction); `attempt_id`
-    /// names the attempt row when there is one.
-    pub fn statements<'a>(
-        &'a self,
-        node: &'a str,
-        attempt_id: &'a str,
-        now: i64,
-    ) -> Vec<Statement<'a>> {
-        use Param::{Blob, Int, Text};
-        let mut statements = Vec::with_capacity(3);
-        if self.disable_subscription {
-            statements.push(Statement {
-                sql: "UPDATE subscriptions SET enabled = 0, disabled_reason = $1, updated_at = $2 WHERE id = $3",
-                params: vec![
-                    Text(Some("the endpoint answered 410 Gone")),
-                    Int(Some(now)),
-                    Text(Some(&self.subscription_id)),
-                ],
-            });
-        }
-        // Both writes below apply only while the delivery is still pending: an erasure may have
-        // cancelled it (or a tenant deletion removed it) while this attempt was in flight, and
-        // the attempt must then neither undo the cancellation nor store the receiver's answer
-        // or the transformed body again.
-        if let Some(row) = &self.attempt {
-            statements.push(Statement {
-                sql: "INSERT INTO attempts (id, delivery_id, at, duration_ms, status_code, error, error_kind, response, node) \
-                      SELECT $1, $2, $3, $4, $5, $6, $7, CASE WHEN d.status = 'pending' THEN $8 END, $9 \
-                      FROM deliveries d WHERE d.id = $2",
-                params: vec![
-                    Text(Some(attempt_id)),
-                    Text(Some(&self.delivery_id)),
-                    Int(Some(self.at)),
-                    Int(Some(self.duration_ms)),
-                    Int(row.status_code),
-                    Text(row.error.as_deref()),
-                    Text(row.kind),
-                    Text(row.response.as_deref()),
-                    Text(Some(node)),
-                ],
-            });
-        }
-        // The request is kept when there was one (the last one otherwise); an envelope body is
-        // stored as NULL beside its content type, since the event row already holds it.
-        let (content_type, body) = match &self.request {
-            Some(r) => (
-                Some(r.content_type.as_str()),
-                (!r.envelope).then_some(&r.body[..]),
-            ),
-            None => (None, None),
-        };
-        statements.push(Statement {
-            sql: "UPDATE deliveries SET status = $1, attempt_count = $2, next_attempt_at = $3, \
-                  claimed_until = NULL, claimed_by = NULL, updated_at = $4, skip_reason = COALESCE($5, skip_reason), \
-                  request_content_type = COALESCE($6, request_content_type), \
-                  request_headers = COALESCE($7, request_headers), \
-                  request_body = CASE WHEN $6 IS NULL THEN request_body ELSE $8 END \
-                  WHERE id = $9 AND status = 'pending'",
-            params: vec![
-                Text(Some(self.status)),
-                Int(Some(self.attempt_count)),
-                Int(self.next_attempt_at),
-                Int(Some(now)),
-                Text(self.skip_reason.as_deref()),
-                Text(content_type),
-                Text(self.request_headers.as_deref()),
-                Blob(body),
-                Text(Some(&self.delivery_id)),
-            ],
-        });
-        statements
-    }
 }
 
 #[cfg(test)]

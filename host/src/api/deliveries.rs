@@ -1,9 +1,6 @@
 //! The delivery log: every delivery with its attempts and the request that was sent, and
 //! replay (one delivery, or every failed one since a time). The work itself is in
-//! [`attempt`].
-
-pub mod attempt;
-pub mod report;
+//! [`crate::worker::attempt`].
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -13,13 +10,17 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::Caller;
-use crate::db::{now_ms, rfc3339};
-use crate::error::{Error, Result};
-use crate::extract::{Json, Path, Query};
-use crate::openapi::{TenantItemPath, TenantPath};
-use crate::pagination::Page;
+use crate::api::auth::Caller;
+use std::collections::HashMap;
+
+use crate::api::error::{Error, Result};
+use crate::api::extract::{Json, Path, Query};
+use crate::api::openapi::{TenantItemPath, TenantPath};
+use crate::api::pagination::Page;
+use crate::model::{DeliveryStatus, Event, EventType};
 use crate::state::AppState;
+use crate::store::deliveries::{AttemptRow, DeliveryRow};
+use crate::store::{self, now_ms, rfc3339};
 
 /// The delivery-log routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -31,7 +32,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// One attempt as the API shows it.
-#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Attempt {
     /// When it started, RFC 3339.
     #[serde(serialize_with = "as_rfc3339")]
@@ -44,10 +45,22 @@ pub struct Attempt {
     /// What went wrong, for people.
     error: Option<String>,
     /// What kind of failure: `http_status`, `timeout`, `connect`, a plugin failure kind …
-    #[sqlx(rename = "error_kind")]
     kind: Option<String>,
     /// The start of the receiver's answer.
     response: Option<String>,
+}
+
+impl From<AttemptRow> for Attempt {
+    fn from(row: AttemptRow) -> Attempt {
+        Attempt {
+            at: row.at,
+            duration_ms: row.duration_ms,
+            status_code: row.status_code,
+            error: row.error,
+            kind: row.error_kind,
+            response: row.response,
+        }
+    }
 }
 
 fn as_rfc3339<S: serde::Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
@@ -73,19 +86,6 @@ pub struct SentRequest {
     /// (retention)", "payload erased on request (erasure …)").
     #[serde(skip_serializing_if = "Option::is_none")]
     payload_deleted: Option<String>,
-}
-
-/// What a delivery sent, with its event for rebuilding an envelope.
-#[derive(sqlx::FromRow)]
-struct SentRow {
-    request_content_type: Option<String>,
-    request_headers: Option<String>,
-    request_body: Option<Vec<u8>>,
-    delivery_deleted: Option<String>,
-    event_type: String,
-    timestamp: String,
-    data: String,
-    event_deleted: Option<String>,
 }
 
 /// A delivery as the API shows it.
@@ -118,39 +118,27 @@ pub struct Delivery {
     payload_deleted: Option<String>,
 }
 
-#[derive(sqlx::FromRow)]
-struct Row {
-    id: String,
-    event_id: String,
-    subscription_id: String,
-    status: String,
-    skip_reason: Option<String>,
-    next_attempt_at: Option<i64>,
-    created_at: i64,
-    updated_at: i64,
-}
-
-const COLUMNS: &str =
-    "id, event_id, subscription_id, status, skip_reason, next_attempt_at, created_at, updated_at";
-
-impl Row {
-    fn into_delivery(self, attempts: Vec<Attempt>, request: Option<SentRequest>) -> Delivery {
-        Delivery {
-            next_attempt_at: self
-                .next_attempt_at
-                .filter(|_| self.status == "pending")
-                .map(rfc3339),
-            id: self.id,
-            event_id: self.event_id,
-            subscription_id: self.subscription_id,
-            status: self.status,
-            skip_reason: self.skip_reason,
-            attempts,
-            created_at: rfc3339(self.created_at),
-            updated_at: rfc3339(self.updated_at),
-            request,
-            payload_deleted: None,
-        }
+/// A stored delivery as the API shows it.
+fn into_delivery(
+    row: DeliveryRow,
+    attempts: Vec<Attempt>,
+    request: Option<SentRequest>,
+) -> Delivery {
+    Delivery {
+        next_attempt_at: row
+            .next_attempt_at
+            .filter(|_| row.status == DeliveryStatus::Pending.as_str())
+            .map(rfc3339),
+        id: row.id,
+        event_id: row.event_id,
+        subscription_id: row.subscription_id,
+        status: row.status,
+        skip_reason: row.skip_reason,
+        attempts,
+        created_at: rfc3339(row.created_at),
+        updated_at: rfc3339(row.updated_at),
+        request,
+        payload_deleted: None,
     }
 }
 
@@ -187,8 +175,6 @@ pub(crate) struct RetriedCount {
     retried: usize,
 }
 
-const STATUSES: [&str; 4] = ["pending", "succeeded", "skipped", "failed"];
-
 /// The delivery log, newest first.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/deliveries", operation_id = "list_deliveries",
     tag = "deliveries", params(TenantPath, Filter),
@@ -201,44 +187,43 @@ async fn list(
 ) -> Result<axum::Json<Page<Delivery>>> {
     caller.require_tenant(&state.directory, &tenant).await?;
     if let Some(status) = &filter.status
-        && !STATUSES.contains(&status.as_str())
+        && DeliveryStatus::parse(status).is_none()
     {
+        let names: Vec<&str> = DeliveryStatus::ALL.iter().map(|s| s.as_str()).collect();
         return Err(Error::Validation(format!(
             "unknown status {status:?}; expected one of {}",
-            STATUSES.join(", ")
+            names.join(", ")
         )));
     }
     let limit = filter.limit.unwrap_or(50).clamp(1, 200);
-    // Newest first; optional filters are written so that one statement serves every mix.
-    let rows: Vec<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM deliveries WHERE tenant_id = $1 \
-         AND ($2 = '' OR subscription_id = $2) AND ($3 = '' OR status = $3) \
-         AND ($4 = '' OR event_id = $4) AND ($5 = '' OR id < $5) ORDER BY id DESC LIMIT $6"
-    ))
-    .bind(&tenant)
-    .bind(filter.subscription_id.as_deref().unwrap_or(""))
-    .bind(filter.status.as_deref().unwrap_or(""))
-    .bind(filter.event_id.as_deref().unwrap_or(""))
-    .bind(filter.after.as_deref().unwrap_or(""))
-    .bind(limit + 1)
-    .fetch_all(state.db.pool())
-    .await?;
-    let mut deliveries = Vec::with_capacity(rows.len());
-    for row in rows {
-        let attempts = attempts_of(&state, &row.id).await?;
-        deliveries.push(row.into_delivery(attempts, None));
-    }
-    Ok(axum::Json(Page::new(deliveries, limit, |d| d.id.clone())))
-}
-
-async fn attempts_of(state: &AppState, id: &str) -> Result<Vec<Attempt>> {
-    Ok(sqlx::query_as(
-        "SELECT at, duration_ms, status_code, error, error_kind, response FROM attempts \
-         WHERE delivery_id = $1 ORDER BY at, id",
+    let rows = store::deliveries::list(
+        &state.db,
+        &tenant,
+        &store::deliveries::Filter {
+            subscription_id: filter.subscription_id.as_deref(),
+            status: filter.status.as_deref(),
+            event_id: filter.event_id.as_deref(),
+            before: filter.after.as_deref(),
+        },
+        limit + 1,
     )
-    .bind(id)
-    .fetch_all(state.db.pool())
-    .await?)
+    .await?;
+    let ids: Vec<String> = rows.iter().map(|row| row.id.clone()).collect();
+    let mut attempts: HashMap<String, Vec<Attempt>> = HashMap::new();
+    for attempt in store::deliveries::attempts_of(&state.db, &ids).await? {
+        attempts
+            .entry(attempt.delivery_id.clone())
+            .or_default()
+            .push(attempt.into());
+    }
+    let deliveries = rows
+        .into_iter()
+        .map(|row| {
+            let of_row = attempts.remove(&row.id).unwrap_or_default();
+            into_delivery(row, of_row, None)
+        })
+        .collect();
+    Ok(axum::Json(Page::new(deliveries, limit, |d| d.id.clone())))
 }
 
 /// A delivery with its attempts and the request sent.
@@ -251,25 +236,11 @@ async fn read(
     Path((tenant, id)): Path<(String, String)>,
 ) -> Result<axum::Json<Delivery>> {
     caller.require_tenant(&state.directory, &tenant).await?;
-    let row: Row = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM deliveries WHERE tenant_id = $1 AND id = $2"
-    ))
-    .bind(&tenant)
-    .bind(&id)
-    .fetch_optional(state.db.pool())
-    .await?
-    .ok_or_else(|| Error::NotFound(format!("delivery {id}")))?;
-    let sent: SentRow = sqlx::query_as(
-        "SELECT d.request_content_type, d.request_headers, d.request_body, \
-         d.payload_deleted_note AS delivery_deleted, \
-         e.event_type, e.timestamp, e.data, e.payload_deleted_note AS event_deleted \
-         FROM deliveries d JOIN events e ON e.tenant_id = d.tenant_id AND e.id = d.event_id \
-         WHERE d.id = $1",
-    )
-    .bind(&id)
-    .fetch_one(state.db.pool())
-    .await?;
-    let SentRow {
+    let row = store::deliveries::one(&state.db, &tenant, &id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("delivery {id}")))?;
+    let sent = store::deliveries::sent(&state.db, &id).await?;
+    let store::deliveries::SentRow {
         request_content_type,
         request_headers: headers,
         request_body,
@@ -297,13 +268,13 @@ async fn read(
         }
         // No body beside a content type: it was the event's envelope (not stored twice).
         let body = request_body.unwrap_or_else(|| {
-            let event = crate::events::Event {
+            let event = Event {
                 id: String::new(),
-                event_type: crate::events::EventType::parse(&event_type).map_or("", |t| t.as_str()),
+                event_type: EventType::parse(&event_type).map_or("", |t| t.as_str()),
                 timestamp,
                 data,
             };
-            attempt::envelope_body(&event)
+            event.envelope()
         });
         let (text, base64) = match String::from_utf8(body) {
             Ok(text) => (Some(text), None),
@@ -322,8 +293,12 @@ async fn read(
             payload_deleted: None,
         }
     });
-    let attempts = attempts_of(&state, &id).await?;
-    let mut delivery = row.into_delivery(attempts, request);
+    let attempts = store::deliveries::attempts_of(&state.db, std::slice::from_ref(&id))
+        .await?
+        .into_iter()
+        .map(Attempt::from)
+        .collect();
+    let mut delivery = into_delivery(row, attempts, request);
     delivery.payload_deleted = note;
     Ok(axum::Json(delivery))
 }
@@ -337,21 +312,7 @@ const REQUEUE_CHUNK: usize = 500;
 async fn requeue(state: &AppState, tenant: &str, ids: Vec<String>) -> Result<()> {
     let now = now_ms();
     for chunk in ids.chunks(REQUEUE_CHUNK) {
-        let mut tx = state.db.begin_write().await?;
-        for id in chunk {
-            sqlx::query(
-                "UPDATE deliveries SET status = 'pending', next_attempt_at = $1, claimed_until = NULL, \
-                 claimed_by = NULL, skip_reason = NULL, updated_at = $1 WHERE id = $2 AND tenant_id = $3 \
-                 AND status <> 'pending'",
-            )
-            .bind(now)
-            .bind(id)
-            .bind(tenant)
-            .execute(&mut *tx)
-            .await?;
-        }
-        crate::queue::announce(&mut tx, state.db.backend()).await?;
-        tx.commit().await?;
+        store::deliveries::requeue(&state.db, tenant, chunk, now).await?;
         state.queue.wake_scheduler();
     }
     Ok(())
@@ -367,14 +328,10 @@ async fn retry_one(
     Path((tenant, id)): Path<(String, String)>,
 ) -> Result<(StatusCode, axum::Json<Requeued>)> {
     caller.require_tenant(&state.directory, &tenant).await?;
-    let (status,): (String,) =
-        sqlx::query_as("SELECT status FROM deliveries WHERE tenant_id = $1 AND id = $2")
-            .bind(&tenant)
-            .bind(&id)
-            .fetch_optional(state.db.pool())
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("delivery {id}")))?;
-    if status == "pending" {
+    let row = store::deliveries::one(&state.db, &tenant, &id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("delivery {id}")))?;
+    if row.status == DeliveryStatus::Pending.as_str() {
         return Err(Error::Conflict(format!("delivery {id} is already pending")));
     }
     requeue(&state, &tenant, vec![id.clone()]).await?;
@@ -382,7 +339,7 @@ async fn retry_one(
         StatusCode::ACCEPTED,
         axum::Json(Requeued {
             id,
-            status: "pending".to_owned(),
+            status: DeliveryStatus::Pending.as_str().to_owned(),
         }),
     ))
 }
@@ -412,16 +369,13 @@ async fn retry_failed(
     let since = chrono::DateTime::parse_from_rfc3339(&request.since)
         .map_err(|e| Error::Validation(format!("since {:?} is not RFC 3339: {e}", request.since)))?
         .timestamp_millis();
-    let ids: Vec<(String,)> = sqlx::query_as(
-        "SELECT id FROM deliveries WHERE tenant_id = $1 AND status = 'failed' AND updated_at >= $2 \
-         AND ($3 = '' OR subscription_id = $3) ORDER BY id",
+    let ids = store::deliveries::failed_since(
+        &state.db,
+        &tenant,
+        since,
+        request.subscription_id.as_deref(),
     )
-    .bind(&tenant)
-    .bind(since)
-    .bind(request.subscription_id.as_deref().unwrap_or(""))
-    .fetch_all(state.db.pool())
     .await?;
-    let ids: Vec<String> = ids.into_iter().map(|(id,)| id).collect();
     let count = ids.len();
     requeue(&state, &tenant, ids).await?;
     Ok((

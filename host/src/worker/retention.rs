@@ -14,9 +14,10 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::db::now_ms;
-use crate::privacy::retention_note;
-use crate::state::AppState;
+use super::Context;
+use crate::model::DeliveryStatus;
+use crate::store;
+use crate::store::now_ms;
 
 /// Rows changed per transaction.
 const BATCH: i64 = 500;
@@ -24,8 +25,25 @@ const BATCH: i64 = 500;
 /// The pause after each batch, so that deliveries get the database in between.
 const PAUSE: Duration = Duration::from_millis(20);
 
+/// What the delivery log says of a payload that retention deleted.
+pub fn retention_note(ms: i64) -> String {
+    let (n, unit) = [
+        (86_400_000, "day"),
+        (3_600_000, "hour"),
+        (60_000, "minute"),
+        (1000, "second"),
+        (1, "millisecond"),
+    ]
+    .into_iter()
+    .find(|(size, _)| ms % size == 0)
+    .map(|(size, unit)| (ms / size, unit))
+    .unwrap_or((ms, "millisecond"));
+    let plural = if n == 1 { "" } else { "s" };
+    format!("payload deleted after {n} {unit}{plural} (retention)")
+}
+
 /// Runs until shutdown, one pass every `config.retention_interval`.
-pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(state: Context, mut shutdown: watch::Receiver<bool>) {
     // Per tenant, the delivery id up to which every old delivery is done, so that a pass does
     // not read a tenant's whole history again (kept in memory: a restart reads it once).
     let mut done_up_to: HashMap<String, String> = HashMap::new();
@@ -63,14 +81,11 @@ fn delivery_id_floor(ms: i64) -> String {
 
 /// One pass over every tenant; the counts of events and deliveries whose data it deleted.
 async fn pass(
-    state: &AppState,
+    state: &Context,
     done_up_to: &mut HashMap<String, String>,
     shutdown: &watch::Receiver<bool>,
-) -> Result<(u64, u64), sqlx::Error> {
-    let tenants: Vec<(String, Option<i64>)> =
-        sqlx::query_as("SELECT id, retention_ms FROM tenants ORDER BY id")
-            .fetch_all(state.db.pool())
-            .await?;
+) -> store::Result<(u64, u64)> {
+    let tenants = store::retention::tenants(&state.db).await?;
     let default = state.config.retention.as_millis() as i64;
     let now = now_ms();
     let shortest = tenants
@@ -80,12 +95,7 @@ async fn pass(
         .unwrap_or(default);
     // Events that pending work still needs: read once per pass, from the pending rows only
     // (a handful in normal operation; in the partial index of pending deliveries).
-    let pending: Vec<(String, String)> = sqlx::query_as(
-        "SELECT tenant_id, event_id FROM deliveries WHERE status = 'pending' AND created_at < $1",
-    )
-    .bind(now - shortest)
-    .fetch_all(state.db.pool())
-    .await?;
+    let pending = store::retention::pending_events(&state.db, now - shortest).await?;
     let pending: HashSet<(String, String)> = pending.into_iter().collect();
     done_up_to.retain(|t, _| tenants.iter().any(|(id, _)| id == t));
 
@@ -110,56 +120,33 @@ async fn pass(
 /// Deletes the payloads of the tenant's events received before `cutoff` that no pending
 /// delivery needs.
 async fn events_of(
-    state: &AppState,
+    state: &Context,
     tenant: &str,
     cutoff: i64,
     note: &str,
     pending: &HashSet<(String, String)>,
     shutdown: &watch::Receiver<bool>,
-) -> Result<u64, sqlx::Error> {
+) -> store::Result<u64> {
     let mut deleted = 0;
     let (mut after_at, mut after_id) = (i64::MIN, String::new());
     while !*shutdown.borrow() {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT id, created_at FROM events WHERE payload_deleted_at IS NULL AND created_at < $1 \
-             AND tenant_id = $2 AND (created_at > $3 OR (created_at = $3 AND id > $4)) \
-             ORDER BY created_at, id LIMIT $5",
-        )
-        .bind(cutoff)
-        .bind(tenant)
-        .bind(after_at)
-        .bind(&after_id)
-        .bind(BATCH)
-        .fetch_all(state.db.pool())
-        .await?;
+        let rows =
+            store::retention::old_events(&state.db, tenant, cutoff, (after_at, &after_id), BATCH)
+                .await?;
         let Some((last_id, last_at)) = rows.last().cloned() else {
             break;
         };
         (after_at, after_id) = (last_at, last_id);
-        let due: Vec<&String> = rows
+        let due: Vec<&str> = rows
             .iter()
-            .map(|(id, _)| id)
-            .filter(|id| !pending.contains(&(tenant.to_owned(), (*id).clone())))
+            .map(|(id, _)| id.as_str())
+            .filter(|id| !pending.contains(&(tenant.to_owned(), (*id).to_owned())))
             .collect();
         if due.is_empty() {
             continue;
         }
-        let now = now_ms();
-        let mut tx = state.db.begin_write().await?;
-        for id in due {
-            deleted += sqlx::query(
-                "UPDATE events SET data = '', payload_deleted_at = $1, payload_deleted_note = $2 \
-                 WHERE tenant_id = $3 AND id = $4 AND payload_deleted_at IS NULL",
-            )
-            .bind(now)
-            .bind(note)
-            .bind(tenant)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        }
-        tx.commit().await?;
+        deleted += store::retention::delete_event_payloads(&state.db, tenant, &due, now_ms(), note)
+            .await?;
         tokio::time::sleep(PAUSE).await;
     }
     Ok(deleted)
@@ -169,13 +156,13 @@ async fn events_of(
 /// before `cutoff`, from the id `start` on. Returns how many it changed and the id up to which
 /// the next pass need not look again (just before the first pending delivery it passed).
 async fn deliveries_of(
-    state: &AppState,
+    state: &Context,
     tenant: &str,
     cutoff: i64,
     note: &str,
     start: String,
     shutdown: &watch::Receiver<bool>,
-) -> Result<(u64, String), sqlx::Error> {
+) -> store::Result<(u64, String)> {
     let floor = delivery_id_floor(cutoff);
     let mut changed = 0;
     let mut cursor = start.clone();
@@ -184,50 +171,23 @@ async fn deliveries_of(
     let mut done = start;
     let mut blocked = false;
     while !*shutdown.borrow() {
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT id, status FROM deliveries WHERE tenant_id = $1 AND id > $2 AND id < $3 \
-             ORDER BY id LIMIT $4",
-        )
-        .bind(tenant)
-        .bind(&cursor)
-        .bind(&floor)
-        .bind(BATCH)
-        .fetch_all(state.db.pool())
-        .await?;
+        let rows =
+            store::retention::old_deliveries(&state.db, tenant, &cursor, &floor, BATCH).await?;
         let Some((last, _)) = rows.last() else { break };
         cursor.clone_from(last);
-        let now = now_ms();
-        let mut tx = state.db.begin_write().await?;
+        let mut settled = Vec::with_capacity(rows.len());
         for (id, status) in &rows {
-            if status == "pending" {
+            if *status == DeliveryStatus::Pending.as_str() {
                 blocked = true;
                 continue;
             }
-            let delivery = sqlx::query(
-                "UPDATE deliveries SET request_body = NULL, request_headers = NULL, \
-                 payload_deleted_at = $1, payload_deleted_note = $2 \
-                 WHERE id = $3 AND status <> 'pending' AND payload_deleted_at IS NULL",
-            )
-            .bind(now)
-            .bind(note)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if delivery > 0 {
-                sqlx::query(
-                    "UPDATE attempts SET response = NULL WHERE delivery_id = $1 AND response IS NOT NULL",
-                )
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-                changed += 1;
-            }
+            settled.push(id.as_str());
             if !blocked {
                 done.clone_from(id);
             }
         }
-        tx.commit().await?;
+        changed +=
+            store::retention::delete_delivery_payloads(&state.db, &settled, now_ms(), note).await?;
         tokio::time::sleep(PAUSE).await;
     }
     Ok((changed, done))
@@ -236,6 +196,18 @@ async fn deliveries_of(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_retention_note_says_the_retention_in_its_largest_whole_unit() {
+        assert_eq!(
+            retention_note(30 * 86_400_000),
+            "payload deleted after 30 days (retention)"
+        );
+        assert_eq!(
+            retention_note(1000),
+            "payload deleted after 1 second (retention)"
+        );
+    }
 
     #[test]
     fn the_id_floor_sorts_between_deliveries_made_before_and_after_it() {

@@ -13,16 +13,19 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::Caller;
-use crate::db::{Db, now_ms, rfc3339};
-use crate::error::{Error, Result};
-use crate::events::Incoming;
-use crate::extract::{Json, Path};
-use crate::openapi::{
+use crate::api::error::{Error, Result};
+use crate::api::events::Incoming;
+use crate::api::extract::{Json, Path};
+use crate::api::openapi::{
     CatalogModulePath, CatalogVersionPath, TenantModulePath, TenantPath, TenantVersionPath,
 };
+use crate::directory::Unrunnable;
+use crate::model::module::{CATALOG, is_module_name};
+use crate::model::{Caller, ModuleRef};
 use crate::runtime::{self, EventInput, FailureKind, Module, PluginFailure, PluginInfo, Runtime};
 use crate::state::AppState;
+use crate::store::modules::{NewVersion, Quota as ModuleQuota, Stored, VersionRow};
+use crate::store::{self, Db, now_ms, rfc3339};
 
 /// The module routes: the catalog and tenants' own.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -39,53 +42,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(version_tenant, delete_tenant))
         .routes(routes!(wasm_tenant))
         .routes(routes!(run_tenant_version))
-}
-
-/// The owner of the shared catalog in `module_versions.owner`.
-const CATALOG: &str = "";
-
-/// Which module a subscription or request means: the catalog's or a tenant's, and maybe a
-/// pinned version.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ModuleRef {
-    /// `""` for the catalog, else the tenant id.
-    pub owner: String,
-    /// The module name.
-    pub name: String,
-    /// A pinned version; `None` means the latest at the time of use.
-    pub version: Option<i64>,
-}
-
-impl ModuleRef {
-    /// Parses a subscription's `module` (`slack` or `tenant:<name>`) for `tenant`.
-    pub fn parse(module: &str, tenant: &str, version: Option<i64>) -> Result<ModuleRef> {
-        let (owner, name) = match module.strip_prefix("tenant:") {
-            Some(name) => (tenant.to_owned(), name),
-            None => (CATALOG.to_owned(), module),
-        };
-        if !is_module_name(name) {
-            return Err(Error::Validation(format!(
-                "module {module:?} must be a catalog name like \"slack\" or \"tenant:<name>\", names being 1 to 64 of a-z, 0-9 and -"
-            )));
-        }
-        Ok(ModuleRef {
-            owner,
-            name: name.to_owned(),
-            version,
-        })
-    }
-
-    fn describe(&self) -> String {
-        let name = if self.owner.is_empty() {
-            self.name.clone()
-        } else {
-            format!("tenant:{}", self.name)
-        };
-        match self.version {
-            Some(v) => format!("module {name} version {v}"),
-            None => format!("module {name}"),
-        }
-    }
 }
 
 /// One stored version of a module, as the API shows it.
@@ -109,17 +65,6 @@ pub struct ModuleVersion {
     pub created_at: String,
 }
 
-#[derive(sqlx::FromRow)]
-struct VersionRow {
-    name: String,
-    version: i64,
-    sha256: String,
-    size: i64,
-    info: String,
-    builtin: Option<String>,
-    created_at: i64,
-}
-
 impl From<VersionRow> for ModuleVersion {
     fn from(row: VersionRow) -> Self {
         ModuleVersion {
@@ -134,41 +79,22 @@ impl From<VersionRow> for ModuleVersion {
     }
 }
 
-const VERSION_COLUMNS: &str = "name, version, sha256, size, info, builtin, created_at";
-
 /// Finds the version a reference means (pinned, or the latest).
 pub async fn find_version(db: &Db, module: &ModuleRef) -> Result<ModuleVersion> {
-    // Version 0 never exists, so `$3 = 0` means "the latest".
-    let sql = format!(
-        "SELECT {VERSION_COLUMNS} FROM module_versions WHERE owner = $1 AND name = $2 \
-         AND ($3 = 0 OR version = $3) ORDER BY version DESC LIMIT 1"
-    );
-    let row: Option<VersionRow> = sqlx::query_as(&sql)
-        .bind(&module.owner)
-        .bind(&module.name)
-        .bind(module.version.unwrap_or(0))
-        .fetch_optional(db.pool())
-        .await?;
-    row.map(Into::into)
+    store::modules::find_version(db, module)
+        .await?
+        .map(Into::into)
         .ok_or_else(|| Error::NotFound(module.describe()))
 }
 
-/// The compiled module for a stored version: from the runtime's memory, else compiled (or
-/// read from the artifact cache) from the bytes in the database.
+/// The compiled module for a stored version (see [`crate::directory::compiled`]).
 pub async fn compiled(db: &Db, runtime: &Runtime, sha256: &str) -> Result<Module> {
-    if let Some(module) = runtime.get(sha256) {
-        return Ok(module);
+    match crate::directory::compiled(db, runtime, sha256).await? {
+        Ok(module) => Ok(module),
+        Err(Unrunnable::Refused(failure)) => Err(failure.into()),
+        Err(Unrunnable::Missing(sha256)) => Err(Error::NotFound(format!("module bytes {sha256}"))),
+        Err(e @ Unrunnable::Interrupted(_)) => Err(Error::Internal(e.into())),
     }
-    let (wasm,): (Vec<u8>,) = sqlx::query_as("SELECT wasm FROM module_blobs WHERE sha256 = $1")
-        .bind(sha256)
-        .fetch_optional(db.pool())
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("module bytes {sha256}")))?;
-    let runtime = runtime.clone();
-    let module = tokio::task::spawn_blocking(move || runtime.load(&wasm))
-        .await
-        .map_err(|e| Error::Internal(e.into()))??;
-    Ok(module)
 }
 
 /// Stores `wasm` as the next version of `owner`/`name` after validating and compiling it;
@@ -183,16 +109,7 @@ pub async fn store(
     quota: Option<ModuleQuota>,
 ) -> Result<(ModuleVersion, bool)> {
     let sha256 = hex::encode(Sha256::digest(&wasm));
-    let existing: Option<VersionRow> = sqlx::query_as(&format!(
-        "SELECT {VERSION_COLUMNS} FROM module_versions WHERE owner = $1 AND name = $2 AND sha256 = $3 \
-         ORDER BY version DESC LIMIT 1"
-    ))
-    .bind(owner)
-    .bind(name)
-    .bind(&sha256)
-    .fetch_optional(db.pool())
-    .await?;
-    if let Some(row) = existing {
+    if let Some(row) = store::modules::by_sha256(db, owner, name, &sha256).await? {
         return Ok((row.into(), false));
     }
     let info = {
@@ -226,51 +143,32 @@ pub async fn store(
     }
     let info_json = serde_json::to_string(&info).map_err(|e| Error::Internal(e.into()))?;
     let now = now_ms();
-    let mut tx = db.begin_write().await?;
-    // Not "insert when missing": bytes that another request is deleting as unused (their last
-    // version just went) are written again instead of vanishing under this version.
-    sqlx::query(
-        "INSERT INTO module_blobs (sha256, wasm) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING",
-    )
-    .bind(&sha256)
-    .bind(&wasm)
-    .execute(&mut *tx)
-    .await?;
-    let (latest,): (Option<i64>,) =
-        sqlx::query_as("SELECT MAX(version) FROM module_versions WHERE owner = $1 AND name = $2")
-            .bind(owner)
-            .bind(name)
-            .fetch_one(&mut *tx)
-            .await?;
-    if let Some(quota) = quota {
-        quota.check(&mut tx, owner, name, latest.is_some()).await?;
-    }
-    // Numbers come from a counter that deleting versions does not wind back: a version
-    // number, once given out, always means the same bytes.
-    let (version,): (i64,) = sqlx::query_as(
-        "INSERT INTO module_names (owner, name, last_version) VALUES ($1, $2, 1) \
-         ON CONFLICT (owner, name) DO UPDATE SET last_version = module_names.last_version + 1 \
-         RETURNING last_version",
-    )
-    .bind(owner)
-    .bind(name)
-    .fetch_one(&mut *tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO module_versions (owner, name, version, sha256, size, info, builtin, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(owner)
-    .bind(name)
-    .bind(version)
-    .bind(&sha256)
-    .bind(wasm.len() as i64)
-    .bind(&info_json)
-    .bind(builtin)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
+    let new = NewVersion {
+        owner,
+        name,
+        sha256: &sha256,
+        wasm: &wasm,
+        info: &info_json,
+        builtin,
+        created_at: now,
+    };
+    let version = match store::modules::insert_version(db, &new, quota).await? {
+        Stored::Version(version) => version,
+        Stored::TooManyVersions(versions) => {
+            return Err(Error::Quota(format!(
+                "module {name} has {versions} versions, the most allowed \
+                 (KROG_MAX_VERSIONS_PER_MODULE={}); delete old versions first",
+                quota.map_or(0, |q| q.versions)
+            )));
+        }
+        Stored::TooManyModules(modules) => {
+            return Err(Error::Quota(format!(
+                "there are {modules} modules, the most allowed \
+                 (KROG_MAX_MODULES_PER_TENANT={}); delete one first",
+                quota.map_or(0, |q| q.modules)
+            )));
+        }
+    };
     let stored = ModuleVersion {
         name: name.to_owned(),
         version,
@@ -281,56 +179,6 @@ pub async fn store(
         created_at: rfc3339(now),
     };
     Ok((stored, true))
-}
-
-/// How many modules an owner, and versions a module, may have.
-#[derive(Clone, Copy, Debug)]
-pub struct ModuleQuota {
-    /// Modules per owner.
-    pub modules: usize,
-    /// Versions per module.
-    pub versions: usize,
-}
-
-impl ModuleQuota {
-    async fn check(
-        self,
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-        owner: &str,
-        name: &str,
-        exists: bool,
-    ) -> Result<()> {
-        if exists {
-            let (versions,): (i64,) = sqlx::query_as(
-                "SELECT COUNT(*) FROM module_versions WHERE owner = $1 AND name = $2",
-            )
-            .bind(owner)
-            .bind(name)
-            .fetch_one(&mut **tx)
-            .await?;
-            if versions as usize >= self.versions {
-                return Err(Error::Quota(format!(
-                    "module {name} has {versions} versions, the most allowed \
-                     (KROG_MAX_VERSIONS_PER_MODULE={}); delete old versions first",
-                    self.versions
-                )));
-            }
-        } else {
-            let (modules,): (i64,) =
-                sqlx::query_as("SELECT COUNT(DISTINCT name) FROM module_versions WHERE owner = $1")
-                    .bind(owner)
-                    .fetch_one(&mut **tx)
-                    .await?;
-            if modules as usize >= self.modules {
-                return Err(Error::Quota(format!(
-                    "there are {modules} modules, the most allowed \
-                     (KROG_MAX_MODULES_PER_TENANT={}); delete one first",
-                    self.modules
-                )));
-            }
-        }
-        Ok(())
-    }
 }
 
 /// Puts the built-in formatters into the catalog: a new version when this krog ships bytes
@@ -371,17 +219,8 @@ pub async fn install_builtins(
 /// What to add to "module … does not exist": the tenant's own module of that name when a
 /// catalog name was given (and the other way round), else the names there are.
 pub async fn naming_hint(db: &Db, tenant: &str, module: &ModuleRef) -> Result<String> {
-    let names = |owner: String| async move {
-        let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT DISTINCT name FROM module_versions WHERE owner = $1 ORDER BY name LIMIT 51",
-        )
-        .bind(owner)
-        .fetch_all(db.pool())
-        .await?;
-        Ok::<_, Error>(rows.into_iter().map(|(n,)| n).collect::<Vec<_>>())
-    };
-    let catalog = names(CATALOG.to_owned()).await?;
-    let own = names(tenant.to_owned()).await?;
+    let catalog = store::modules::names(db, CATALOG, 51).await?;
+    let own = store::modules::names(db, tenant, 51).await?;
     let in_catalog = catalog.contains(&module.name);
     let in_own = own.contains(&module.name);
     Ok(match (module.owner.is_empty(), module.version) {
@@ -412,13 +251,6 @@ pub async fn naming_hint(db: &Db, tenant: &str, module: &ModuleRef) -> Result<St
             )
         }
     })
-}
-
-fn is_module_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// How to send a module's bytes unchanged.
@@ -523,14 +355,7 @@ async fn list(
 ) -> Result<impl IntoResponse> {
     authorize(&state, &caller, tenant.as_deref(), false).await?;
     // The latest version of each module.
-    let rows: Vec<VersionRow> = sqlx::query_as(&format!(
-        "SELECT {VERSION_COLUMNS} FROM module_versions m WHERE owner = $1 AND version = \
-         (SELECT MAX(version) FROM module_versions l WHERE l.owner = m.owner AND l.name = m.name) \
-         ORDER BY name"
-    ))
-    .bind(owner_of(tenant.as_deref()))
-    .fetch_all(state.db.pool())
-    .await?;
+    let rows = store::modules::latest_versions(&state.db, owner_of(tenant.as_deref())).await?;
     Ok(axum::Json(ModuleList {
         data: rows.into_iter().map(Into::into).collect(),
         next_cursor: None,
@@ -544,13 +369,7 @@ async fn versions(
     name: String,
 ) -> Result<impl IntoResponse> {
     authorize(&state, &caller, tenant.as_deref(), false).await?;
-    let rows: Vec<VersionRow> = sqlx::query_as(&format!(
-        "SELECT {VERSION_COLUMNS} FROM module_versions WHERE owner = $1 AND name = $2 ORDER BY version"
-    ))
-    .bind(owner_of(tenant.as_deref()))
-    .bind(&name)
-    .fetch_all(state.db.pool())
-    .await?;
+    let rows = store::modules::versions(&state.db, owner_of(tenant.as_deref()), &name).await?;
     if rows.is_empty() {
         return Err(Error::NotFound(format!("module {name}")));
     }
@@ -597,10 +416,9 @@ async fn download(
         &reference(tenant.as_deref(), name, Some(version)),
     )
     .await?;
-    let (wasm,): (Vec<u8>,) = sqlx::query_as("SELECT wasm FROM module_blobs WHERE sha256 = $1")
-        .bind(&found.sha256)
-        .fetch_one(state.db.pool())
-        .await?;
+    let wasm = store::modules::blob(&state.db, &found.sha256)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("module bytes {}", found.sha256)))?;
     Ok(([(header::CONTENT_TYPE, "application/wasm")], wasm))
 }
 
@@ -622,7 +440,7 @@ async fn delete_version(
         },
     )
     .await?;
-    let using = crate::subscriptions::resolving_to(&state.db, &module, latest.version).await?;
+    let using = crate::api::subscriptions::resolving_to(&state.db, &module, latest.version).await?;
     if !using.is_empty() {
         let unpinned = if version == latest.version {
             " (those without a pinned version use the latest)"
@@ -636,23 +454,11 @@ async fn delete_version(
             using.join(", ")
         )));
     }
-    sqlx::query("DELETE FROM module_versions WHERE owner = $1 AND name = $2 AND version = $3")
-        .bind(&module.owner)
-        .bind(&module.name)
-        .bind(version)
-        .execute(state.db.pool())
-        .await?;
+    store::modules::delete_version(&state.db, &module.owner, &module.name, version).await?;
     state.directory.invalidate();
     // The bytes go with the last version that uses them (the same bytes may back versions of
     // other modules and owners). Should this fail, the background sweep deletes them later.
-    let unused = sqlx::query(
-        "DELETE FROM module_blobs WHERE sha256 = $1 AND NOT EXISTS \
-         (SELECT 1 FROM module_versions WHERE sha256 = $1)",
-    )
-    .bind(&found.sha256)
-    .execute(state.db.pool())
-    .await;
-    if let Err(e) = unused {
+    if let Err(e) = store::modules::delete_unused_blob(&state.db, &found.sha256).await {
         tracing::debug!(error = %e, sha256 = %found.sha256, "module bytes left for the sweep");
     }
     Ok(StatusCode::NO_CONTENT)
@@ -742,7 +548,7 @@ async fn list_tenant(
     list(state, caller, Some(tenant)).await
 }
 /// Uploads a catalog module version (admin): the component's bytes, checked and compiled now.
-#[utoipa::path(put, path = "/v1/modules/{name}", operation_id = "upload_catalog_module", tag = "modules", params(CatalogModulePath), request_body(content = crate::openapi::Component, content_type = "application/wasm", description = "The component (`wasm32-wasip2`); with curl: `--data-binary @file.wasm`"), responses((status = 201, description = "A new version", body = ModuleVersion), (status = 200, description = "The same bytes as the latest version: nothing new", body = ModuleVersion)))]
+#[utoipa::path(put, path = "/v1/modules/{name}", operation_id = "upload_catalog_module", tag = "modules", params(CatalogModulePath), request_body(content = crate::api::openapi::Component, content_type = "application/wasm", description = "The component (`wasm32-wasip2`); with curl: `--data-binary @file.wasm`"), responses((status = 201, description = "A new version", body = ModuleVersion), (status = 200, description = "The same bytes as the latest version: nothing new", body = ModuleVersion)))]
 async fn upload_catalog(
     caller: Caller,
     State(state): State<AppState>,
@@ -752,7 +558,7 @@ async fn upload_catalog(
     upload(state, caller, None, name, req).await
 }
 /// Uploads a tenant module version: the component's bytes, checked and compiled now.
-#[utoipa::path(put, path = "/v1/tenants/{tenant}/modules/{name}", operation_id = "upload_tenant_module", tag = "modules", params(TenantModulePath), request_body(content = crate::openapi::Component, content_type = "application/wasm", description = "The component (`wasm32-wasip2`); with curl: `--data-binary @file.wasm`"), responses((status = 201, description = "A new version", body = ModuleVersion), (status = 200, description = "The same bytes as the latest version: nothing new", body = ModuleVersion)))]
+#[utoipa::path(put, path = "/v1/tenants/{tenant}/modules/{name}", operation_id = "upload_tenant_module", tag = "modules", params(TenantModulePath), request_body(content = crate::api::openapi::Component, content_type = "application/wasm", description = "The component (`wasm32-wasip2`); with curl: `--data-binary @file.wasm`"), responses((status = 201, description = "A new version", body = ModuleVersion), (status = 200, description = "The same bytes as the latest version: nothing new", body = ModuleVersion)))]
 async fn upload_tenant(
     caller: Caller,
     State(state): State<AppState>,
@@ -798,7 +604,7 @@ async fn version_tenant(
     one_version(state, caller, Some(tenant), name, version).await
 }
 /// Downloads a catalog module version's component.
-#[utoipa::path(get, path = "/v1/modules/{name}/versions/{version}/wasm", operation_id = "download_catalog_module", tag = "modules", params(CatalogVersionPath), responses((status = 200, description = "The component", content_type = "application/wasm", body = crate::openapi::Component)))]
+#[utoipa::path(get, path = "/v1/modules/{name}/versions/{version}/wasm", operation_id = "download_catalog_module", tag = "modules", params(CatalogVersionPath), responses((status = 200, description = "The component", content_type = "application/wasm", body = crate::api::openapi::Component)))]
 async fn wasm_catalog(
     caller: Caller,
     State(state): State<AppState>,
@@ -807,7 +613,7 @@ async fn wasm_catalog(
     download(state, caller, None, name, version).await
 }
 /// Downloads a tenant module version's component.
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/modules/{name}/versions/{version}/wasm", operation_id = "download_tenant_module", tag = "modules", params(TenantVersionPath), responses((status = 200, description = "The component", content_type = "application/wasm", body = crate::openapi::Component)))]
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/modules/{name}/versions/{version}/wasm", operation_id = "download_tenant_module", tag = "modules", params(TenantVersionPath), responses((status = 200, description = "The component", content_type = "application/wasm", body = crate::api::openapi::Component)))]
 async fn wasm_tenant(
     caller: Caller,
     State(state): State<AppState>,

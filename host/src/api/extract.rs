@@ -5,7 +5,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use crate::error::Error;
+use crate::api::error::Error;
 use crate::state::AppState;
 
 /// A JSON body. Unlike `axum::Json` it does not insist on a `Content-Type` (booking systems

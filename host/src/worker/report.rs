@@ -44,7 +44,7 @@ pub struct Attempted<'a> {
     pub attempt: i64,
     pub outcome: Outcome,
     /// The error kind (`http_status`, `timeout`, a plugin failure kind …) of a failure.
-    pub kind: Option<&'static str>,
+    pub kind: Option<crate::model::AttemptKind>,
     pub status_code: Option<i64>,
     /// Until the next attempt, when there is one.
     pub retry_in: Option<Duration>,
@@ -56,7 +56,9 @@ pub const WARN_EVERY: Duration = Duration::from_secs(30);
 
 /// Counts the attempt and, for a failure, logs it (rate-limited per subscription).
 pub fn attempt(report: &Attempted<'_>) {
-    let kind = report.kind.unwrap_or("none");
+    let kind = report
+        .kind
+        .map_or("none", crate::model::AttemptKind::as_str);
     metrics::counter!(
         "krog_delivery_attempts_total",
         "outcome" => report.outcome.as_str(),

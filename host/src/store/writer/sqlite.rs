@@ -8,7 +8,7 @@ use std::time::Duration;
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::{Claim, Param, Statement, Stored, Write, acceptance, delivery_ids};
-use crate::db::{new_id, now_ms};
+use crate::store::{new_id, now_ms};
 
 /// WAL pages after which the writer checkpoints by itself, when the checkpointer thread has
 /// fallen behind. Below this the writer never checkpoints.
@@ -123,7 +123,8 @@ pub(super) fn commit(
             }
             Write::Settle { settlement, .. } => {
                 let id = new_id("att");
-                for statement in settlement.statements(&claim.node, &id, now) {
+                let headers = settlement.headers_json();
+                for statement in settlement.statements(&claim.node, &id, now, headers.as_deref()) {
                     execute(&tx, &statement)?;
                 }
                 results.push(None);

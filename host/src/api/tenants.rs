@@ -6,12 +6,13 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::Caller;
-use crate::db::{new_id, now_ms};
-use crate::error::{Error, Result};
-use crate::extract::{Json, Query};
-use crate::pagination::{Page, PageQuery};
+use crate::api::auth::Caller;
+use crate::api::error::{Error, Result};
+use crate::api::extract::{Json, Query};
+use crate::api::pagination::{Page, PageQuery};
 use crate::state::AppState;
+use crate::store::tenants::TenantRow;
+use crate::store::{self, new_id, now_ms};
 
 /// The tenant routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -19,7 +20,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// A tenant as the API shows it.
-#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"id": "klinik", "name": "Klinik Nørrebro", "retention": "30d"}))]
 pub struct Tenant {
     /// The tenant's slug, used in every route under `/v1/tenants/{tenant}`.
@@ -29,10 +30,20 @@ pub struct Tenant {
     /// The tenant's own retention (`"7d"`); null: the installation's `KROG_RETENTION`.
     #[serde(
         rename = "retention",
-        serialize_with = "crate::privacy::serialize_retention"
+        serialize_with = "crate::api::privacy::serialize_retention"
     )]
     #[schema(value_type = Option<String>)]
     pub(crate) retention_ms: Option<i64>,
+}
+
+impl From<TenantRow> for Tenant {
+    fn from(row: TenantRow) -> Tenant {
+        Tenant {
+            id: row.id,
+            name: row.name,
+            retention_ms: row.retention_ms,
+        }
+    }
 }
 
 /// A new tenant.
@@ -61,7 +72,7 @@ async fn create(
     if name.is_empty() || name.len() > 200 {
         return Err(Error::Validation("name must be 1 to 200 characters".into()));
     }
-    crate::db::check_plain_text("name", name).map_err(Error::Validation)?;
+    crate::store::check_plain_text("name", name).map_err(Error::Validation)?;
     let id = match new.id {
         Some(id) if is_slug(&id) => id,
         Some(id) => {
@@ -74,32 +85,19 @@ async fn create(
     let retention_ms = new
         .retention
         .as_deref()
-        .map(crate::privacy::parse_retention)
+        .map(crate::api::privacy::parse_retention)
         .transpose()?;
-    let inserted = sqlx::query(
-        "INSERT INTO tenants (id, name, created_at, retention_ms) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(&id)
-    .bind(name)
-    .bind(now_ms())
-    .bind(retention_ms)
-    .execute(state.db.pool())
-    .await;
+    let row = TenantRow {
+        id,
+        name: name.to_owned(),
+        retention_ms,
+    };
+    let inserted = store::tenants::insert(&state.db, &row, now_ms()).await;
     state.directory.invalidate();
-    match inserted {
-        Ok(_) => Ok((
-            StatusCode::CREATED,
-            axum::Json(Tenant {
-                id,
-                name: name.to_owned(),
-                retention_ms,
-            }),
-        )),
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-            Err(Error::Conflict(format!("tenant {id} already exists")))
-        }
-        Err(e) => Err(e.into()),
+    if !inserted? {
+        return Err(Error::Conflict(format!("tenant {} already exists", row.id)));
     }
+    Ok((StatusCode::CREATED, axum::Json(row.into())))
 }
 
 /// Lists tenants (admin).
@@ -113,13 +111,12 @@ async fn list(
 ) -> Result<axum::Json<Page<Tenant>>> {
     caller.require_admin()?;
     let limit = page.limit();
-    let rows: Vec<Tenant> = sqlx::query_as(
-        "SELECT id, name, retention_ms FROM tenants WHERE id > $1 ORDER BY id LIMIT $2",
-    )
-    .bind(page.after.as_deref().unwrap_or(""))
-    .bind(limit + 1)
-    .fetch_all(state.db.pool())
-    .await?;
+    let rows: Vec<Tenant> =
+        store::tenants::list(&state.db, page.after.as_deref().unwrap_or(""), limit + 1)
+            .await?
+            .into_iter()
+            .map(Tenant::from)
+            .collect();
     Ok(axum::Json(Page::new(rows, limit, |t| t.id.clone())))
 }
 

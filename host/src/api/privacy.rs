@@ -2,7 +2,7 @@
 //! (`PATCH /v1/tenants/{t}`), erasure of one person's data (`POST /v1/tenants/{t}/erasures`),
 //! deleting a tenant with all it owns (`DELETE /v1/tenants/{t}`), and an export of what is
 //! stored about a tenant as JSON Lines (`GET /v1/tenants/{t}/export`). Retention itself runs in
-//! the background ([`crate::retention`]).
+//! the background ([`crate::worker::retention`]).
 //!
 //! Erased means gone from the database files too, as far as krog can see to it: on SQLite every
 //! connection runs with `secure_delete` (freed space is zeroed) and an erasure ends with a
@@ -10,9 +10,7 @@
 //! tables it touched.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -27,13 +25,15 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::Caller;
-use crate::db::{Backend, Db, new_id, now_ms, rfc3339};
-use crate::error::{Error, Result};
-use crate::extract::{Json, Path};
-use crate::openapi::TenantPath;
+use crate::api::auth::Caller;
+use crate::api::error::{Error, Result};
+use crate::api::extract::{Json, Path};
+use crate::api::openapi::TenantPath;
+use crate::api::tenants::Tenant;
+use crate::model::DeliveryStatus;
 use crate::state::AppState;
-use crate::tenants::Tenant;
+use crate::store::privacy::{ErasureRow, PageErasure};
+use crate::store::{self, Db, new_id, now_ms, rfc3339};
 
 /// The routes.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -91,23 +91,6 @@ pub fn serialize_retention<S: serde::Serializer>(
     }
 }
 
-/// What the delivery log says of a payload that retention deleted.
-pub fn retention_note(ms: i64) -> String {
-    let (n, unit) = [
-        (86_400_000, "day"),
-        (3_600_000, "hour"),
-        (60_000, "minute"),
-        (1000, "second"),
-        (1, "millisecond"),
-    ]
-    .into_iter()
-    .find(|(size, _)| ms % size == 0)
-    .map(|(size, unit)| (ms / size, unit))
-    .unwrap_or((ms, "millisecond"));
-    let plural = if n == 1 { "" } else { "s" };
-    format!("payload deleted after {n} {unit}{plural} (retention)")
-}
-
 /// Deserializes a present field, `null` included, as `Some`: with `#[serde(default)]` an absent
 /// field stays `None`, so `{"retention": null}` (back to the default) differs from `{}`.
 fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
@@ -132,7 +115,7 @@ pub(crate) struct TenantChange {
 /// Changes a tenant's retention (the tenant's own key may) or name (admin).
 #[utoipa::path(patch, path = "/v1/tenants/{tenant}", operation_id = "update_tenant",
     tag = "tenants", params(TenantPath), request_body = TenantChange,
-    responses((status = 200, description = "The tenant as changed", body = crate::tenants::Tenant)))]
+    responses((status = 200, description = "The tenant as changed", body = crate::api::tenants::Tenant)))]
 async fn update_tenant(
     caller: Caller,
     State(state): State<AppState>,
@@ -146,66 +129,18 @@ async fn update_tenant(
         if name.is_empty() || name.len() > 200 {
             return Err(Error::Validation("name must be 1 to 200 characters".into()));
         }
-        crate::db::check_plain_text("name", name).map_err(Error::Validation)?;
-        sqlx::query("UPDATE tenants SET name = $1 WHERE id = $2")
-            .bind(name)
-            .bind(&tenant)
-            .execute(state.db.pool())
-            .await?;
+        crate::store::check_plain_text("name", name).map_err(Error::Validation)?;
+        store::tenants::set_name(&state.db, &tenant, name).await?;
     }
     if let Some(retention) = &change.retention {
         let ms = retention.as_deref().map(parse_retention).transpose()?;
-        sqlx::query("UPDATE tenants SET retention_ms = $1 WHERE id = $2")
-            .bind(ms)
-            .bind(&tenant)
-            .execute(state.db.pool())
-            .await?;
+        store::tenants::set_retention(&state.db, &tenant, ms).await?;
     }
     state.directory.invalidate();
-    let row: Tenant = sqlx::query_as("SELECT id, name, retention_ms FROM tenants WHERE id = $1")
-        .bind(&tenant)
-        .fetch_optional(state.db.pool())
+    let row = store::tenants::one(&state.db, &tenant)
         .await?
         .ok_or_else(|| Error::NotFound(format!("tenant {tenant}")))?;
-    Ok(axum::Json(row))
-}
-
-// ---------------------------------------------------------------------------------------------
-// Cancelled work
-
-/// Deliveries an erasure cancelled whose work may still wait in this node's queue with the
-/// event in memory (fresh deliveries are not read back before their attempt): a worker drops
-/// them instead of sending. Checked per fresh delivery, so the common case — nothing
-/// cancelled — is one atomic load.
-#[derive(Default)]
-pub struct Cancelled {
-    any: AtomicBool,
-    ids: Mutex<HashMap<String, Instant>>,
-}
-
-/// How long a cancelled id is remembered: work waits in the queue far less than this; an id
-/// whose work was already in flight is never asked about, and is forgotten after it.
-const CANCELLED_KEEP: Duration = Duration::from_secs(600);
-
-impl Cancelled {
-    /// True (once) when the delivery `id` was cancelled.
-    pub fn take(&self, id: &str) -> bool {
-        if !self.any.load(Ordering::Acquire) {
-            return false;
-        }
-        let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
-        let hit = ids.remove(id).is_some();
-        self.any.store(!ids.is_empty(), Ordering::Release);
-        hit
-    }
-
-    fn add(&self, new: impl IntoIterator<Item = String>) {
-        let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
-        ids.retain(|_, at| at.elapsed() < CANCELLED_KEEP);
-        let now = Instant::now();
-        ids.extend(new.into_iter().map(|id| (id, now)));
-        self.any.store(!ids.is_empty(), Ordering::Release);
-    }
+    Ok(axum::Json(row.into()))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -398,7 +333,7 @@ impl Needles {
 
 /// An erasure as recorded and shown: what kind of key, when, and how much was removed. Never
 /// the value.
-#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Erasure {
     /// The erasure's id.
     id: String,
@@ -432,8 +367,19 @@ fn as_rfc3339<S: serde::Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&rfc3339(*ms))
 }
 
-const ERASURE_COLUMNS: &str =
-    "id, key_kind, events, deliveries, attempts, cancelled_deliveries, created_at";
+impl From<ErasureRow> for Erasure {
+    fn from(row: ErasureRow) -> Erasure {
+        Erasure {
+            id: row.id,
+            key_kind: row.key_kind,
+            events: row.events,
+            deliveries: row.deliveries,
+            attempts: row.attempts,
+            cancelled_deliveries: row.cancelled_deliveries,
+            created_at: row.created_at,
+        }
+    }
+}
 
 /// The keyed hash of an erased value: the installation's key, so that the same value hashes
 /// alike on every node but cannot be guessed from the table alone.
@@ -444,24 +390,6 @@ async fn key_hash(db: &Db, key: &Key) -> Result<String> {
     mac.update(b":");
     mac.update(key.normalized().as_bytes());
     Ok(hex::encode(mac.finalize().into_bytes()))
-}
-
-#[derive(sqlx::FromRow)]
-struct StoredDelivery {
-    id: String,
-    event_id: String,
-    status: String,
-    request_body: Option<Vec<u8>>,
-    request_headers: Option<String>,
-    skip_reason: Option<String>,
-}
-
-#[derive(sqlx::FromRow)]
-struct StoredAttempt {
-    delivery_id: String,
-    id: String,
-    response: Option<String>,
-    error: Option<String>,
 }
 
 /// `POST /v1/tenants/{t}/erasures`: removes every stored copy of one person's data — the
@@ -484,7 +412,7 @@ async fn erase(
     let id = new_id("era");
     let note = format!("payload erased on request (erasure {id})");
     let mut needles = Needles::of(&key);
-    let mut record = Erasure {
+    let mut record = ErasureRow {
         id: id.clone(),
         key_kind: key.kind().to_owned(),
         events: 0,
@@ -498,15 +426,7 @@ async fn erase(
     let mut matched = HashSet::new();
     let mut after = String::new();
     loop {
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT id, data FROM events WHERE tenant_id = $1 AND payload_deleted_at IS NULL \
-             AND id > $2 ORDER BY id LIMIT $3",
-        )
-        .bind(&tenant)
-        .bind(&after)
-        .bind(BATCH)
-        .fetch_all(state.db.pool())
-        .await?;
+        let rows = store::privacy::events_page(&state.db, &tenant, &after, BATCH).await?;
         let Some((last, _)) = rows.last() else { break };
         after = last.clone();
         let hits: Vec<String> = rows
@@ -517,21 +437,7 @@ async fn erase(
         if hits.is_empty() {
             continue;
         }
-        let now = now_ms();
-        let mut tx = state.db.begin_write().await?;
-        for event in &hits {
-            sqlx::query(
-                "UPDATE events SET data = '', payload_deleted_at = $1, payload_deleted_note = $2 \
-                 WHERE tenant_id = $3 AND id = $4",
-            )
-            .bind(now)
-            .bind(&note)
-            .bind(&tenant)
-            .bind(event)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
+        store::privacy::erase_events(&state.db, &tenant, &hits, &note, now_ms()).await?;
         record.events += hits.len() as i64;
         matched.extend(hits);
     }
@@ -541,39 +447,19 @@ async fn erase(
         format!("cancelled by erasure {id}: the booking's personal data was erased on request");
     let mut after = String::new();
     loop {
-        let rows: Vec<StoredDelivery> = sqlx::query_as(
-            "SELECT id, event_id, status, request_body, request_headers, skip_reason \
-             FROM deliveries WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-        )
-        .bind(&tenant)
-        .bind(&after)
-        .bind(BATCH)
-        .fetch_all(state.db.pool())
-        .await?;
-        let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+        let (rows, attempts) =
+            store::privacy::deliveries_page(&state.db, &tenant, &after, BATCH).await?;
+        let Some(last) = rows.last() else {
             break;
         };
-        let (first, last) = (first.id.clone(), last.id.clone());
-        let attempts: Vec<StoredAttempt> = sqlx::query_as(
-            "SELECT delivery_id, id, response, error FROM attempts WHERE delivery_id IN \
-             (SELECT id FROM deliveries WHERE tenant_id = $1 AND id >= $2 AND id <= $3) \
-             AND (response IS NOT NULL OR error IS NOT NULL)",
-        )
-        .bind(&tenant)
-        .bind(&first)
-        .bind(&last)
-        .fetch_all(state.db.pool())
-        .await?;
-        after = last;
+        after = last.id.clone();
         let of_matched: HashSet<&str> = rows
             .iter()
             .filter(|d| matched.contains(&d.event_id))
             .map(|d| d.id.as_str())
             .collect();
 
-        let now = now_ms();
-        let mut tx = state.db.begin_write().await?;
-        let mut cancelled = Vec::new();
+        let mut page = PageErasure::default();
         for delivery in &rows {
             let whole = of_matched.contains(delivery.id.as_str());
             let skip_hit = delivery
@@ -591,43 +477,10 @@ async fn erase(
                     .as_deref()
                     .is_some_and(|h| needles.found_in(h));
             if hit {
-                sqlx::query(
-                    "UPDATE deliveries SET request_body = NULL, request_headers = NULL, \
-                     skip_reason = CASE WHEN $1 = 1 THEN $2 ELSE skip_reason END, \
-                     payload_deleted_at = $3, payload_deleted_note = $2 WHERE id = $4",
-                )
-                .bind(i64::from(skip_hit))
-                .bind(&note)
-                .bind(now)
-                .bind(&delivery.id)
-                .execute(&mut *tx)
-                .await?;
-                record.deliveries += 1;
+                page.deliveries.push((delivery.id.clone(), skip_hit));
             }
-            if whole && delivery.status == "pending" {
-                let done = sqlx::query(
-                    "UPDATE deliveries SET status = 'failed', next_attempt_at = NULL, \
-                     claimed_until = NULL, claimed_by = NULL, updated_at = $1 \
-                     WHERE id = $2 AND status = 'pending'",
-                )
-                .bind(now)
-                .bind(&delivery.id)
-                .execute(&mut *tx)
-                .await?;
-                if done.rows_affected() > 0 {
-                    sqlx::query(
-                        "INSERT INTO attempts (id, delivery_id, at, duration_ms, status_code, error, error_kind, response, node) \
-                         VALUES ($1, $2, $3, 0, NULL, $4, 'cancelled', NULL, $5)",
-                    )
-                    .bind(new_id("att"))
-                    .bind(&delivery.id)
-                    .bind(now)
-                    .bind(&cancel_reason)
-                    .bind(state.queue.node_id())
-                    .execute(&mut *tx)
-                    .await?;
-                    cancelled.push(delivery.id.clone());
-                }
+            if whole && delivery.status == DeliveryStatus::Pending.as_str() {
+                page.cancel.push(delivery.id.clone());
             }
         }
         for attempt in &attempts {
@@ -640,49 +493,38 @@ async fn erase(
                 .error
                 .as_deref()
                 .is_some_and(|e| needles.found_in(e));
-            if !response_hit && !error_hit {
-                continue;
+            if response_hit || error_hit {
+                page.attempts.push((
+                    attempt.delivery_id.clone(),
+                    attempt.id.clone(),
+                    response_hit,
+                    error_hit,
+                ));
             }
-            sqlx::query(
-                "UPDATE attempts SET response = CASE WHEN $1 = 1 THEN NULL ELSE response END, \
-                 error = CASE WHEN $2 = 1 THEN $3 ELSE error END WHERE delivery_id = $4 AND id = $5",
-            )
-            .bind(i64::from(response_hit))
-            .bind(i64::from(error_hit))
-            .bind(&note)
-            .bind(&attempt.delivery_id)
-            .bind(&attempt.id)
-            .execute(&mut *tx)
-            .await?;
-            record.attempts += 1;
         }
-        // Before the commit: from the commit on, a worker must not send what waits here.
-        state.cancelled.add(cancelled.iter().cloned());
-        tx.commit().await?;
+        let cancelled = store::privacy::erase_page(
+            &state.db,
+            &page,
+            &note,
+            &cancel_reason,
+            state.queue.node_id(),
+            now_ms(),
+            // Before the commit: from the commit on, a worker must not send what waits here.
+            |cancelled| state.cancelled.add(cancelled.iter().cloned()),
+        )
+        .await?;
+        record.deliveries += page.deliveries.len() as i64;
+        record.attempts += page.attempts.len() as i64;
         record.cancelled_deliveries += cancelled.len() as i64;
     }
 
-    sqlx::query(
-        "INSERT INTO erasures (id, tenant_id, key_kind, key_hash, events, deliveries, attempts, \
-         cancelled_deliveries, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(&record.id)
-    .bind(&tenant)
-    .bind(&record.key_kind)
-    .bind(&hash)
-    .bind(record.events)
-    .bind(record.deliveries)
-    .bind(record.attempts)
-    .bind(record.cancelled_deliveries)
-    .bind(record.created_at)
-    .execute(state.db.pool())
-    .await?;
+    store::privacy::insert_erasure(&state.db, &tenant, &record, &hash).await?;
     metrics::counter!("krog_erasures_total").increment(1);
     tracing::info!(tenant = %tenant, erasure = %record.id, kind = record.key_kind, events = record.events,
         deliveries = record.deliveries, attempts = record.attempts,
         cancelled = record.cancelled_deliveries, "erasure done");
-    scrub_files(&state.db).await;
-    Ok((StatusCode::CREATED, axum::Json(record)))
+    store::privacy::scrub_files(&state.db).await;
+    Ok((StatusCode::CREATED, axum::Json(record.into())))
 }
 
 /// Lists the erasures done (counts, never the value).
@@ -695,59 +537,11 @@ async fn list_erasures(
     Path(tenant): Path<String>,
 ) -> Result<axum::Json<ErasureList>> {
     caller.require_tenant(&state.directory, &tenant).await?;
-    let rows: Vec<Erasure> = sqlx::query_as(&format!(
-        "SELECT {ERASURE_COLUMNS} FROM erasures WHERE tenant_id = $1 ORDER BY id"
-    ))
-    .bind(&tenant)
-    .fetch_all(state.db.pool())
-    .await?;
+    let rows = store::privacy::erasures(&state.db, &tenant).await?;
     Ok(axum::Json(ErasureList {
-        data: rows,
+        data: rows.into_iter().map(Erasure::from).collect(),
         next_cursor: None,
     }))
-}
-
-/// Makes deleted content leave the database files. SQLite: `secure_delete` has zeroed it in
-/// the pages, but the WAL still holds the pages as they were; a TRUNCATE checkpoint copies the
-/// new pages into the database file and empties the WAL. It waits for readers and writers to
-/// step aside (each holds the database for milliseconds), so it is retried for up to 5 s: on a
-/// busy node the writer and the workers rarely all pause at once, and an erasure that answers
-/// before the copy is gone would answer too early.
-/// PostgreSQL: a `VACUUM` (not in a transaction, in the background: on large tables it takes
-/// a while, and the rows are already gone) prunes the dead row versions.
-pub async fn scrub_files(db: &Db) {
-    match db.backend() {
-        Backend::Sqlite => {
-            for _ in 0..100 {
-                let result: Result<(i64, i64, i64), sqlx::Error> =
-                    sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
-                        .fetch_one(db.pool())
-                        .await;
-                match result {
-                    Ok((0, _, _)) => return,
-                    Ok(_) => tokio::time::sleep(Duration::from_millis(50)).await,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "WAL checkpoint after an erasure failed");
-                        return;
-                    }
-                }
-            }
-            tracing::warn!(
-                "the WAL could not be truncated after an erasure (busy); the next checkpoint overwrites it"
-            );
-        }
-        Backend::Postgres => {
-            let pool = db.pool().clone();
-            tokio::spawn(async move {
-                if let Err(e) = sqlx::raw_sql("VACUUM events, deliveries, attempts")
-                    .execute(&pool)
-                    .await
-                {
-                    tracing::warn!(error = %e, "VACUUM after an erasure failed");
-                }
-            });
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -768,77 +562,16 @@ async fn delete_tenant(
     Path(tenant): Path<String>,
 ) -> Result<StatusCode> {
     caller.require_admin()?;
-    let exists: Option<(String,)> = sqlx::query_as("SELECT id FROM tenants WHERE id = $1")
-        .bind(&tenant)
-        .fetch_optional(state.db.pool())
-        .await?;
-    if exists.is_none() {
+    if store::tenants::one(&state.db, &tenant).await?.is_none() {
         return Err(Error::NotFound(format!("tenant {tenant}")));
     }
-    let mut tx = state.db.begin_write().await?;
-    for sql in [
-        "DELETE FROM api_keys WHERE tenant_id = $1",
-        "DELETE FROM subscriptions WHERE tenant_id = $1",
-    ] {
-        sqlx::query(sql).bind(&tenant).execute(&mut *tx).await?;
-    }
-    tx.commit().await?;
-    state.directory.invalidate();
-
-    for table in ["deliveries", "events"] {
-        loop {
-            let last: Option<(String,)> = sqlx::query_as(&format!(
-                "SELECT id FROM (SELECT id FROM {table} WHERE tenant_id = $1 ORDER BY id LIMIT $2) \
-                 page ORDER BY id DESC LIMIT 1"
-            ))
-            .bind(&tenant)
-            .bind(BATCH)
-            .fetch_optional(state.db.pool())
-            .await?;
-            let Some((last,)) = last else { break };
-            let mut tx = state.db.begin_write().await?;
-            sqlx::query(&format!(
-                "DELETE FROM {table} WHERE tenant_id = $1 AND id <= $2"
-            ))
-            .bind(&tenant)
-            .bind(&last)
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-        }
-    }
-
-    let mut tx = state.db.begin_write().await?;
-    let blobs: Vec<(String,)> =
-        sqlx::query_as("SELECT DISTINCT sha256 FROM module_versions WHERE owner = $1")
-            .bind(&tenant)
-            .fetch_all(&mut *tx)
-            .await?;
-    sqlx::query("DELETE FROM module_versions WHERE owner = $1")
-        .bind(&tenant)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("DELETE FROM module_names WHERE owner = $1")
-        .bind(&tenant)
-        .execute(&mut *tx)
-        .await?;
-    for (sha256,) in &blobs {
-        sqlx::query(
-            "DELETE FROM module_blobs WHERE sha256 = $1 \
-             AND NOT EXISTS (SELECT 1 FROM module_versions WHERE sha256 = $1)",
-        )
-        .bind(sha256)
-        .execute(&mut *tx)
-        .await?;
-    }
-    sqlx::query("DELETE FROM tenants WHERE id = $1")
-        .bind(&tenant)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    store::privacy::delete_tenant(&state.db, &tenant, BATCH, || {
+        state.directory.invalidate();
+    })
+    .await?;
     state.directory.invalidate();
     tracing::info!(tenant = %tenant, "tenant deleted with everything it owned");
-    scrub_files(&state.db).await;
+    store::privacy::scrub_files(&state.db).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -910,67 +643,6 @@ async fn export(
         .into_response())
 }
 
-#[derive(sqlx::FromRow)]
-struct SubscriptionRow {
-    id: String,
-    url: String,
-    event_types: String,
-    transform: Option<String>,
-    enabled: i64,
-    description: String,
-    disabled_reason: Option<String>,
-    created_at: i64,
-    updated_at: i64,
-}
-
-#[derive(sqlx::FromRow)]
-struct ModuleRow {
-    name: String,
-    version: i64,
-    sha256: String,
-    size: i64,
-    info: String,
-    created_at: i64,
-}
-
-#[derive(sqlx::FromRow)]
-struct EventRow {
-    id: String,
-    event_type: String,
-    timestamp: String,
-    data: String,
-    created_at: i64,
-    payload_deleted_note: Option<String>,
-}
-
-#[derive(sqlx::FromRow)]
-struct DeliveryRow {
-    id: String,
-    event_id: String,
-    subscription_id: String,
-    status: String,
-    attempt_count: i64,
-    skip_reason: Option<String>,
-    next_attempt_at: Option<i64>,
-    request_content_type: Option<String>,
-    request_headers: Option<String>,
-    request_body: Option<Vec<u8>>,
-    payload_deleted_note: Option<String>,
-    created_at: i64,
-    updated_at: i64,
-}
-
-#[derive(sqlx::FromRow)]
-struct AttemptRow {
-    delivery_id: String,
-    at: i64,
-    duration_ms: i64,
-    status_code: Option<i64>,
-    error: Option<String>,
-    error_kind: Option<String>,
-    response: Option<String>,
-}
-
 fn json_text(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
 }
@@ -984,18 +656,13 @@ impl Export {
     }
 
     /// The next page of lines (`None`: this phase had nothing more; go on).
-    async fn next_chunk(&mut self) -> Result<Option<Bytes>, sqlx::Error> {
-        let pool = self.db.pool().clone();
+    async fn next_chunk(&mut self) -> Result<Option<Bytes>, store::Error> {
+        let db = self.db.clone();
         let tenant = self.tenant.clone();
         let mut out = Vec::new();
         match self.phase.clone() {
             Phase::Tenant => {
-                let row: Option<(String, String, i64, Option<i64>)> = sqlx::query_as(
-                    "SELECT id, name, created_at, retention_ms FROM tenants WHERE id = $1",
-                )
-                .bind(&tenant)
-                .fetch_optional(&pool)
-                .await?;
+                let row = store::export::tenant(&db, &tenant).await?;
                 if let Some((id, name, created_at, retention)) = row {
                     self.line(
                         &mut out,
@@ -1007,16 +674,7 @@ impl Export {
                 self.phase = Phase::Subscriptions(String::new());
             }
             Phase::Subscriptions(after) => {
-                let rows: Vec<SubscriptionRow> = sqlx::query_as(
-                    "SELECT id, url, event_types, transform, enabled, description, disabled_reason, \
-                     created_at, updated_at FROM subscriptions WHERE tenant_id = $1 AND id > $2 \
-                     ORDER BY id LIMIT $3",
-                )
-                .bind(&tenant)
-                .bind(&after)
-                .bind(EXPORT_PAGE)
-                .fetch_all(&pool)
-                .await?;
+                let rows = store::export::subscriptions(&db, &tenant, &after, EXPORT_PAGE).await?;
                 self.phase = match rows.last() {
                     Some(last) => Phase::Subscriptions(last.id.clone()),
                     None => Phase::Modules,
@@ -1034,14 +692,7 @@ impl Export {
                 }
             }
             Phase::Modules => {
-                // At most the module quota times the version quota: one read.
-                let rows: Vec<ModuleRow> = sqlx::query_as(
-                    "SELECT name, version, sha256, size, info, created_at FROM module_versions \
-                     WHERE owner = $1 ORDER BY name, version",
-                )
-                .bind(&tenant)
-                .fetch_all(&pool)
-                .await?;
+                let rows = store::export::modules(&db, &tenant).await?;
                 for m in rows {
                     self.line(
                         &mut out,
@@ -1054,15 +705,7 @@ impl Export {
                 self.phase = Phase::Events(String::new());
             }
             Phase::Events(after) => {
-                let rows: Vec<EventRow> = sqlx::query_as(
-                    "SELECT id, event_type, timestamp, data, created_at, payload_deleted_note \
-                     FROM events WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-                )
-                .bind(&tenant)
-                .bind(&after)
-                .bind(EXPORT_PAGE)
-                .fetch_all(&pool)
-                .await?;
+                let rows = store::export::events(&db, &tenant, &after, EXPORT_PAGE).await?;
                 self.phase = match rows.last() {
                     Some(last) => Phase::Events(last.id.clone()),
                     None => Phase::Deliveries(String::new()),
@@ -1082,32 +725,12 @@ impl Export {
                 }
             }
             Phase::Deliveries(after) => {
-                let rows: Vec<DeliveryRow> = sqlx::query_as(
-                    "SELECT id, event_id, subscription_id, status, attempt_count, skip_reason, \
-                     next_attempt_at, request_content_type, request_headers, request_body, \
-                     payload_deleted_note, created_at, updated_at FROM deliveries \
-                     WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-                )
-                .bind(&tenant)
-                .bind(&after)
-                .bind(EXPORT_PAGE)
-                .fetch_all(&pool)
-                .await?;
-                let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+                let (rows, attempts) =
+                    store::export::deliveries(&db, &tenant, &after, EXPORT_PAGE).await?;
+                let Some(last) = rows.last() else {
                     self.phase = Phase::Erasures;
                     return Ok(None);
                 };
-                let attempts: Vec<AttemptRow> = sqlx::query_as(
-                    "SELECT delivery_id, at, duration_ms, status_code, error, error_kind, response \
-                     FROM attempts WHERE delivery_id IN \
-                     (SELECT id FROM deliveries WHERE tenant_id = $1 AND id >= $2 AND id <= $3) \
-                     ORDER BY delivery_id, at, id",
-                )
-                .bind(&tenant)
-                .bind(&first.id)
-                .bind(&last.id)
-                .fetch_all(&pool)
-                .await?;
                 self.phase = Phase::Deliveries(last.id.clone());
                 let mut by_delivery: HashMap<String, Vec<Value>> = HashMap::new();
                 for a in attempts {
@@ -1156,13 +779,8 @@ impl Export {
                 }
             }
             Phase::Erasures => {
-                let rows: Vec<Erasure> = sqlx::query_as(&format!(
-                    "SELECT {ERASURE_COLUMNS} FROM erasures WHERE tenant_id = $1 ORDER BY id"
-                ))
-                .bind(&tenant)
-                .fetch_all(&pool)
-                .await?;
-                for r in rows {
+                let rows = store::privacy::erasures(&db, &tenant).await?;
+                for r in rows.into_iter().map(Erasure::from) {
                     let value = serde_json::to_value(&r).expect("an erasure serializes");
                     self.line(&mut out, "erasure", value);
                 }
@@ -1190,19 +808,11 @@ mod tests {
         assert_eq!(format_retention(parse_retention("1s").unwrap()), "1s");
         assert!(parse_retention("10ms").is_err());
         assert!(parse_retention("soon").is_err());
-        assert_eq!(
-            retention_note(30 * 86_400_000),
-            "payload deleted after 30 days (retention)"
-        );
-        assert_eq!(
-            retention_note(1000),
-            "payload deleted after 1 second (retention)"
-        );
     }
 
     #[test]
     fn a_booking_is_matched_by_its_parsed_fields_and_phone_numbers_by_their_digits() {
-        let data = include_str!("../../fixtures/booking-created.json");
+        let data = include_str!("../../../fixtures/booking-created.json");
         let data = serde_json::from_str::<Value>(data).unwrap()["data"].to_string();
         let key = |r: ErasureRequest| Key::from_request(r).unwrap();
         let phone = key(ErasureRequest {
@@ -1248,14 +858,5 @@ mod tests {
             client_phone: Some("12".into()),
         };
         assert!(Key::from_request(short).is_err());
-    }
-
-    #[test]
-    fn cancelled_ids_are_taken_once() {
-        let cancelled = Cancelled::default();
-        assert!(!cancelled.take("dlv_1"));
-        cancelled.add(["dlv_1".to_owned()]);
-        assert!(cancelled.take("dlv_1"));
-        assert!(!cancelled.take("dlv_1"));
     }
 }

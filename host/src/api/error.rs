@@ -52,7 +52,7 @@ pub enum Error {
     Plugin(#[from] PluginFailure),
     /// The database failed.
     #[error("database error")]
-    Database(#[from] sqlx::Error),
+    Database(#[from] crate::store::Error),
     /// Anything else that is krog's fault.
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
@@ -122,6 +122,23 @@ impl Error {
             serde_json::error::Category::Data => Error::Validation(format!("invalid body: {e}")),
             _ => Error::BadRequest(format!("malformed JSON: {e}")),
         }
+    }
+}
+
+impl From<crate::worker::Error> for Error {
+    fn from(e: crate::worker::Error) -> Self {
+        match e {
+            crate::worker::Error::NoSuchTenant(tenant) => {
+                Error::NotFound(format!("tenant {tenant}"))
+            }
+            crate::worker::Error::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::model::module::BadModuleName> for Error {
+    fn from(e: crate::model::module::BadModuleName) -> Self {
+        Error::Validation(e.to_string())
     }
 }
 

@@ -7,19 +7,11 @@ use axum::http::request::Parts;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::db::Db;
+use crate::api::error::{Error, Result};
 use crate::directory::Directory;
-use crate::error::{Error, Result};
+pub use crate::model::Caller;
 use crate::state::AppState;
-
-/// Who is calling.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Caller {
-    /// An admin key: every route, every tenant.
-    Admin,
-    /// A tenant key: only this tenant's routes.
-    Tenant(String),
-}
+use crate::store::{self, Db};
 
 impl Caller {
     /// Fails unless the caller is an admin.
@@ -96,23 +88,15 @@ pub fn hash_key(key: &str) -> String {
 /// that start-up prints it once.
 pub async fn ensure_admin_key(db: &Db, configured: Option<&str>) -> anyhow::Result<Option<String>> {
     if let Some(key) = configured {
-        let known: Option<(String,)> =
-            sqlx::query_as("SELECT id FROM api_keys WHERE key_hash = $1")
-                .bind(hash_key(key))
-                .fetch_optional(db.pool())
-                .await?;
-        if known.is_none() {
-            crate::keys::store_key(db, None, key, "configured", None).await?;
+        if !store::keys::known(db, &hash_key(key)).await? {
+            crate::api::keys::store_key(db, None, key, "configured", None).await?;
         }
         return Ok(None);
     }
-    let (admins,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM api_keys WHERE tenant_id IS NULL")
-        .fetch_one(db.pool())
-        .await?;
-    if admins > 0 {
+    if store::keys::admin_count(db).await? > 0 {
         return Ok(None);
     }
     let key = generate_key();
-    crate::keys::store_key(db, None, &key, "first start", None).await?;
+    crate::api::keys::store_key(db, None, &key, "first start", None).await?;
     Ok(Some(key))
 }
