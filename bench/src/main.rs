@@ -349,10 +349,9 @@ async fn spawn_reference(
     let port = tokio::time::timeout(timeout, async {
         while let Some(line) = lines.next_line().await? {
             if let Some(port) = line.trim().strip_prefix("listening ") {
-                return Ok::<u16, anyhow::Error>(
-                    port.parse::<u16>()
-                        .with_context(|| format!("reference forwarder said {line:?}"))?,
-                );
+                return port
+                    .parse::<u16>()
+                    .with_context(|| format!("reference forwarder said {line:?}"));
             }
         }
         bail!("the reference forwarder exited before it was listening")
