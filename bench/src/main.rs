@@ -31,6 +31,10 @@ use tokio::process::{Child, Command};
 
 const FIXTURE: &str = include_str!("../../fixtures/booking-created.json");
 
+/// Where `--reference` without a path looks (relative to the working directory, then to this
+/// workspace).
+const DEFAULT_REFERENCE: &str = "target/reference-forwarder/release/reference-forwarder";
+
 #[derive(Parser)]
 #[command(
     name = "krog-bench",
@@ -101,6 +105,20 @@ struct LoadArgs {
     /// After the last expected delivery, keep listening this many ms to count duplicates.
     #[arg(long, default_value_t = 500)]
     settle_ms: u64,
+    /// First run the same load (events, subscriptions, senders; no transform, one process)
+    /// against the reference forwarder binary at PATH, then against krog, and add to the report
+    /// the reference's figures (`reference`) and krog's relative to them (`ratio`): this machine's
+    /// speed moves by 2x from hour to hour, a ratio measured in one run does not. Without PATH:
+    /// target/reference-forwarder/release/reference-forwarder, built with `cargo build --release
+    /// --locked --manifest-path ../shared/reference-forwarder/Cargo.toml --target-dir
+    /// target/reference-forwarder`.
+    #[arg(
+        long,
+        value_name = "PATH",
+        num_args = 0..=1,
+        default_missing_value = DEFAULT_REFERENCE,
+    )]
+    reference: Option<PathBuf>,
     #[command(flatten)]
     krog: KrogArgs,
 }
@@ -286,6 +304,76 @@ async fn spawn_krog(
     ))
 }
 
+/// The reference forwarder's binary: `path` as given, or, when relative and not found there,
+/// relative to this workspace.
+fn reference_binary(path: &Path) -> Result<PathBuf> {
+    if path.is_file() {
+        return Ok(path.to_path_buf());
+    }
+    if path.is_relative() {
+        let in_workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(path);
+        if in_workspace.is_file() {
+            return Ok(in_workspace);
+        }
+    }
+    bail!(
+        "reference forwarder {} not found: build it with `cargo build --release --locked \
+         --manifest-path ../shared/reference-forwarder/Cargo.toml --target-dir \
+         target/reference-forwarder`, or pass --reference <path>",
+        path.display()
+    )
+}
+
+/// Spawns the reference forwarder and waits for its first line, `listening <port>`. Returns the
+/// node (its stderr goes to `log_path`) and the time from spawn to that line.
+async fn spawn_reference(
+    bin: &Path,
+    log_path: &Path,
+    timeout: Duration,
+) -> Result<(Node, Duration)> {
+    let stderr = std::fs::File::create(log_path)?;
+    let mut cmd = Command::new(bin);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(stderr))
+        .kill_on_drop(true);
+    let t0 = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("spawning {}", bin.display()))?;
+    let pid = child.id().context("the reference forwarder has no pid")?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let port = tokio::time::timeout(timeout, async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(port) = line.trim().strip_prefix("listening ") {
+                return port
+                    .parse::<u16>()
+                    .with_context(|| format!("reference forwarder said {line:?}"));
+            }
+        }
+        bail!("the reference forwarder exited before it was listening")
+    })
+    .await
+    .map_err(|_| {
+        anyhow!("the reference forwarder did not print `listening <port>` within {timeout:?}")
+    })??;
+    let startup = t0.elapsed();
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok((
+        Node {
+            child,
+            pid,
+            base: format!("http://127.0.0.1:{port}"),
+            log_path: log_path.to_path_buf(),
+            startup_lines: Vec::new(),
+        },
+        startup,
+    ))
+}
+
 /// SIGTERM, then wait (killing after 60 s). Returns the time it took to exit.
 async fn stop_krog(node: &mut Node) -> Result<Duration> {
     let t0 = Instant::now();
@@ -302,7 +390,7 @@ async fn stop_krog(node: &mut Node) -> Result<Duration> {
         }
         Err(_) => {
             eprintln!(
-                "krog-bench: krog {} did not stop in 60 s; killing",
+                "krog-bench: process {} did not stop in 60 s; killing",
                 node.pid
             );
             node.child.start_kill()?;
@@ -583,7 +671,59 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 // ---------------------------------------------------------------------------------------------
 // load
 
+/// What a load run measures.
+enum Service {
+    /// krog: started here (--nodes processes) or given with --url.
+    Krog,
+    /// The reference forwarder at this path: one process, no transform, no keys.
+    Reference(PathBuf),
+}
+
+/// The load command: krog alone, or (with --reference) the reference forwarder first and then
+/// krog, both measured by `measure`, with krog's figures relative to the reference's.
 async fn load(args: LoadArgs) -> Result<Value> {
+    check_load_args(&args)?;
+    let Some(path) = &args.reference else {
+        return measure(&args, Service::Krog).await;
+    };
+    let bin = reference_binary(path)?;
+    if args.url.is_none() {
+        // Fail before the reference run, not after it.
+        krog_binary(&args.krog)?;
+    }
+    eprintln!("krog-bench: reference run ({})", bin.display());
+    let mut reference = measure(&args, Service::Reference(bin.clone())).await?;
+    reference["binary"] = json!(bin.display().to_string());
+    eprintln!(
+        "krog-bench: reference: {} deliveries/s, p50 {} ms; now krog",
+        reference["delivered_per_s"], reference["latency_ms"]["p50"]
+    );
+    let mut report = measure(&args, Service::Krog).await?;
+    let f = |v: &Value, k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+    let (krog_lat, ref_lat) = (&report["latency_ms"], &reference["latency_ms"]);
+    let ratio = json!({
+        // krog's deliveries/s divided by the reference's.
+        "delivered_per_s": round3(f(&report, "delivered_per_s") / f(&reference, "delivered_per_s")),
+        // krog's latency minus the reference's, in ms.
+        "latency_p50_ms_added": round2(f(krog_lat, "p50") - f(ref_lat, "p50")),
+        "latency_p99_ms_added": round2(f(krog_lat, "p99") - f(ref_lat, "p99")),
+    });
+    let complete = |r: &Value| {
+        r["timed_out"] == json!(false)
+            && r["deliveries"] == r["expected_deliveries"]
+            && r["duplicates"] == json!(0)
+    };
+    if !complete(&reference) || !complete(&report) {
+        eprintln!(
+            "krog-bench: a run timed out, lost or duplicated deliveries: the ratio compares unlike runs"
+        );
+    }
+    report["reference"] = reference;
+    report["ratio"] = ratio;
+    Ok(report)
+}
+
+fn check_load_args(args: &LoadArgs) -> Result<()> {
     if args.events == 0 || args.subscriptions == 0 || args.concurrency == 0 || args.nodes == 0 {
         bail!("--events, --subscriptions, --concurrency and --nodes must be at least 1");
     }
@@ -601,7 +741,13 @@ async fn load(args: LoadArgs) -> Result<Value> {
     {
         bail!("--nodes > 1 needs --database-url postgres://… (an empty database)");
     }
+    Ok(())
+}
 
+/// One load run against `service`: starts the receiver and the service, sets up a tenant and
+/// subscriptions, posts the events, waits for every delivery, stops the service and reports.
+/// Both the reference run and the krog run go through here, so that they measure alike.
+async fn measure(args: &LoadArgs, service: Service) -> Result<Value> {
     let tag = run_tag();
     let prefix = format!("evt_bench_{tag}_");
     let rx = Arc::new(Receiver {
@@ -626,12 +772,24 @@ async fn load(args: LoadArgs) -> Result<Value> {
     let tmp = tempfile::Builder::new().prefix("krog-bench-").tempdir()?;
     let mut nodes: Vec<Node> = Vec::new();
     let mut startup_ms = Vec::new();
-    let (bases, admin_key) = match &args.url {
-        Some(url) => {
+    let (bases, admin_key) = match (&service, &args.url) {
+        (Service::Reference(bin), _) => {
+            let (node, took) = spawn_reference(
+                bin,
+                &tmp.path().join("reference.log"),
+                Duration::from_secs(30),
+            )
+            .await?;
+            startup_ms.push(round1(took.as_secs_f64() * 1000.0));
+            nodes.push(node);
+            // It checks no key; any will do.
+            (vec![nodes[0].base.clone()], "reference".to_string())
+        }
+        (Service::Krog, Some(url)) => {
             let key = args.admin_key.clone().context("--url needs --admin-key")?;
             (vec![url.trim_end_matches('/').to_string()], key)
         }
-        None => {
+        (Service::Krog, None) => {
             let bin = krog_binary(&args.krog)?;
             let key = new_key();
             let db = args
@@ -680,6 +838,17 @@ async fn load(args: LoadArgs) -> Result<Value> {
     };
 
     let setup = reqwest::Client::builder().http1_only().build()?;
+    let is_reference = matches!(service, Service::Reference(_));
+    if is_reference {
+        api(
+            &setup,
+            reqwest::Method::GET,
+            format!("{}/healthz", bases[0]),
+            &admin_key,
+            None,
+        )
+        .await?;
+    }
     let tenant = format!("bench-{tag}");
     api(
         &setup,
@@ -689,21 +858,27 @@ async fn load(args: LoadArgs) -> Result<Value> {
         Some(json!({"id": tenant, "name": "krog-bench"})),
     )
     .await?;
-    let key = api(
-        &setup,
-        reqwest::Method::POST,
-        format!("{}/v1/tenants/{tenant}/keys", bases[0]),
-        &admin_key,
-        None,
-    )
-    .await?;
-    let tenant_key = key["key"]
-        .as_str()
-        .context("no `key` in the new key")?
-        .to_string();
-    let transform = match args.transform {
-        Transform::None => Value::Null,
-        Transform::Slack => json!({"module": "slack", "config": {}}),
+    // The reference has no keys and no transforms (its answers to set-up are read for nothing:
+    // they differ from krog's).
+    let tenant_key = if is_reference {
+        admin_key.clone()
+    } else {
+        let key = api(
+            &setup,
+            reqwest::Method::POST,
+            format!("{}/v1/tenants/{tenant}/keys", bases[0]),
+            &admin_key,
+            None,
+        )
+        .await?;
+        key["key"]
+            .as_str()
+            .context("no `key` in the new key")?
+            .to_string()
+    };
+    let transform = match (is_reference, args.transform) {
+        (false, Transform::Slack) => json!({"module": "slack", "config": {}}),
+        (true, _) | (false, Transform::None) => Value::Null,
     };
     for s in 0..args.subscriptions {
         api(
@@ -998,6 +1173,24 @@ async fn load(args: LoadArgs) -> Result<Value> {
         );
     }
 
+    if is_reference {
+        for node in &mut nodes {
+            if let Err(e) = stop_krog(node).await {
+                eprintln!("krog-bench: stopping the reference forwarder: {e:#}");
+            }
+            let log = std::fs::read_to_string(&node.log_path).unwrap_or_default();
+            if !log.trim().is_empty() {
+                eprintln!("krog-bench: the reference forwarder wrote on stderr:\n{log}");
+            }
+        }
+        if timed_out {
+            eprintln!(
+                "krog-bench: reference run timed out after {} s with {unique} of {expected} deliveries",
+                args.timeout
+            );
+        }
+        return Ok(reference_report(report));
+    }
     for node in &mut nodes {
         if let Err(e) = stop_krog(node).await {
             eprintln!("krog-bench: stopping krog: {e:#}");
@@ -1025,6 +1218,39 @@ async fn load(args: LoadArgs) -> Result<Value> {
         );
     }
     Ok(report)
+}
+
+/// The reference run's figures: those of a krog report that mean the same for the reference,
+/// under the same names, except for `cpu_s` and `cpu_ms_per_delivery` (the reference process's).
+fn reference_report(full: Value) -> Value {
+    let mut out = serde_json::Map::new();
+    for key in [
+        "events",
+        "accepted",
+        "ingest_failures",
+        "expected_deliveries",
+        "deliveries",
+        "receipts",
+        "duplicates",
+        "unknown_requests",
+        "timed_out",
+        "ingest_per_s",
+        "delivered_per_s",
+        "send_s",
+        "first_send_to_last_receipt_s",
+        "latency_ms",
+        "rss_mb_max",
+        "bench_cpu_ms_per_delivery",
+        "startup_ms",
+    ] {
+        out.insert(key.to_string(), full[key].clone());
+    }
+    out.insert("cpu_s".into(), full["krog_cpu_s"].clone());
+    out.insert(
+        "cpu_ms_per_delivery".into(),
+        full["krog_cpu_ms_per_delivery"].clone(),
+    );
+    Value::Object(out)
 }
 
 // ---------------------------------------------------------------------------------------------
