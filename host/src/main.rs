@@ -14,7 +14,7 @@ fn main() -> std::process::ExitCode {
 /// mimalloc keeps freed pages for a second before it returns them: with its defaults krog held
 /// 177-207 MB under load, against 81-86 MB with glibc. Transparent huge pages off (the
 /// `no_thp` build feature) and freed pages returned at once bring that to 96-104 MB
-/// (BENCHMARKS.md). A `MIMALLOC_PURGE_DELAY` in the environment wins.
+/// (BENCHMARKS.md, "Memory"). A `MIMALLOC_PURGE_DELAY` in the environment wins.
 #[cfg(feature = "mimalloc")]
 #[allow(unsafe_code)]
 fn tune_mimalloc() {
@@ -31,7 +31,7 @@ fn tune_mimalloc() {
 /// glibc gives threads that allocate at once arenas of their own (up to 8 per core) and keeps
 /// what they freed: plugin compiles on blocking threads left ~40 MB resident for good, and
 /// under load the process held ~17 MB more than with one arena per core, for no speed
-/// (BENCHMARKS.md). `MALLOC_ARENA_MAX` in the environment still decides.
+/// (BENCHMARKS.md, "Memory"). `MALLOC_ARENA_MAX` in the environment still decides.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[allow(unsafe_code)]
 fn limit_malloc_arenas() {

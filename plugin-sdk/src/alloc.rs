@@ -4,7 +4,8 @@
 //! A transform is a short burst of small allocations — the event's strings, a parsed booking,
 //! the pieces of the output — most of them freed before the call returns. wasi-libc's
 //! `dlmalloc`, the default, spent about a fifth of the Slack formatter's guest time in
-//! `malloc`/`free` (BENCHMARKS.md, build 4); `talc` spent more. This allocator does the
+//! `malloc`/`free` (BENCHMARKS.md, "What was tried and what it did"); `talc` spent more.
+//! This allocator does the
 //! least work that still reuses freed memory: Rust hands the size back on `dealloc`, so a block
 //! needs no header, and blocks of up to 2 KiB are served from one free list per power-of-two
 //! size, refilled from 32 KiB chunks. Larger blocks go to wasi-libc's allocator.

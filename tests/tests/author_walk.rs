@@ -99,7 +99,8 @@ fn build_and_check_with(project: &Path, name: &str, setup: impl FnOnce(&mut Comm
 async fn deliver(name: &str, wasm: Vec<u8>) {
     // Default limits but for the call's time limit: this unoptimised build on two shared cores
     // is no place to hold a Python instantiation to 100 ms (the upload calls `info`). What a
-    // release build takes against the defaults is in BENCHMARKS.md ("Guests").
+    // release build takes against the defaults is in BENCHMARKS.md, "Guests: what a transform
+    // costs in each language".
     let app = TestApp::spawn_with(|c| c.limits.timeout = std::time::Duration::from_secs(10)).await;
     let receiver = Receiver::start().await;
     let (tenant, key) = app.tenant("klinik").await;

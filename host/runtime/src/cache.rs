@@ -13,7 +13,8 @@ use wasmtime::component::Component;
 
 use super::*;
 
-/// Compiled modules kept in memory by default. Each costs ~2.5 MB resident (BENCHMARKS.md);
+/// Compiled modules kept in memory by default. Each costs ~2.5 MB resident
+/// (BENCHMARKS.md, "Memory");
 /// one evicted comes back from its precompiled artifact on disk, without compiling.
 pub const DEFAULT_CACHED_MODULES: usize = 16;
 

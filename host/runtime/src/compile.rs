@@ -69,7 +69,7 @@ pub(crate) fn build_engine(limits: &Limits) -> anyhow::Result<Engine> {
 
 /// Hands the compiler's freed working memory back to the system. Compiling a module allocates
 /// tens of megabytes that glibc keeps in its arenas once freed: after the four built-in modules
-/// an idle krog held 11–19 MB more than it used (BENCHMARKS.md). Only after a
+/// an idle krog held 11–19 MB more than it used (BENCHMARKS.md, "Memory"). Only after a
 /// real compile: loading an artifact from disk allocates little.
 #[cfg(all(target_os = "linux", target_env = "gnu", not(feature = "mimalloc")))]
 #[allow(unsafe_code)]
@@ -84,7 +84,7 @@ pub(crate) fn release_compiler_memory() {
 /// pool) free each other's blocks, and mimalloc takes such frees back, and returns their pages,
 /// only when the owning thread next allocates or collects, which an idle compiler thread never
 /// does: collecting on every one of them took an idle krog from 69–72 MB to 64–67 MB (59 MB with
-/// a single compiler thread, which starts 1.6 s slower; BENCHMARKS.md).
+/// a single compiler thread, which starts 1.6 s slower; BENCHMARKS.md, "Memory").
 #[cfg(feature = "mimalloc")]
 #[allow(unsafe_code)]
 pub(crate) fn release_compiler_memory() {

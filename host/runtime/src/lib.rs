@@ -120,7 +120,7 @@ pub struct RuntimeConfig {
     /// internal-compile-module --memory-bytes <N>` with the wasm on stdin, it does what
     /// [`compile_in_child`] does and answers with the artifact on stdout (the `krog` binary is
     /// such a program). Cranelift allocates tens of megabytes per module, and freed they stay
-    /// in this process's heap (BENCHMARKS.md); in a child they go when it
+    /// in this process's heap (BENCHMARKS.md, "Memory"); in a child they go when it
     /// exits. Used with a `cache_dir` (without one, a runtime is for short-lived use).
     /// `None`: compile here.
     pub compiler: Option<PathBuf>,

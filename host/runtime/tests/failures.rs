@@ -29,7 +29,8 @@ fn an_endless_loop_runs_out_of_the_default_fuel() {
     // The default fuel, and a wall-clock limit no busy machine reaches first: fuel is counted
     // in instructions, so running out of it is the one outcome whatever the machine's speed,
     // while the default 100 ms can pass first on two shared cores (the time it took is printed
-    // for BENCHMARKS.md; a loop with no fuel limit is the timeout's test below).
+    // for BENCHMARKS.md, "Guests: what a transform costs in each language"; a loop with no fuel
+    // limit is the timeout's test below).
     let runtime = runtime_with(Limits {
         timeout: Duration::from_secs(60),
         ..Limits::default()

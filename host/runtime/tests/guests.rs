@@ -366,7 +366,8 @@ fn a_guest_instance_is_reused_within_a_scope_and_thrown_away_after_a_failure() {
     }
 }
 
-/// What a realistic guest costs against the default limits, printed for BENCHMARKS.md: a
+/// What a realistic guest costs against the default limits, printed for BENCHMARKS.md,
+/// "Guests: what a transform costs in each language": a
 /// tenth of the fuel at most, so that a plugin ten times the size of these still runs.
 #[test]
 fn the_default_limits_leave_the_catalog_guests_a_wide_margin() {

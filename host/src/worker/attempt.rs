@@ -266,7 +266,8 @@ async fn transform(
     };
     let scope = &job.subscription_id;
     // A warm instance with a record of quick calls runs right here: handing ~50 µs of work to
-    // another thread and back costs more than the work (measured in BENCHMARKS.md).
+    // another thread and back costs more than the work (BENCHMARKS.md, "What was tried and what
+    // it did").
     let quick = state
         .runtime
         .transform_quick(scope, &resolved.module, &input, &resolved.config);
