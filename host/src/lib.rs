@@ -14,6 +14,7 @@ pub mod db;
 pub mod deliveries;
 pub mod destinations;
 pub mod directory;
+pub mod dry_run;
 pub mod error;
 pub mod events;
 pub mod extract;
