@@ -15,7 +15,7 @@
 //!
 //! Beside them, focused modules any layer above `model` may use: [`config`], [`signing`],
 //! [`destinations`] (the SSRF guard), [`secrets`] (the master key), [`limits`], [`schema`]
-//! and [`plugin_config`] (tenants' config schemas), [`files`], [`telemetry`]. At the top:
+//! and [`plugin_config`] (tenants' config schemas), [`dry_run`], [`files`], [`telemetry`]. At the top:
 //! [`state`], [`startup`], [`server`] and [`cli`]. The sandbox is the [`runtime`] crate.
 
 pub mod api;
@@ -23,6 +23,7 @@ pub mod cli;
 pub mod config;
 pub mod destinations;
 pub mod directory;
+pub mod dry_run;
 pub mod files;
 pub mod limits;
 pub mod model;

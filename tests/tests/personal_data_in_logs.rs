@@ -156,7 +156,7 @@ async fn run_against(database_url: &str, dir: &std::path::Path) {
         subscriptions.push(sub["id"].as_str().unwrap().to_owned());
     }
     // A plugin that fails with an error of its own.
-    let hostile = krog::runtime::test_plugins::HOSTILE.to_vec();
+    let hostile = krog_test_components::HOSTILE.to_vec();
     let response = client
         .put(format!("{base}/v1/tenants/pii/modules/hostile"))
         .bearer_auth(&key)

@@ -15,7 +15,11 @@
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use krog_runtime::{Limits, Runtime, RuntimeConfig, catalog, command::parse_event};
+use envelope::parse_event;
+use krog_runtime::{Limits, Runtime, RuntimeConfig, catalog};
+
+#[path = "../tests/common/envelope.rs"]
+mod envelope;
 
 const GUESTS: &[(&str, &str)] = &[
     ("slack", r#"{"locale":"en"}"#),

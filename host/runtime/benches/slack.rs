@@ -10,7 +10,11 @@
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use krog_runtime::{Runtime, RuntimeConfig, catalog, command::parse_event};
+use envelope::parse_event;
+use krog_runtime::{Runtime, RuntimeConfig, catalog};
+
+#[path = "../tests/common/envelope.rs"]
+mod envelope;
 
 const CONFIG: &str = r#"{"locale":"en"}"#;
 

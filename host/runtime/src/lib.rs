@@ -55,15 +55,9 @@ use wasmtime::component::HasSelf;
 use wasmtime::component::Linker;
 
 pub mod catalog;
-// The command line moves to the `krog` binary (issue 18); clap documents its items itself.
-#[allow(missing_docs)]
-pub mod command;
-#[allow(missing_docs)]
-pub mod project;
 
 mod cache;
 mod compile;
-mod dry_run;
 mod failure;
 mod limits;
 mod outcome;
@@ -73,7 +67,6 @@ mod store;
 
 pub use cache::*;
 pub use compile::*;
-pub use dry_run::*;
 pub use failure::*;
 pub use limits::*;
 use outcome::*;
@@ -534,13 +527,4 @@ impl Runtime {
             .and_then(|bindings| f(&bindings, &mut store));
         self.conclude(result, &mut store, &stdout, &stderr, start)
     }
-}
-
-/// Paths of the test plugins, for this crate's tests. Not part of the API.
-#[doc(hidden)]
-pub mod test_plugins {
-    /// `test-plugins/hostile`, behaviour chosen by the config string.
-    pub const HOSTILE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/hostile.wasm"));
-    /// `test-plugins/wrong-world`, a component of another world.
-    pub const WRONG_WORLD: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/wrong-world.wasm"));
 }

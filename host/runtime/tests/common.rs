@@ -2,7 +2,11 @@
 
 use std::sync::OnceLock;
 
-use krog_runtime::{EventInput, Module, Runtime, RuntimeConfig, test_plugins};
+use krog_runtime::{EventInput, Module, Runtime, RuntimeConfig};
+use krog_test_components as test_plugins;
+
+#[path = "common/envelope.rs"]
+pub mod envelope;
 
 /// The booking fixtures of `fixtures/`, by name.
 pub const FIXTURES: &[(&str, &str)] = &[
@@ -155,7 +159,7 @@ pub fn fixture(name: &str) -> EventInput {
         .iter()
         .find(|(n, _)| *n == name)
         .unwrap_or_else(|| panic!("no fixture {name}"));
-    krog_runtime::command::parse_event(text).expect("the fixture parses")
+    envelope::parse_event(text).expect("the fixture parses")
 }
 
 /// A cache of compiled components shared by the runtime's test binaries (content addressed, so

@@ -5,7 +5,8 @@ mod common;
 use std::time::Duration;
 
 use common::{assert_still_ok, event, hostile, runtime};
-use krog_runtime::{FailureKind, Limits, Runtime, RuntimeConfig, test_plugins};
+use krog_runtime::{FailureKind, Limits, Runtime, RuntimeConfig};
+use krog_test_components as test_plugins;
 
 fn fail(runtime: &Runtime, behaviour: &str) -> krog_runtime::PluginFailure {
     let module = hostile(runtime);

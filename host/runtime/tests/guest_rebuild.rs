@@ -25,7 +25,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use common::FIXTURES;
-use krog_runtime::{EventInput, Outcome, Runtime, RuntimeConfig, catalog, command::parse_event};
+use common::envelope::parse_event;
+use krog_runtime::{EventInput, Outcome, Runtime, RuntimeConfig, catalog};
 use serde_json::{Value, json};
 
 /// One outcome, as both sides can state it.

@@ -1,9 +1,10 @@
-//! Log capping, stdout/stderr capture, the disk cache and the dry-run JSON.
+//! Log capping, stdout/stderr capture and the disk cache.
 
 mod common;
 
 use common::{event, hostile, runtime};
-use krog_runtime::{FailureKind, Outcome, Runtime, RuntimeConfig, dry_run_json, test_plugins};
+use krog_runtime::{FailureKind, Outcome, Runtime, RuntimeConfig};
+use krog_test_components as test_plugins;
 
 #[test]
 fn a_log_flood_is_capped_with_a_dropped_lines_marker_and_still_delivers() {
@@ -41,27 +42,6 @@ fn stdout_and_stderr_are_captured_into_the_log() {
             ("stderr", "hello from stderr")
         ]
     );
-}
-
-#[test]
-fn the_dry_run_json_has_the_documented_shape() {
-    let runtime = runtime();
-    let module = hostile(runtime);
-    let ok = runtime.transform(&module, &event(), "ok");
-    let value = dry_run_json(&ok);
-    assert_eq!(value["outcome"], "deliver");
-    assert_eq!(value["content_type"], "text/plain");
-    assert_eq!(value["headers"], serde_json::json!([["x-hostile", "ok"]]));
-    assert_eq!(value["body"], "ok booking.created acme");
-    assert_eq!(value["logs"][0]["message"], "handling evt_test");
-    assert!(value["fuel_consumed"].as_u64().unwrap() > 0);
-    assert!(value["duration_us"].is_u64());
-
-    let err = runtime.transform(&module, &event(), "err");
-    let value = dry_run_json(&err);
-    assert_eq!(value["outcome"], "error");
-    assert_eq!(value["error"]["kind"], "plugin_error");
-    assert_eq!(value["error"]["message"], "the plugin said no");
 }
 
 fn cached_runtime(dir: &std::path::Path) -> Runtime {

@@ -4,7 +4,8 @@
 
 mod common;
 
-use krog_runtime::{FailureKind, Limits, Runtime, RuntimeConfig, catalog, command::parse_event};
+use common::envelope::parse_event;
+use krog_runtime::{FailureKind, Limits, Runtime, RuntimeConfig, catalog};
 
 /// Configs that take the formatter down different paths (locale, zone, contact details).
 const CONFIGS: &[&str] = &[

@@ -3,7 +3,8 @@
 
 mod common;
 
-use krog_runtime::{EventInput, Outcome, catalog, command::parse_event};
+use common::envelope::parse_event;
+use krog_runtime::{EventInput, Outcome, catalog};
 
 /// Both sides mapped to one comparable form; errors compare by presence only.
 #[derive(Debug, PartialEq)]

@@ -528,7 +528,7 @@ async fn dry_run(
     let result = tokio::task::spawn_blocking(move || runtime.transform(&module, &input, &config))
         .await
         .map_err(|e| Error::Internal(e.into()))?;
-    Ok(axum::Json(runtime::dry_run_json(&result)))
+    Ok(axum::Json(crate::dry_run::dry_run_json(&result)))
 }
 
 // Thin handlers: the catalog's routes have no tenant, the tenant routes have one.

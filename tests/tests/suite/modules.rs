@@ -220,7 +220,7 @@ async fn refused_uploads_answer_422_with_the_kind_or_413_when_too_large() {
         ),
         (
             "a component of another world",
-            krog::runtime::test_plugins::WRONG_WORLD.to_vec(),
+            krog_test_components::WRONG_WORLD.to_vec(),
             "invalid_module",
             "",
         ),
@@ -444,7 +444,7 @@ async fn a_hostile_plugin_is_recorded_as_a_plugin_error_and_harms_no_one() {
         &app,
         &format!("/v1/tenants/{tenant}/modules/hostile"),
         &key,
-        krog::runtime::test_plugins::HOSTILE.to_vec(),
+        krog_test_components::HOSTILE.to_vec(),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");

@@ -106,7 +106,7 @@ async fn a_failure_that_would_repeat_is_not_retried_and_a_retry_by_hand_after_th
         .upload(
             &format!("/v1/tenants/{tenant}/modules/hostile"),
             &key,
-            krog::runtime::test_plugins::HOSTILE.to_vec(),
+            krog_test_components::HOSTILE.to_vec(),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -198,7 +198,7 @@ async fn a_module_version_a_subscription_uses_cannot_be_deleted_and_the_answer_n
     );
     // With a newer version the subscription uses that one; the old one may go, the new not.
     let (status, body) = app
-        .upload(&path, &key, krog::runtime::test_plugins::HOSTILE.to_vec())
+        .upload(&path, &key, krog_test_components::HOSTILE.to_vec())
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["version"], 2);
@@ -231,7 +231,7 @@ async fn version_numbers_are_never_given_out_twice() {
         let (app, key) = (&app, &key);
         async move { app.call(Method::DELETE, &at, key, None).await }
     };
-    let hostile = krog::runtime::test_plugins::HOSTILE.to_vec();
+    let hostile = krog_test_components::HOSTILE.to_vec();
     let (_, first) = upload(stamp().await).await;
     assert_eq!(first["version"], 1, "{first}");
     assert_eq!(delete(1).await.0, StatusCode::NO_CONTENT);

@@ -589,7 +589,7 @@ async fn a_tenant_running_many_dry_runs_at_once_is_told_to_wait_and_others_are_n
         c.dry_runs_per_tenant = 2;
     })
     .await;
-    let hostile = krog::runtime::test_plugins::HOSTILE.to_vec();
+    let hostile = krog_test_components::HOSTILE.to_vec();
     let mut keys = Vec::new();
     for name in ["greedy", "patient"] {
         let (tenant, key) = app.tenant(name).await;
@@ -690,7 +690,7 @@ async fn quotas_on_subscriptions_secrets_modules_and_requests_answer_with_what_t
             .contains("KROG_MAX_LIVE_SECRETS")
     );
 
-    let hostile = krog::runtime::test_plugins::HOSTILE.to_vec();
+    let hostile = krog_test_components::HOSTILE.to_vec();
     let (status, body) = upload(
         &app,
         &format!("/v1/tenants/{tenant}/modules/one"),

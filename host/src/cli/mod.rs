@@ -1,13 +1,18 @@
 //! The command line: `krog serve` (the default), `krog plugin new|build|run|check` and
 //! `krog secrets generate-key|rotate-master-key`. The binary's
 //! `main` only calls [`main`], so the test suite can build the very same program.
+//!
+//! `krog plugin` lives in [`plugin`], the plugin projects it makes and builds in [`project`].
+
+pub mod plugin;
+pub mod project;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::runtime::command::PluginCommand;
 use crate::{Application, Config};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use plugin::PluginCommand;
 
 #[derive(Parser)]
 #[command(
@@ -98,7 +103,7 @@ pub fn main() -> ExitCode {
             }
         },
         Command::Plugin(command) => {
-            match crate::runtime::command::execute(command, config.limits, &plugin_config_check) {
+            match plugin::execute(command, config.limits, &plugin_config_check) {
                 Ok(code) => code,
                 Err(e) => {
                     eprintln!("krog: {e:#}");

@@ -34,7 +34,7 @@ impl Lang {
 
 /// The SDK directory of the source tree this krog was built from, when it is still there.
 fn built_in_sdk() -> Option<PathBuf> {
-    let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../plugin-sdk");
+    let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin-sdk");
     sdk.join("wit/world.wit")
         .is_file()
         .then_some(sdk)?

@@ -4,7 +4,7 @@ use base64::Engine as _;
 use serde_json::json;
 use std::time::Duration;
 
-use super::*;
+use crate::runtime::{Execution, Outcome, PluginFailure};
 
 /// The `krog plugin run --json` object, shared by the CLI and the HTTP dry run.
 ///
@@ -55,6 +55,6 @@ pub fn dry_run_json(result: &Result<Execution, PluginFailure>) -> serde_json::Va
     }
 }
 
-pub(crate) fn duration_us(d: Duration) -> u64 {
+fn duration_us(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }

@@ -1,9 +1,11 @@
-//! The `krog plugin` subcommands.
+//! The `krog plugin` subcommands, and the dry-run JSON that `krog plugin run --json` prints
+//! (the same object as the HTTP dry run's).
 
 use std::process::ExitCode;
 
-use krog_runtime::Limits;
-use krog_runtime::command::{CheckArgs, RunArgs, check, parse_event, run};
+use krog::cli::plugin::{CheckArgs, RunArgs, check, parse_event, run};
+use krog::dry_run::dry_run_json;
+use krog::runtime::{EventInput, Limits, Runtime, RuntimeConfig};
 
 /// A file of its own for each call: the tests run in parallel threads of one process, and a
 /// shared name let one test read another's half-written file. They go under cargo's
@@ -31,7 +33,7 @@ fn run_to_string(args: RunArgs) -> (ExitCode, String) {
 fn event_file() -> std::path::PathBuf {
     temp_file(
         "event.json",
-        include_bytes!("../../../fixtures/booking-updated.json"),
+        include_bytes!("../../fixtures/booking-updated.json"),
     )
 }
 
@@ -68,7 +70,7 @@ fn run_prints_a_human_summary_and_reads_config_from_a_file() {
 
 #[test]
 fn a_failing_plugin_exits_with_code_two_naming_the_kind() {
-    let wasm = temp_file("hostile.wasm", krog_runtime::test_plugins::HOSTILE);
+    let wasm = temp_file("hostile.wasm", krog_test_components::HOSTILE);
     let (code, out) = run_to_string(RunArgs {
         module: wasm.display().to_string(),
         event: event_file(),
@@ -156,7 +158,7 @@ fn check_prints_info_schema_size_and_sha256() {
 
 #[test]
 fn check_refuses_an_invalid_module_with_exit_code_two() {
-    let wasm = temp_file("wrong.wasm", krog_runtime::test_plugins::WRONG_WORLD);
+    let wasm = temp_file("wrong.wasm", krog_test_components::WRONG_WORLD);
     let mut out = Vec::new();
     let code = check(
         &CheckArgs {
@@ -180,4 +182,38 @@ fn the_event_envelope_gets_defaults_for_id_timestamp_and_tenant() {
     assert_eq!(event.data, r#"{"id":"bk_1"}"#);
     assert!(parse_event(r#"{"data":{}}"#).is_err());
     assert!(parse_event("[]").is_err());
+}
+
+/// The event the dry-run JSON test hands the hostile plugin.
+fn event() -> EventInput {
+    EventInput {
+        id: "evt_test".to_string(),
+        event_type: "booking.created".to_string(),
+        timestamp: "2026-11-27T09:30:00Z".to_string(),
+        tenant: "acme".to_string(),
+        data: r#"{"id":"bk_1"}"#.to_string(),
+    }
+}
+
+#[test]
+fn the_dry_run_json_has_the_documented_shape() {
+    let runtime = Runtime::new(RuntimeConfig::default()).expect("runtime");
+    let module = runtime
+        .load(krog_test_components::HOSTILE)
+        .expect("the hostile plugin loads");
+    let ok = runtime.transform(&module, &event(), "ok");
+    let value = dry_run_json(&ok);
+    assert_eq!(value["outcome"], "deliver");
+    assert_eq!(value["content_type"], "text/plain");
+    assert_eq!(value["headers"], serde_json::json!([["x-hostile", "ok"]]));
+    assert_eq!(value["body"], "ok booking.created acme");
+    assert_eq!(value["logs"][0]["message"], "handling evt_test");
+    assert!(value["fuel_consumed"].as_u64().unwrap() > 0);
+    assert!(value["duration_us"].is_u64());
+
+    let err = runtime.transform(&module, &event(), "err");
+    let value = dry_run_json(&err);
+    assert_eq!(value["outcome"], "error");
+    assert_eq!(value["error"]["kind"], "plugin_error");
+    assert_eq!(value["error"]["message"], "the plugin said no");
 }

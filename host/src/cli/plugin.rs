@@ -7,9 +7,10 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
-use crate::{
+use super::project;
+use crate::dry_run::dry_run_json;
+use crate::runtime::{
     EventInput, Execution, Limits, Module, Outcome, PluginFailure, Runtime, RuntimeConfig, catalog,
-    dry_run_json,
 };
 
 /// Exit code of a run or check that failed because of the plugin.
@@ -23,9 +24,9 @@ pub enum PluginCommand {
     /// Validate a module against krog's world and the limits, and print what it says about itself.
     Check(CheckArgs),
     /// Make a plugin project (Rust, JavaScript or Python) that tests, builds and passes `check`.
-    New(crate::project::NewArgs),
+    New(project::NewArgs),
     /// Build the plugin project in a directory with its language's toolchain; prints the `.wasm`.
-    Build(crate::project::BuildArgs),
+    Build(project::BuildArgs),
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -67,12 +68,12 @@ pub fn execute(
         PluginCommand::Run(args) => run(&args, limits, &mut out, config_check),
         PluginCommand::Check(args) => check(&args, limits, &mut out),
         PluginCommand::New(args) => {
-            let dir = crate::project::new(&args)?;
-            write!(out, "{}", crate::project::next_steps(args.lang, &dir))?;
+            let dir = project::new(&args)?;
+            write!(out, "{}", project::next_steps(args.lang, &dir))?;
             Ok(ExitCode::SUCCESS)
         }
         PluginCommand::Build(args) => {
-            let wasm = crate::project::build(&args)?;
+            let wasm = project::build(&args)?;
             writeln!(out, "{}", wasm.display())?;
             Ok(ExitCode::SUCCESS)
         }
