@@ -458,6 +458,14 @@ impl Runtime {
         modules.get(sha256)
     }
 
+    /// Drops the compiled module with this hash from memory. Its artifact stays on disk, so a
+    /// later use loads it again (milliseconds) without compiling; holders of the module keep
+    /// theirs.
+    pub fn forget(&self, sha256: &str) {
+        let mut modules = self.inner.modules.lock().unwrap_or_else(|e| e.into_inner());
+        modules.entries.remove(sha256);
+    }
+
     /// How many compiled modules the cache holds now.
     pub fn cached_modules(&self) -> usize {
         let modules = self.inner.modules.lock().unwrap_or_else(|e| e.into_inner());

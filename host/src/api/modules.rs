@@ -211,6 +211,9 @@ pub async fn install_builtins(
                 version = version.version,
                 "installed built-in module"
             );
+            // Compiled to be checked, it need not stay in memory until a subscription uses it:
+            // the Python formatter alone holds ~40 MB compiled (BENCHMARKS.md, "Memory").
+            runtime.forget(&version.sha256);
         }
     }
     Ok(())
