@@ -601,6 +601,9 @@ async fn settle(
         attempt,
         skip_reason,
         disable_subscription,
+        request_headers: request
+            .as_ref()
+            .map(|r| serde_json::to_string(&r.headers).unwrap_or_default()),
         request,
     };
     if let Err(e) = state.writer.settle(settlement).await {
@@ -629,6 +632,7 @@ async fn settle(
             skip_reason: None,
             disable_subscription,
             request: None,
+            request_headers: None,
         };
         state.writer.settle(bare).await?;
     }

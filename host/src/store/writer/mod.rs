@@ -425,8 +425,7 @@ async fn commit_sqlx(
             }
             Write::Settle { settlement, .. } => {
                 let id = new_id("att");
-                let headers = settlement.headers_json();
-                for statement in settlement.statements(&claim.node, &id, now, headers.as_deref()) {
+                for statement in settlement.statements(&claim.node, &id, now) {
                     execute(&mut tx, &statement).await?;
                 }
                 announce |= settlement.retries();

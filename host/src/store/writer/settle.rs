@@ -56,6 +56,9 @@ pub struct Settlement {
     pub disable_subscription: bool,
     /// What was sent, when anything was.
     pub request: Option<SentRequest>,
+    /// The request's headers as JSON, when there was a request: serialized by the worker, so
+    /// that the one writer thread only binds it.
+    pub request_headers: Option<String>,
 }
 
 impl Settlement {
@@ -74,6 +77,7 @@ impl Settlement {
             skip_reason: None,
             disable_subscription: false,
             request: None,
+            request_headers: None,
         }
     }
 
@@ -83,13 +87,12 @@ impl Settlement {
     }
 
     /// The statements that store the settlement (run in the writer's transaction); `attempt_id`
-    /// names the attempt row when there is one, `headers` is the request's headers as JSON.
+    /// names the attempt row when there is one.
     pub(super) fn statements<'a>(
         &'a self,
         node: &'a str,
         attempt_id: &'a str,
         now: i64,
-        headers: Option<&'a str>,
     ) -> Vec<Statement<'a>> {
         use Param::{Blob, Int, Text};
         let mut statements = Vec::with_capacity(3);
@@ -148,18 +151,11 @@ impl Settlement {
                 Int(Some(now)),
                 Text(self.skip_reason.as_deref()),
                 Text(content_type),
-                Text(headers),
+                Text(self.request_headers.as_deref()),
                 Blob(body),
                 Text(Some(&self.delivery_id)),
             ],
         });
         statements
-    }
-
-    /// The request's headers as JSON, when there was a request.
-    pub(super) fn headers_json(&self) -> Option<String> {
-        self.request
-            .as_ref()
-            .map(|r| serde_json::to_string(&r.headers).unwrap_or_default())
     }
 }

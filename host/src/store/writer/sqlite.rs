@@ -123,8 +123,7 @@ pub(super) fn commit(
             }
             Write::Settle { settlement, .. } => {
                 let id = new_id("att");
-                let headers = settlement.headers_json();
-                for statement in settlement.statements(&claim.node, &id, now, headers.as_deref()) {
+                for statement in settlement.statements(&claim.node, &id, now) {
                     execute(&tx, &statement)?;
                 }
                 results.push(None);
