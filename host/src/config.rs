@@ -112,6 +112,11 @@ pub struct Config {
     pub secret_key_previous: Option<crate::secrets::SecretString>,
     /// A file holding the previous master key.
     pub secret_key_previous_file: Option<PathBuf>,
+    /// Where people reach krog (`https://krog.example.dk`): the base of console login links;
+    /// `https` makes the console's cookie `Secure`. `None`: `http://` and the bound address.
+    pub public_url: Option<String>,
+    /// How long a console session lasts after its login link was used.
+    pub console_session: Duration,
 }
 
 impl Default for Config {
@@ -159,6 +164,8 @@ impl Default for Config {
             secret_key_file: None,
             secret_key_previous: None,
             secret_key_previous_file: None,
+            public_url: None,
+            console_session: Duration::from_secs(8 * 3600),
         }
     }
 }
@@ -497,7 +504,39 @@ pub const SETTINGS: &[Setting] = &[
         |c, v| c.shutdown_timeout = duration(v)?,
         |c| show_duration(c.shutdown_timeout)
     ),
+    setting!(
+        "PUBLIC_URL",
+        "where people reach krog, e.g. `https://krog.example.dk`: the base of console login links (default: `http://` and the listen address); `https` makes the console's cookie `Secure`",
+        |c, v| c.public_url = public_url(v)?,
+        |c| c
+            .public_url
+            .clone()
+            .unwrap_or_else(|| "`http://` and the listen address".into())
+    ),
+    setting!(
+        "CONSOLE_SESSION",
+        "how long a console session lasts after its login link was used",
+        |c, v| c.console_session = duration(v)?.max(Duration::from_secs(60)),
+        |c| show_duration(c.console_session)
+    ),
 ];
+
+/// A public URL: `http(s)://host[:port][/path]`, kept without a trailing slash; empty: none.
+fn public_url(value: &str) -> anyhow::Result<Option<String>> {
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let url = url::Url::parse(value).context("expected a URL such as https://krog.example.dk")?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        anyhow::bail!(
+            "expected an http:// or https:// URL with a host, such as https://krog.example.dk"
+        );
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        anyhow::bail!("expected a URL without ?query or #fragment");
+    }
+    Ok(Some(url.as_str().trim_end_matches('/').to_owned()))
+}
 
 impl Config {
     /// Defaults, then the TOML file (`file`, else `KROG_CONFIG`), then the environment.

@@ -5,6 +5,8 @@
 //! Start with [`Application::build`]. The crate is in layers, and imports point down only
 //! (`tests/layers.rs` fails the build when one points up):
 //!
+//! - [`console`]: the web pages for clinic staff under `/console/`, which call the API's
+//!   operations (the same checks and rules) and render HTML, in Danish and English.
 //! - [`api`]: the HTTP API, one module per noun with its `router()`; handlers parse,
 //!   authorize, call the layers below and shape the answer.
 //! - [`worker`]: the delivery pipeline — ingest, the claim queue and dispatcher, one attempt
@@ -21,6 +23,7 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod destinations;
 pub mod directory;
 pub mod dry_run;

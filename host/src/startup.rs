@@ -92,6 +92,10 @@ impl Application {
         let http = delivery_client(&config)?;
         let (queue, queue_rx) = queue::channel(config.queue_capacity);
         let listener = TcpListener::bind(config.listen).await?;
+        let public_url: Arc<str> = match &config.public_url {
+            Some(url) => url.as_str().into(),
+            None => format!("http://{}", listener.local_addr()?).into(),
+        };
         let writer = crate::store::writer::Writer::spawn(
             db.clone(),
             &config.database_url,
@@ -127,6 +131,7 @@ impl Application {
                 config.api_requests_per_second,
             )),
             keyring,
+            public_url,
         };
         let router = router(state.clone());
         Ok(Application {
@@ -226,11 +231,17 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::Extension(ServedDocument(axum::body::Bytes::from(
             doc.to_string(),
         ))))
+        .merge(crate::console::router())
         .fallback(not_found)
         .layer(axum::middleware::map_response(
             crate::api::error::json_errors,
         ))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        // The span names the path, not the query: a console login link carries its token there.
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(
+            |request: &axum::http::Request<axum::body::Body>| {
+                tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
+            },
+        ))
         .with_state(state)
 }
 
@@ -246,6 +257,7 @@ pub fn routes(body_limit: usize) -> OpenApiRouter<AppState> {
         .merge(deliveries::router())
         .merge(modules::router())
         .merge(crate::api::privacy::router())
+        .merge(crate::api::console_links::router())
         .layer(DefaultBodyLimit::max(body_limit));
     OpenApiRouter::with_openapi(crate::api::openapi::ApiDoc::openapi())
         .routes(routes!(healthz))

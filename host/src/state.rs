@@ -17,6 +17,9 @@ pub struct AppState {
     pub rate: Arc<crate::limits::RateLimiter>,
     /// The master key(s) signing secrets are stored under.
     pub keyring: Arc<crate::secrets::Keyring>,
+    /// Where people reach krog, without a trailing slash: `KROG_PUBLIC_URL`, else `http://`
+    /// and the bound address. The base of console login links.
+    pub public_url: Arc<str>,
 }
 
 impl std::ops::Deref for AppState {

@@ -30,6 +30,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("worker", &["worker"]),
     // The API's state (the pipeline's handles and the API's own) is the API's.
     ("api", &["api", "state"]),
+    // The console's pages call the API's operations, as a client of the same rules.
+    ("console", &["console"]),
     ("top", &["startup", "Application", "server", "cli"]),
 ];
 

@@ -8,6 +8,8 @@ mod common;
 /// The database engine of this run of the suite.
 const BACKEND: common::Backend = common::Backend::Postgres;
 
+#[path = "suite/console.rs"]
+mod console;
 #[path = "suite/delivery.rs"]
 mod delivery;
 #[path = "suite/envelopes.rs"]

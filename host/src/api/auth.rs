@@ -60,7 +60,8 @@ impl FromRequestParts<AppState> for Caller {
             metrics::counter!("krog_api_rate_limited_total").increment(1);
             return Err(Error::TooManyRequests {
                 message: format!(
-                    "this key made more than {} requests a second; slow down and retry after                      the Retry-After header's seconds (KROG_API_REQUESTS_PER_SECOND)",
+                    "this key made more than {} requests a second; slow down and retry after \
+                     the Retry-After header's seconds (KROG_API_REQUESTS_PER_SECOND)",
                     state.config.api_requests_per_second
                 ),
                 retry_after: wait.as_secs().max(1),

@@ -318,6 +318,31 @@ async fn requeue(state: &AppState, tenant: &str, ids: Vec<String>) -> Result<()>
     Ok(())
 }
 
+/// Sets the tenant's settled delivery `id` back to pending, due now.
+pub async fn retry_delivery(state: &AppState, tenant: &str, id: &str) -> Result<()> {
+    let row = store::deliveries::one(&state.db, tenant, id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("delivery {id}")))?;
+    if row.status == DeliveryStatus::Pending.as_str() {
+        return Err(Error::Conflict(format!("delivery {id} is already pending")));
+    }
+    requeue(state, tenant, vec![id.to_owned()]).await
+}
+
+/// Sets every delivery of the tenant that failed at or after `since` (ms), maybe of one
+/// subscription only, back to pending; how many.
+pub async fn retry_failed_since(
+    state: &AppState,
+    tenant: &str,
+    since: i64,
+    subscription_id: Option<&str>,
+) -> Result<usize> {
+    let ids = store::deliveries::failed_since(&state.db, tenant, since, subscription_id).await?;
+    let count = ids.len();
+    requeue(state, tenant, ids).await?;
+    Ok(count)
+}
+
 /// Sends one delivery again (after fixing the receiver, the module or its config).
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/deliveries/{id}/retry", operation_id = "retry_delivery",
     tag = "deliveries", params(TenantItemPath),
@@ -328,13 +353,7 @@ async fn retry_one(
     Path((tenant, id)): Path<(String, String)>,
 ) -> Result<(StatusCode, axum::Json<Requeued>)> {
     caller.require_tenant(&state.directory, &tenant).await?;
-    let row = store::deliveries::one(&state.db, &tenant, &id)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("delivery {id}")))?;
-    if row.status == DeliveryStatus::Pending.as_str() {
-        return Err(Error::Conflict(format!("delivery {id} is already pending")));
-    }
-    requeue(&state, &tenant, vec![id.clone()]).await?;
+    retry_delivery(&state, &tenant, &id).await?;
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(Requeued {
@@ -369,15 +388,8 @@ async fn retry_failed(
     let since = chrono::DateTime::parse_from_rfc3339(&request.since)
         .map_err(|e| Error::Validation(format!("since {:?} is not RFC 3339: {e}", request.since)))?
         .timestamp_millis();
-    let ids = store::deliveries::failed_since(
-        &state.db,
-        &tenant,
-        since,
-        request.subscription_id.as_deref(),
-    )
-    .await?;
-    let count = ids.len();
-    requeue(&state, &tenant, ids).await?;
+    let count =
+        retry_failed_since(&state, &tenant, since, request.subscription_id.as_deref()).await?;
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(RetriedCount { retried: count }),

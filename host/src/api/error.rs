@@ -156,17 +156,18 @@ impl From<QueryRejection> for Error {
 
 /// Makes every error answer `{code, message}` JSON, also those made outside krog's handlers
 /// (axum's 405 and its extractor rejections, tower-http's 413): a client parses one shape.
+/// The console's pages (HTML) are left as they are.
 pub async fn json_errors(response: Response) -> Response {
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
-    let is_json = response
+    let shaped = response
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if is_json {
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    if shaped {
         return response;
     }
     let (mut parts, body) = response.into_parts();

@@ -7,6 +7,7 @@
 //! [`crate::directory`], shape the answer.
 
 pub mod auth;
+pub mod console_links;
 pub mod deliveries;
 pub mod error;
 pub mod events;

@@ -21,7 +21,7 @@ use crate::api::openapi::{
 };
 use crate::directory::Unrunnable;
 use crate::model::module::{CATALOG, is_module_name};
-use crate::model::{Caller, ModuleRef};
+use crate::model::{Caller, Event, ModuleRef};
 use crate::runtime::{self, EventInput, FailureKind, Module, PluginFailure, PluginInfo, Runtime};
 use crate::state::AppState;
 use crate::store::modules::{NewVersion, Quota as ModuleQuota, Stored, VersionRow};
@@ -497,41 +497,66 @@ async fn dry_run(
     run: DryRun,
 ) -> Result<impl IntoResponse> {
     authorize(&state, &caller, tenant.as_deref(), false).await?;
-    // Dry runs share the plugin sandbox with deliveries: a tenant runs a few at once, never
-    // enough to take the instance pool or the blocking threads from anyone.
     let slot_owner = match &caller {
         Caller::Tenant(own) => own.as_str(),
         Caller::Admin => "",
     };
+    let module = reference(tenant.as_deref(), name, version);
+    let event = run.event.into_event()?;
+    let outcome = run_module(
+        &state,
+        slot_owner,
+        tenant.as_deref(),
+        &module,
+        event,
+        run.config,
+    )
+    .await?;
+    Ok(axum::Json(outcome))
+}
+
+/// Runs `module` on `event` with `config` (absent: the schema's default) as a dry run for
+/// `tenant` (`None`: the catalog, by an admin), within the dry-run slots of `slot_owner`: the
+/// outcome as `krog plugin run --json` gives it, nothing delivered.
+pub async fn run_module(
+    state: &AppState,
+    slot_owner: &str,
+    tenant: Option<&str>,
+    module: &ModuleRef,
+    event: Event,
+    config: Option<serde_json::Value>,
+) -> Result<serde_json::Value> {
+    // Dry runs share the plugin sandbox with deliveries: a tenant runs a few at once, never
+    // enough to take the instance pool or the blocking threads from anyone.
     let _slot = state
         .dry_runs
         .try_acquire(slot_owner)
         .ok_or_else(|| Error::TooManyRequests {
             message: format!(
-                "at most {} dry runs of one tenant run at once; wait for one to finish                  (KROG_DRY_RUNS_PER_TENANT)",
+                "at most {} dry runs of one tenant run at once; wait for one to finish \
+                 (KROG_DRY_RUNS_PER_TENANT)",
                 state.config.dry_runs_per_tenant
             ),
             retry_after: 1,
         })?;
-    let found = find_version(&state.db, &reference(tenant.as_deref(), name, version)).await?;
-    let module = compiled(&state.db, &state.runtime, &found.sha256).await?;
-    let event = run.event.into_event()?;
+    let found = find_version(&state.db, module).await?;
+    let compiled = compiled(&state.db, &state.runtime, &found.sha256).await?;
     let input = EventInput {
         id: event.id,
         event_type: event.event_type.to_owned(),
         timestamp: event.timestamp,
-        tenant: tenant.unwrap_or_else(|| "dry-run".into()),
+        tenant: tenant.unwrap_or("dry-run").to_owned(),
         data: event.data,
     };
-    let config = crate::plugin_config::resolve(found.info.get("config_schema"), run.config)
+    let config = crate::plugin_config::resolve(found.info.get("config_schema"), config)
         .await
         .map_err(|e| Error::Validation(format!("config: {e}")))?
         .to_string();
     let runtime = state.runtime.clone();
-    let result = tokio::task::spawn_blocking(move || runtime.transform(&module, &input, &config))
+    let result = tokio::task::spawn_blocking(move || runtime.transform(&compiled, &input, &config))
         .await
         .map_err(|e| Error::Internal(e.into()))?;
-    Ok(axum::Json(crate::dry_run::dry_run_json(&result)))
+    Ok(crate::dry_run::dry_run_json(&result))
 }
 
 // Thin handlers: the catalog's routes have no tenant, the tenant routes have one.

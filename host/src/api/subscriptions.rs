@@ -37,25 +37,28 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Subscription {
     /// The subscription's id.
-    id: String,
+    pub id: String,
     /// Where deliveries are sent.
-    url: String,
+    pub url: String,
     /// The event types it receives (`booking.created`, `booking.updated`, `booking.deleted`).
-    event_types: Vec<String>,
+    pub event_types: Vec<String>,
     /// The plugin that reshapes each event first; null: the event is sent as it is.
-    transform: Option<Transform>,
+    pub transform: Option<Transform>,
     /// False: nothing is delivered (events are not queued for it).
-    enabled: bool,
+    pub enabled: bool,
     /// Free text for people.
-    description: String,
+    pub description: String,
     /// Why krog disabled it, if it did.
     #[serde(skip_serializing_if = "Option::is_none")]
-    disabled_reason: Option<String>,
+    pub disabled_reason: Option<String>,
+    /// TEMPORARY until the health branch merges.
+    #[serde(skip)]
+    pub disabled_at: Option<String>,
     /// RFC 3339.
-    created_at: String,
+    pub created_at: String,
     /// The signing secret (`whsec_…`), only in the answers to create and rotate.
     #[serde(skip_serializing_if = "Option::is_none")]
-    secret: Option<String>,
+    pub secret: Option<String>,
 }
 
 impl From<SubscriptionRow> for Subscription {
@@ -68,6 +71,7 @@ impl From<SubscriptionRow> for Subscription {
             enabled: row.enabled != 0,
             description: row.description,
             disabled_reason: row.disabled_reason,
+            disabled_at: None,
             created_at: rfc3339(row.created_at),
             secret: None,
         }
@@ -80,22 +84,22 @@ impl From<SubscriptionRow> for Subscription {
 #[schema(example = json!({"url": "https://hooks.slack.com/services/T000/B000/XXXX",
     "event_types": ["booking.created", "booking.updated"],
     "transform": {"module": "slack", "config": {"locale": "da"}}}))]
-pub(crate) struct NewSubscription {
+pub struct NewSubscription {
     /// Where to deliver: `https://`, a public address.
-    url: String,
+    pub url: String,
     /// One or more of `booking.created`, `booking.updated`, `booking.deleted`.
-    event_types: Vec<String>,
+    pub event_types: Vec<String>,
     /// A plugin that reshapes each event first; the plugin is tried on a sample event of each
     /// type at save, and a config it refuses is a 422 with its message.
     #[serde(default)]
-    transform: Option<Transform>,
+    pub transform: Option<Transform>,
     /// Default true.
     #[serde(default = "yes")]
     #[schema(default = true)]
-    enabled: bool,
+    pub enabled: bool,
     /// Free text for people.
     #[serde(default)]
-    description: String,
+    pub description: String,
 }
 
 fn yes() -> bool {
@@ -106,19 +110,19 @@ fn yes() -> bool {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"enabled": false}))]
-pub(crate) struct Changes {
+pub struct Changes {
     /// A new destination.
-    url: Option<String>,
+    pub url: Option<String>,
     /// New event types.
-    event_types: Option<Vec<String>>,
+    pub event_types: Option<Vec<String>>,
     /// A new transform; `null` removes it.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Transform>)]
-    transform: Option<Option<Transform>>,
+    pub transform: Option<Option<Transform>>,
     /// Turn deliveries on or off.
-    enabled: Option<bool>,
+    pub enabled: Option<bool>,
     /// New free text.
-    description: Option<String>,
+    pub description: Option<String>,
 }
 
 /// Tells a present `null` (`Some(None)`) from an absent field (`None`).
@@ -217,18 +221,30 @@ async fn create(
     Json(new): Json<NewSubscription>,
 ) -> Result<(StatusCode, axum::Json<Subscription>)> {
     caller.require_tenant(&state.directory, &tenant).await?;
+    let subscription = create_subscription(&state, &tenant, new).await?;
+    Ok((StatusCode::CREATED, axum::Json(subscription)))
+}
+
+/// Checks and stores a new subscription of `tenant` (an existing one, authorized by the
+/// caller); the answer holds its signing secret, once.
+pub async fn create_subscription(
+    state: &AppState,
+    tenant: &str,
+    new: NewSubscription,
+) -> Result<Subscription> {
     let url = check_url(&new.url, &state.config).map_err(Error::Validation)?;
     let event_types = check_event_types(&new.event_types)?;
     check_description(&new.description)?;
     let transform = match &new.transform {
-        Some(t) => Some(check_transform(&state, &tenant, t, &new.event_types).await?),
+        Some(t) => Some(check_transform(state, tenant, t, &new.event_types).await?),
         None => None,
     };
-    let count = store::subscriptions::count(&state.db, &tenant).await?;
+    let count = store::subscriptions::count(&state.db, tenant).await?;
     let quota = state.config.max_subscriptions_per_tenant;
     if count as usize >= quota {
         return Err(Error::Quota(format!(
-            "tenant {tenant} has {count} subscriptions, the most allowed              (KROG_MAX_SUBSCRIPTIONS_PER_TENANT={quota}); delete one first"
+            "tenant {tenant} has {count} subscriptions, the most allowed \
+             (KROG_MAX_SUBSCRIPTIONS_PER_TENANT={quota}); delete one first"
         )));
     }
     let id = new_id("sub");
@@ -243,14 +259,15 @@ async fn create(
         disabled_reason: None,
     };
     let sealed = state.keyring.encrypt(&id, &secret);
-    store::subscriptions::insert(&state.db, &tenant, &id, &fields, &sealed, now).await?;
+    store::subscriptions::insert(&state.db, tenant, &id, &fields, &sealed, now).await?;
     state.directory.invalidate();
-    let mut subscription = fetch(&state.db, &tenant, &id).await?;
+    let mut subscription = fetch(&state.db, tenant, &id).await?;
     subscription.secret = Some(secret);
-    Ok((StatusCode::CREATED, axum::Json(subscription)))
+    Ok(subscription)
 }
 
-async fn fetch(db: &Db, tenant: &str, id: &str) -> Result<Subscription> {
+/// The tenant's subscription `id`, or `NotFound`.
+pub async fn fetch(db: &Db, tenant: &str, id: &str) -> Result<Subscription> {
     store::subscriptions::one(db, tenant, id)
         .await?
         .map(Into::into)
@@ -304,7 +321,19 @@ async fn update(
     Json(changes): Json<Changes>,
 ) -> Result<axum::Json<Subscription>> {
     caller.require_tenant(&state.directory, &tenant).await?;
-    let current = fetch(&state.db, &tenant, &id).await?;
+    Ok(axum::Json(
+        change_subscription(&state, &tenant, &id, changes).await?,
+    ))
+}
+
+/// Checks and saves `changes` to the tenant's subscription `id`: absent fields stay.
+pub async fn change_subscription(
+    state: &AppState,
+    tenant: &str,
+    id: &str,
+    changes: Changes,
+) -> Result<Subscription> {
+    let current = fetch(&state.db, tenant, id).await?;
     let url = match &changes.url {
         Some(url) => check_url(url, &state.config)
             .map_err(Error::Validation)?
@@ -320,10 +349,10 @@ async fn update(
         .cloned()
         .collect();
     let transform = match (&changes.transform, &current.transform) {
-        (Some(Some(t)), _) => Some(check_transform(&state, &tenant, t, types).await?),
+        (Some(Some(t)), _) => Some(check_transform(state, tenant, t, types).await?),
         (Some(None), _) => None,
         (None, Some(t)) if !added.is_empty() => {
-            Some(check_transform(&state, &tenant, t, &added).await?)
+            Some(check_transform(state, tenant, t, &added).await?)
         }
         (None, kept) => kept
             .as_ref()
@@ -346,9 +375,9 @@ async fn update(
         description: &description,
         disabled_reason: disabled_reason.as_deref(),
     };
-    store::subscriptions::update(&state.db, &tenant, &id, &fields, now_ms()).await?;
+    store::subscriptions::update(&state.db, tenant, id, &fields, now_ms()).await?;
     state.directory.invalidate();
-    Ok(axum::Json(fetch(&state.db, &tenant, &id).await?))
+    fetch(&state.db, tenant, id).await
 }
 
 /// Deletes a subscription.
@@ -361,12 +390,18 @@ async fn remove(
     Path((tenant, id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
     caller.require_tenant(&state.directory, &tenant).await?;
-    let deleted = store::subscriptions::delete(&state.db, &tenant, &id).await?;
+    delete_subscription(&state, &tenant, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes the tenant's subscription `id`, or `NotFound`.
+pub async fn delete_subscription(state: &AppState, tenant: &str, id: &str) -> Result<()> {
+    let deleted = store::subscriptions::delete(&state.db, tenant, id).await?;
     state.directory.invalidate();
     if !deleted {
         return Err(Error::NotFound(format!("subscription {id}")));
     }
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
 }
 
 /// Rotates the signing secret; the old one signs alongside for the overlap.
@@ -379,14 +414,19 @@ async fn rotate_secret(
     Path((tenant, id)): Path<(String, String)>,
 ) -> Result<axum::Json<Subscription>> {
     caller.require_tenant(&state.directory, &tenant).await?;
-    let mut subscription = fetch(&state.db, &tenant, &id).await?;
+    Ok(axum::Json(rotate(&state, &tenant, &id).await?))
+}
+
+/// Gives the tenant's subscription `id` a new signing secret; the answer holds it, once.
+pub async fn rotate(state: &AppState, tenant: &str, id: &str) -> Result<Subscription> {
+    let mut subscription = fetch(&state.db, tenant, id).await?;
     let now = now_ms();
     let secret = generate_secret();
     let quota = state.config.max_live_secrets;
     let rotation = store::subscriptions::rotate_secret(
         &state.db,
-        &id,
-        &state.keyring.encrypt(&id, &secret),
+        id,
+        &state.keyring.encrypt(id, &secret),
         now,
         // The old secret keeps signing for the overlap, so receivers can switch without a gap.
         now + state.config.secret_overlap.as_millis() as i64,
@@ -404,7 +444,7 @@ async fn rotate_secret(
     }
     state.directory.invalidate();
     subscription.secret = Some(secret);
-    Ok(axum::Json(subscription))
+    Ok(subscription)
 }
 
 /// What a test send carries; the body may also be empty.
@@ -431,23 +471,40 @@ async fn send_test(
     RawBody(body): RawBody,
 ) -> Result<(StatusCode, axum::Json<Accepted>)> {
     caller.require_tenant(&state.directory, &tenant).await?;
-    fetch(&state.db, &tenant, &id).await?;
     let request: TestRequest = if body.is_empty() {
         TestRequest::default()
     } else {
         serde_json::from_slice(&body).map_err(Error::from_json_error)?
     };
+    let event_type = request.event_type.unwrap_or(EventType::Created);
+    let accepted = send_sample(&state, &tenant, &id, event_type).await?;
+    Ok((StatusCode::ACCEPTED, axum::Json(accepted)))
+}
+
+/// A sample booking event of `event_type`, with a fresh id and the time now.
+pub fn sample_event(event_type: EventType) -> Event {
     let sample: serde_json::Value = serde_json::from_str(SAMPLE_BOOKING).expect("fixture is JSON");
-    let event = Event {
+    Event {
         id: new_id("evt_test"),
-        event_type: request.event_type.unwrap_or(EventType::Created).as_str(),
+        event_type: event_type.as_str(),
         timestamp: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         data: sample["data"].to_string(),
-    };
-    let accepted: Accepted = ingest::accept(&state, &tenant, event, Some(&id))
-        .await?
-        .into();
-    Ok((StatusCode::ACCEPTED, axum::Json(accepted)))
+    }
+}
+
+/// Sends a sample booking event of `event_type` to the tenant's subscription `id` only.
+pub async fn send_sample(
+    state: &AppState,
+    tenant: &str,
+    id: &str,
+    event_type: EventType,
+) -> Result<Accepted> {
+    fetch(&state.db, tenant, id).await?;
+    Ok(
+        ingest::accept(state, tenant, sample_event(event_type), Some(id))
+            .await?
+            .into(),
+    )
 }
 
 /// Subscriptions whose transform resolves to this module version now: pinned to it, or
@@ -473,4 +530,25 @@ pub async fn resolving_to(db: &Db, module: &ModuleRef, latest: i64) -> Result<Ve
         })
         .map(|(id, _, _)| id)
         .collect())
+}
+
+/// TEMPORARY until the health branch merges.
+pub struct Enabled {
+    /// x
+    pub resent: usize,
+}
+
+/// TEMPORARY until the health branch merges.
+pub async fn enable(state: &AppState, tenant: &str, id: &str, _resend: bool) -> Result<Enabled> {
+    let changes = Changes {
+        url: None,
+        event_types: None,
+        transform: None,
+        enabled: Some(true),
+        description: None,
+    };
+    change_subscription(state, tenant, id, changes).await?;
+    Ok(Enabled {
+        resent: crate::api::deliveries::retry_failed_since(state, tenant, 0, Some(id)).await?,
+    })
 }

@@ -103,6 +103,14 @@ impl std::fmt::Display for AttemptKind {
     }
 }
 
+/// The smallest delivery id created at or after `ms`: delivery ids are `dlv_` and a UUIDv7,
+/// whose first 48 bits (12 hex digits) are the Unix milliseconds of its creation, so ids below
+/// this one are exactly the deliveries created before `ms`. That lets retention and the
+/// console walk the deliveries index by tenant and id instead of needing an index on age.
+pub fn delivery_id_floor(ms: i64) -> String {
+    format!("dlv_{:012x}{}", ms.max(0), "0".repeat(20))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

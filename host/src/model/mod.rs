@@ -8,7 +8,7 @@ pub mod module;
 pub mod subscription;
 
 pub use caller::Caller;
-pub use delivery::{AttemptKind, DeliveryStatus};
+pub use delivery::{AttemptKind, DeliveryStatus, delivery_id_floor};
 pub use event::{Event, EventType};
 pub use module::ModuleRef;
 pub use subscription::Transform;

@@ -2,6 +2,7 @@
 //! driver), one module per table family, plus the group-commit [`writer`] of the hot path.
 //! It imports [`crate::model`] and nothing above it: callers get plain types and [`Error`].
 
+pub mod console;
 mod db;
 pub mod deliveries;
 pub mod directory;

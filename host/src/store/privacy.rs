@@ -252,8 +252,9 @@ pub async fn erasures(db: &Db, tenant: &str) -> Result<Vec<ErasureRow>> {
     .await?)
 }
 
-/// Deletes the tenant and everything it owns. Keys and subscriptions go first, in one
-/// transaction, so that nothing new arrives (`after_first` runs then: drop what is cached);
+/// Deletes the tenant and everything it owns. Keys, console links and sessions, and
+/// subscriptions go first, in one transaction, so that nothing new arrives and no console stays
+/// open (`after_first` runs then: drop what is cached);
 /// then deliveries (their attempts by cascade) and events in batches of `batch`, so that a
 /// large tenant never holds the database in one long transaction; then its modules (and their
 /// bytes unless another owner uses them), and the tenant row, whose cascade takes whatever
@@ -267,6 +268,8 @@ pub async fn delete_tenant(
     let mut tx = db.begin_write().await?;
     for sql in [
         "DELETE FROM api_keys WHERE tenant_id = $1",
+        "DELETE FROM console_links WHERE tenant_id = $1",
+        "DELETE FROM console_sessions WHERE tenant_id = $1",
         "DELETE FROM subscriptions WHERE tenant_id = $1",
     ] {
         sqlx::query(sql).bind(tenant).execute(&mut *tx).await?;

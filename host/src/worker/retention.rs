@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::Context;
-use crate::model::DeliveryStatus;
+use crate::model::{DeliveryStatus, delivery_id_floor};
 use crate::store;
 use crate::store::now_ms;
 
@@ -69,14 +69,6 @@ pub async fn run(state: Context, mut shutdown: watch::Receiver<bool>) {
             Err(e) => tracing::warn!(error = %e, "retention pass failed; trying again at the next"),
         }
     }
-}
-
-/// The smallest delivery id created at or after `ms`: delivery ids are `dlv_` and a UUIDv7,
-/// whose first 48 bits (12 hex digits) are the Unix milliseconds of its creation, so ids below
-/// this one are exactly the deliveries created before `ms`. That lets retention walk the
-/// deliveries index by tenant and id instead of needing an index on age.
-fn delivery_id_floor(ms: i64) -> String {
-    format!("dlv_{:012x}{}", ms.max(0), "0".repeat(20))
 }
 
 /// One pass over every tenant; the counts of events and deliveries whose data it deleted.

@@ -2,6 +2,8 @@
 //! receiver on port 0 that records what arrives and answers as a test scripts it, and an
 //! HTTP client speaking to both as users do.
 
+pub mod console;
+
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::process::Stdio;
