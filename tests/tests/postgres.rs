@@ -12,6 +12,8 @@ const BACKEND: common::Backend = common::Backend::Postgres;
 mod delivery;
 #[path = "suite/envelopes.rs"]
 mod envelopes;
+#[path = "suite/health.rs"]
+mod health;
 #[path = "suite/keys.rs"]
 mod keys;
 #[path = "suite/modules.rs"]
