@@ -761,6 +761,21 @@ mod tests {
     }
 
     #[test]
+    fn disable_after_is_five_days_unless_set_and_reads_milliseconds_for_tests() {
+        assert_eq!(
+            Config::default().disable_after,
+            Duration::from_secs(5 * 24 * 3600)
+        );
+        let mut config = Config::default();
+        config
+            .apply(toml::Table::new(), |name| {
+                (name == "DISABLE_AFTER").then(|| "300ms".into())
+            })
+            .unwrap();
+        assert_eq!(config.disable_after, Duration::from_millis(300));
+    }
+
+    #[test]
     fn secrets_are_never_shown_in_the_help_or_in_an_error() {
         let mut config = Config::default();
         config
