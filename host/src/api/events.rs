@@ -47,7 +47,8 @@ pub struct Incoming {
 
 impl Incoming {
     /// Validates the envelope with the rules `krog plugin run` and the plugin SDK use too
-    /// (`krog-envelope`); an absent id is generated, an absent timestamp is now.
+    /// (`krog-envelope`); an absent id is generated, an absent timestamp is now. krog's own
+    /// operational types are refused: only krog emits them.
     pub fn into_event(self) -> Result<Event> {
         if krog_rules::is_operational(&self.event_type) {
             return Err(Error::Validation(format!(
@@ -57,8 +58,17 @@ impl Incoming {
                 EventType::ALL.join(", ")
             )));
         }
-        let event_type = krog_envelope::event_type(&self.event_type)
-            .map_err(|e| Error::Validation(e.to_string()))?;
+        self.into_known_event()
+    }
+
+    /// [`Incoming::into_event`] that also takes krog's operational event types, for a dry
+    /// run: a formatter's author tries it on what krog will send it.
+    pub fn into_known_event(self) -> Result<Event> {
+        let event_type = match crate::model::event::known_type(&self.event_type) {
+            Some(event_type) => event_type,
+            None => krog_envelope::event_type(&self.event_type)
+                .map_err(|e| Error::Validation(e.to_string()))?,
+        };
         krog_envelope::validate(
             self.id.as_deref(),
             self.timestamp.as_deref(),
@@ -162,6 +172,17 @@ mod properties {
             };
             assert!(message.contains("only krog emits them"), "{message}");
         }
+    }
+
+    #[test]
+    fn a_dry_run_takes_krogs_own_event_types_but_no_unknown_ones() {
+        let incoming = |event_type: &str| -> Incoming {
+            serde_json::from_value(serde_json::json!({"type": event_type, "data": {}})).unwrap()
+        };
+        let event = incoming("krog.delivery.failed").into_known_event().unwrap();
+        assert_eq!(event.event_type, "krog.delivery.failed");
+        assert!(incoming("krog.anything").into_known_event().is_err());
+        assert!(incoming("booking.moved").into_known_event().is_err());
     }
 
     proptest! {
