@@ -442,3 +442,29 @@ async fn enable_with_resend_failed_sends_what_failed_again_once_the_receiver_rec
     let sub = subscription(&app, &tenant, &key, id(&sub)).await;
     assert_eq!(sub["enabled"], true, "{sub}");
 }
+
+#[tokio::test]
+async fn a_dry_run_shows_what_the_slack_formatter_makes_of_an_operational_event() {
+    let app = TestApp::spawn().await;
+    let (_, key) = app.tenant("klinik").await;
+    let event = json!({"type": "krog.subscription.disabled", "timestamp": "2026-12-03T10:00:00Z",
+        "data": {"subscription_id": "sub_1", "description": "Bookingark",
+                 "destination_host": "docs.google.com", "reason": "failing",
+                 "since": "2026-11-28T09:30:00Z"}});
+    let (status, run) = app
+        .post(
+            "/v1/modules/slack/run",
+            &key,
+            json!({"event": event, "config": {"locale": "en"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    assert_eq!(run["outcome"], "deliver", "{run}");
+    assert!(
+        run["body"]
+            .as_str()
+            .unwrap()
+            .contains("The integration to docs.google.com was stopped"),
+        "{run}"
+    );
+}
