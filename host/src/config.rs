@@ -22,6 +22,9 @@ pub struct Config {
     pub allow_weak_admin_key: bool,
     /// Delays before the 2nd, 3rd, … attempt; its length + 1 is the number of attempts.
     pub retry_schedule: Vec<Duration>,
+    /// A subscription whose every delivery has failed this long, with at least one delivery
+    /// failed for good, is stopped (`disabled_reason: "failing"`).
+    pub disable_after: Duration,
     /// Permit loopback, private and other special destination addresses (development, tests).
     pub allow_private_destinations: bool,
     /// Permit plain `http://` subscription URLs.
@@ -127,6 +130,7 @@ impl Default for Config {
             admin_key: None,
             allow_weak_admin_key: false,
             retry_schedule: parse_schedule("5s,5m,30m,2h,5h,10h,10h").expect("valid default"),
+            disable_after: Duration::from_secs(5 * 24 * 3600),
             allow_private_destinations: false,
             allow_http: false,
             max_body_bytes: 1024 * 1024,
@@ -256,6 +260,12 @@ pub const SETTINGS: &[Setting] = &[
             .map(|d| show_duration(*d))
             .collect::<Vec<_>>()
             .join(",")
+    ),
+    setting!(
+        "DISABLE_AFTER",
+        "a subscription whose every delivery has failed this long, with at least one delivery failed after its last retry, is stopped (`disabled_reason: \"failing\"`, and a `krog.subscription.disabled` event); `POST …/subscriptions/{id}/enable` starts it again",
+        |c, v| c.disable_after = duration(v)?,
+        |c| show_duration(c.disable_after)
     ),
     setting!(
         "ALLOW_PRIVATE_DESTINATIONS",
@@ -787,6 +797,21 @@ mod tests {
                 assert_eq!(readme, code, "the README's default of KROG_{name}");
             }
         }
+    }
+
+    #[test]
+    fn disable_after_is_five_days_unless_set_and_reads_milliseconds_for_tests() {
+        assert_eq!(
+            Config::default().disable_after,
+            Duration::from_secs(5 * 24 * 3600)
+        );
+        let mut config = Config::default();
+        config
+            .apply(toml::Table::new(), |name| {
+                (name == "DISABLE_AFTER").then(|| "300ms".into())
+            })
+            .unwrap();
+        assert_eq!(config.disable_after, Duration::from_millis(300));
     }
 
     #[test]

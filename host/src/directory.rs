@@ -8,7 +8,7 @@
 //! missed announcement (a node whose listening connection was down) can go unseen.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -29,8 +29,18 @@ pub struct Target {
     pub destination: std::result::Result<url::Url, String>,
     /// The event types it listens to.
     pub event_types: Vec<String>,
-    /// False when disabled (by the tenant or by a 410).
+    /// False when disabled (by the tenant, a 410, or failing too long).
     pub enabled: bool,
+    /// Free text for people (named in the operational event about it).
+    pub description: String,
+    /// The host of its URL, the only part of it an operational event names.
+    pub host: String,
+    /// Since when every delivery has failed (ms; [`NOT_FAILING`] while not): loaded with the
+    /// subscription, and kept up to date by this node's settlements ([`Target::set_failing_since`])
+    /// — a settlement starts or clears it in the database only when this says it must, so a
+    /// healthy subscription's success writes nothing more. Other nodes' changes are seen at
+    /// the next load (within `KROG_DIRECTORY_TTL`).
+    failing_since: AtomicI64,
     /// The transform, resolved to a compiled module; `Err` holds why it cannot run, recorded as
     /// a plugin error on each attempt (the module was deleted, its bytes are unreadable…).
     pub transform: Option<std::result::Result<Resolved, String>>,
@@ -39,7 +49,21 @@ pub struct Target {
     keys: std::result::Result<Vec<(SigningKey, Option<i64>)>, String>,
 }
 
+/// [`Target`]'s `failing_since` of a subscription that is not failing.
+const NOT_FAILING: i64 = i64::MIN;
+
 impl Target {
+    /// Since when every delivery has failed (ms), as this node knows.
+    pub fn failing_since(&self) -> Option<i64> {
+        Some(self.failing_since.load(Ordering::Relaxed)).filter(|&at| at != NOT_FAILING)
+    }
+
+    /// Records what a settlement stored: failing since `at`, or (`None`) not failing.
+    pub fn set_failing_since(&self, at: Option<i64>) {
+        self.failing_since
+            .store(at.unwrap_or(NOT_FAILING), Ordering::Relaxed);
+    }
+
     /// Whether an event of this type goes here.
     pub fn listens_to(&self, event_type: &str) -> bool {
         self.event_types.iter().any(|t| t == event_type)
@@ -269,6 +293,8 @@ impl Directory {
             event_types,
             transform,
             enabled,
+            description,
+            failing_since,
         } in rows
         {
             let keys = secrets
@@ -295,8 +321,15 @@ impl Directory {
                 Some(text) => Some(self.resolve(tenant, &text).await?),
                 None => None,
             };
+            let host = url::Url::parse(&url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                .unwrap_or_default();
             targets.push(Arc::new(Target {
                 id,
+                description,
+                host,
+                failing_since: AtomicI64::new(failing_since.unwrap_or(NOT_FAILING)),
                 destination: crate::destinations::check_url(&url, &self.inner.config),
                 event_types: serde_json::from_str(&event_types).unwrap_or_default(),
                 enabled: enabled != 0,

@@ -12,6 +12,8 @@ mod console;
 mod delivery;
 #[path = "suite/envelopes.rs"]
 mod envelopes;
+#[path = "suite/health.rs"]
+mod health;
 #[path = "suite/keys.rs"]
 mod keys;
 #[path = "suite/modules.rs"]

@@ -90,6 +90,13 @@ impl Plugin for Sheets {
                 "invalid config at `columns`: list at least one column",
             ));
         }
+        // A row is a booking: krog's own operational events have no place in the sheet.
+        if event.event_type.as_str().starts_with("krog.") {
+            return Ok(Outcome::skip(format!(
+                "{} is not a booking; the sheet gets bookings only",
+                event.event_type
+            )));
+        }
         let row: Vec<Value> = config.columns.iter().map(|c| cell(event, *c)).collect();
         Outcome::json(&json!({ "values": [row] }))
     }
@@ -158,6 +165,19 @@ mod tests {
     const CREATED: &str = include_str!("../../../fixtures/booking-created.json");
     const ONLINE: &str = include_str!("../../../fixtures/booking-created-online.json");
     const DELETED: &str = include_str!("../../../fixtures/booking-deleted.json");
+
+    #[test]
+    fn krogs_operational_events_are_skipped() {
+        let event = RawEvent {
+            id: "evt_krog_1".into(),
+            event_type: "krog.delivery.failed".into(),
+            timestamp: "2026-12-03T10:00:00Z".into(),
+            tenant: "t".into(),
+            data: r#"{"delivery_id": "dlv_1"}"#.into(),
+        };
+        let out = krog_sdk::run::<Sheets>(&event, r#"{"columns": ["start"]}"#).unwrap();
+        assert!(out.is_skip(), "{:?}", out.skip_reason());
+    }
 
     fn raw(envelope: &str) -> RawEvent {
         RawEvent::from_envelope(envelope, "t_test").unwrap()

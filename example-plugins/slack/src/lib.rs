@@ -1,6 +1,8 @@
 //! `slack`: turns booking events into a Slack incoming-webhook message — a `text` summary plus
 //! Block Kit `blocks` — in Danish or English, with times in the clinic's time zone and no client
-//! contact details unless the config asks for them.
+//! contact details unless the config asks for them. krog's own operational events
+//! (`krog.subscription.disabled`, `krog.delivery.failed`) are rendered too, as a short notice
+//! in the same language ([`operational`]).
 
 use std::borrow::Cow;
 use std::str::FromStr;
@@ -66,6 +68,9 @@ impl Plugin for Slack {
                 config.timezone
             ))
         })?;
+        if let Some(message) = operational(event, Words::of(config.locale), tz) {
+            return Ok(Outcome::deliver("application/json", message));
+        }
         let message = Message {
             words: Words::of(config.locale),
             tz,
@@ -361,6 +366,91 @@ fn format_minor(amount: i64, decimals: u32, decimal: char, group: char) -> Strin
         out.push_str(&digits);
     }
     out
+}
+
+/// A Slack message for one of krog's operational events (`None` for any other event): a header,
+/// the notice, and the ids for looking it up in krog.
+fn operational(event: &Event, w: &Words, tz: Tz) -> Option<Vec<u8>> {
+    let data = event.data();
+    let text = |key: &str| data[key].as_str().unwrap_or_default();
+    let (title, notice, context) = match event.event_type.as_str() {
+        "krog.subscription.disabled" => {
+            let host = match text("destination_host") {
+                "" => "?",
+                host => host,
+            };
+            let host = escape(host);
+            let since = parse_time(text("since"), tz).map(|t| w.date_time(&t));
+            let since = since.as_deref().unwrap_or_else(|| text("since"));
+            let notice = match (w.locale, text("reason")) {
+                (Locale::Da, "gone") => format!(
+                    "Integrationen til {host} er stoppet: modtageren svarede, at adressen ikke findes længere (410 Gone)."
+                ),
+                (Locale::Da, "paused") => format!("Integrationen til {host} er sat på pause."),
+                (Locale::Da, _) => format!(
+                    "Integrationen til {host} er stoppet: den har fejlet siden {since}. Start den igen, når modtageren virker; det, der fejlede, kan sendes igen."
+                ),
+                (Locale::En, "gone") => format!(
+                    "The integration to {host} was stopped: the receiver answered that the address is gone (410 Gone)."
+                ),
+                (Locale::En, "paused") => format!("The integration to {host} was paused."),
+                (Locale::En, _) => format!(
+                    "The integration to {host} was stopped: it has been failing since {since}. Start it again once the receiver works; what failed can be sent again."
+                ),
+            };
+            let notice = match text("description").trim() {
+                "" => notice,
+                description => format!("{notice}\n_{}_", escape(description)),
+            };
+            let title = match w.locale {
+                Locale::Da => "Integration stoppet",
+                Locale::En => "Integration stopped",
+            };
+            (
+                title,
+                notice,
+                format!("`{}`", escape(text("subscription_id"))),
+            )
+        }
+        "krog.delivery.failed" => {
+            let error = escape(text("last_error"));
+            let (title, notice) = match w.locale {
+                Locale::Da => (
+                    "Levering fejlede",
+                    format!(
+                        "En levering fejlede efter sidste forsøg og sendes ikke igen af sig selv: {error}"
+                    ),
+                ),
+                Locale::En => (
+                    "Delivery failed",
+                    format!(
+                        "A delivery failed after its last attempt and is not sent again by itself: {error}"
+                    ),
+                ),
+            };
+            let (delivery, event_word) = match w.locale {
+                Locale::Da => ("Levering", "hændelse"),
+                Locale::En => ("Delivery", "event"),
+            };
+            let context = format!(
+                "{delivery} `{}` · {event_word} `{}` · `{}`",
+                escape(text("delivery_id")),
+                escape(text("event_id")),
+                escape(text("subscription_id"))
+            );
+            (title, notice, context)
+        }
+        _ => return None,
+    };
+    let message = serde_json::json!({
+        "text": format!("{title}: {notice}"),
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": title, "emoji": true}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": notice}},
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": context}]},
+        ],
+    });
+    serde_json::to_vec(&message).ok()
 }
 
 /// Escapes text for Slack `mrkdwn` (`&`, `<`, `>`).
@@ -682,6 +772,80 @@ mod tests {
 
     fn header(message: &Value) -> &str {
         message["blocks"][0]["text"]["text"].as_str().unwrap()
+    }
+
+    fn operational_event(event_type: &str, data: &str) -> RawEvent {
+        RawEvent {
+            id: "evt_krog_1".into(),
+            event_type: event_type.into(),
+            timestamp: "2026-12-03T10:00:00.000Z".into(),
+            tenant: "t_test".into(),
+            data: data.into(),
+        }
+    }
+
+    const DISABLED: &str = r#"{"subscription_id": "sub_1", "description": "Bookingark",
+        "destination_host": "docs.google.com", "reason": "failing", "since": "2026-11-28T09:30:00.000Z"}"#;
+
+    #[test]
+    fn a_stopped_integration_is_announced_in_danish_and_english_with_its_host_and_since_when() {
+        let event = operational_event("krog.subscription.disabled", DISABLED);
+        let da = krog_sdk::run::<Slack>(&event, "")
+            .unwrap()
+            .body_json()
+            .unwrap();
+        assert_eq!(header(&da), "Integration stoppet");
+        let text = da["text"].as_str().unwrap();
+        assert!(
+            text.contains("Integrationen til docs.google.com er stoppet: den har fejlet siden lørdag 28. november 2026 kl. 10:30"),
+            "{text}"
+        );
+        assert!(da.to_string().contains("Bookingark"), "{da}");
+        let en = krog_sdk::run::<Slack>(&event, r#"{"locale": "en"}"#)
+            .unwrap()
+            .body_json()
+            .unwrap();
+        assert_eq!(header(&en), "Integration stopped");
+        assert!(
+            en["text"].as_str().unwrap().contains(
+                "The integration to docs.google.com was stopped: it has been failing since Saturday 28 November 2026 at 10:30"
+            ),
+            "{en}"
+        );
+        let gone = operational_event(
+            "krog.subscription.disabled",
+            r#"{"subscription_id": "sub_1", "description": "", "destination_host": "example.com", "reason": "gone", "since": "2026-12-03T10:00:00Z"}"#,
+        );
+        let m = krog_sdk::run::<Slack>(&gone, "")
+            .unwrap()
+            .body_json()
+            .unwrap();
+        assert!(m["text"].as_str().unwrap().contains("410 Gone"), "{m}");
+    }
+
+    #[test]
+    fn a_delivery_that_failed_for_good_is_announced_with_its_error_and_ids() {
+        let event = operational_event(
+            "krog.delivery.failed",
+            r#"{"delivery_id": "dlv_1", "event_id": "evt_1", "subscription_id": "sub_1",
+                "last_error": "the endpoint answered 503 <Service Unavailable>"}"#,
+        );
+        let da = krog_sdk::run::<Slack>(&event, "")
+            .unwrap()
+            .body_json()
+            .unwrap();
+        assert_eq!(header(&da), "Levering fejlede");
+        let body = da.to_string();
+        assert!(body.contains("503 &lt;Service Unavailable&gt;"), "{body}");
+        assert!(
+            body.contains("`dlv_1`") && body.contains("`evt_1`"),
+            "{body}"
+        );
+        let en = krog_sdk::run::<Slack>(&event, r#"{"locale": "en"}"#)
+            .unwrap()
+            .body_json()
+            .unwrap();
+        assert_eq!(header(&en), "Delivery failed");
     }
 
     #[test]

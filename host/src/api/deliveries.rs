@@ -17,7 +17,7 @@ use crate::api::error::{Error, Result};
 use crate::api::extract::{Json, Path, Query};
 use crate::api::openapi::{TenantItemPath, TenantPath};
 use crate::api::pagination::Page;
-use crate::model::{DeliveryStatus, Event, EventType};
+use crate::model::{DeliveryStatus, Event};
 use crate::state::AppState;
 use crate::store::deliveries::{AttemptRow, DeliveryRow};
 use crate::store::{self, now_ms, rfc3339};
@@ -270,7 +270,7 @@ async fn read(
         let body = request_body.unwrap_or_else(|| {
             let event = Event {
                 id: String::new(),
-                event_type: EventType::parse(&event_type).map_or("", |t| t.as_str()),
+                event_type: crate::model::event::known_type(&event_type).unwrap_or(""),
                 timestamp,
                 data,
             };
@@ -309,7 +309,7 @@ const REQUEUE_CHUNK: usize = 500;
 /// Sets settled deliveries back to pending and due now, in transactions of
 /// [`REQUEUE_CHUNK`], for the scheduler to claim in its batches: a retry of thousands
 /// neither holds one long transaction nor floods the workers ahead of other tenants' work.
-async fn requeue(state: &AppState, tenant: &str, ids: Vec<String>) -> Result<()> {
+pub(crate) async fn requeue(state: &AppState, tenant: &str, ids: Vec<String>) -> Result<()> {
     let now = now_ms();
     for chunk in ids.chunks(REQUEUE_CHUNK) {
         store::deliveries::requeue(&state.db, tenant, chunk, now).await?;

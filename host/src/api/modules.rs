@@ -471,7 +471,8 @@ async fn delete_version(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DryRun {
-    /// The event, as for `POST …/events`.
+    /// The event, as for `POST …/events`, or one of krog's operational events
+    /// (`krog.subscription.disabled`, `krog.delivery.failed`) as krog sends them.
     event: Incoming,
     /// Absent or `null`: the schema's default, as for a subscription.
     #[serde(default)]
@@ -502,7 +503,7 @@ async fn dry_run(
         Caller::Admin => "",
     };
     let module = reference(tenant.as_deref(), name, version);
-    let event = run.event.into_event()?;
+    let event = run.event.into_known_event()?;
     let outcome = run_module(
         &state,
         slot_owner,

@@ -17,7 +17,7 @@ use crate::api::modules::find_version;
 use crate::api::openapi::{TenantItemPath, TenantPath};
 use crate::api::pagination::{Page, PageQuery};
 use crate::destinations::check_url;
-use crate::model::{Event, EventType, ModuleRef, Transform};
+use crate::model::{DisabledReason, Event, EventType, ModuleRef, Transform};
 use crate::signing::generate_secret;
 use crate::state::AppState;
 use crate::store::subscriptions::{Fields, Rotation, SubscriptionRow};
@@ -31,6 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(read, update, remove))
         .routes(routes!(rotate_secret))
         .routes(routes!(send_test))
+        .routes(routes!(enable_route))
 }
 
 /// A subscription as the API shows it.
@@ -40,7 +41,8 @@ pub struct Subscription {
     pub id: String,
     /// Where deliveries are sent.
     pub url: String,
-    /// The event types it receives (`booking.created`, `booking.updated`, `booking.deleted`).
+    /// The event types it receives (`booking.created`, `booking.updated`, `booking.deleted`,
+    /// and krog's own `krog.subscription.disabled`, `krog.delivery.failed`).
     pub event_types: Vec<String>,
     /// The plugin that reshapes each event first; null: the event is sent as it is.
     pub transform: Option<Transform>,
@@ -48,11 +50,10 @@ pub struct Subscription {
     pub enabled: bool,
     /// Free text for people.
     pub description: String,
-    /// Why krog disabled it, if it did.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub disabled_reason: Option<String>,
-    /// TEMPORARY until the health branch merges.
-    #[serde(skip)]
+    /// Why it is stopped: `paused` (by a user), `gone` (the endpoint answered 410) or
+    /// `failing` (every delivery failed for `KROG_DISABLE_AFTER`); null while enabled.
+    pub disabled_reason: Option<DisabledReason>,
+    /// RFC 3339: when it was stopped; null while enabled.
     pub disabled_at: Option<String>,
     /// RFC 3339.
     pub created_at: String,
@@ -70,8 +71,11 @@ impl From<SubscriptionRow> for Subscription {
             transform: row.transform.and_then(|t| serde_json::from_str(&t).ok()),
             enabled: row.enabled != 0,
             description: row.description,
-            disabled_reason: row.disabled_reason,
-            disabled_at: None,
+            disabled_reason: row
+                .disabled_reason
+                .as_deref()
+                .and_then(DisabledReason::parse),
+            disabled_at: row.disabled_at.map(rfc3339),
             created_at: rfc3339(row.created_at),
             secret: None,
         }
@@ -87,7 +91,9 @@ impl From<SubscriptionRow> for Subscription {
 pub struct NewSubscription {
     /// Where to deliver: `https://`, a public address.
     pub url: String,
-    /// One or more of `booking.created`, `booking.updated`, `booking.deleted`.
+    /// One or more of `booking.created`, `booking.updated`, `booking.deleted`, and krog's own
+    /// `krog.subscription.disabled`, `krog.delivery.failed` (about the tenant's other
+    /// subscriptions).
     pub event_types: Vec<String>,
     /// A plugin that reshapes each event first; the plugin is tried on a sample event of each
     /// type at save, and a config it refuses is a 422 with its message.
@@ -133,17 +139,24 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 }
 
 fn check_event_types(types: &[String]) -> Result<String> {
+    let known = || {
+        EventType::ALL
+            .into_iter()
+            .chain(krog_rules::OPERATIONAL_EVENT_TYPES)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     if types.is_empty() {
         return Err(Error::Validation(format!(
             "event_types must name at least one of {}",
-            EventType::ALL.join(", ")
+            known()
         )));
     }
     for t in types {
-        if !EventType::ALL.contains(&t.as_str()) {
+        if crate::model::event::known_type(t).is_none() {
             return Err(Error::Validation(format!(
                 "unknown event type {t:?}; expected one of {}",
-                EventType::ALL.join(", ")
+                known()
             )));
         }
     }
@@ -256,7 +269,9 @@ pub async fn create_subscription(
         transform: transform.as_deref(),
         enabled: new.enabled,
         description: &new.description,
-        disabled_reason: None,
+        disabled_reason: (!new.enabled).then_some(DisabledReason::Paused),
+        disabled_at: (!new.enabled).then_some(now),
+        reset_failing: false,
     };
     let sealed = state.keyring.encrypt(&id, &secret);
     store::subscriptions::insert(&state.db, tenant, &id, &fields, &sealed, now).await?;
@@ -268,9 +283,12 @@ pub async fn create_subscription(
 
 /// The tenant's subscription `id`, or `NotFound`.
 pub async fn fetch(db: &Db, tenant: &str, id: &str) -> Result<Subscription> {
+    fetch_row(db, tenant, id).await.map(Into::into)
+}
+
+async fn fetch_row(db: &Db, tenant: &str, id: &str) -> Result<SubscriptionRow> {
     store::subscriptions::one(db, tenant, id)
         .await?
-        .map(Into::into)
         .ok_or_else(|| Error::NotFound(format!("subscription {id}")))
 }
 
@@ -333,7 +351,9 @@ pub async fn change_subscription(
     id: &str,
     changes: Changes,
 ) -> Result<Subscription> {
-    let current = fetch(&state.db, tenant, id).await?;
+    let row = fetch_row(&state.db, tenant, id).await?;
+    let stopped_at = row.disabled_at;
+    let current = Subscription::from(row);
     let url = match &changes.url {
         Some(url) => check_url(url, &state.config)
             .map_err(Error::Validation)?
@@ -361,11 +381,16 @@ pub async fn change_subscription(
     let description = changes.description.unwrap_or(current.description);
     check_description(&description)?;
     let enabled = changes.enabled.unwrap_or(current.enabled);
-    // Re-enabling clears the reason it was disabled.
-    let disabled_reason = if enabled {
-        None
-    } else {
-        current.disabled_reason
+    let now = now_ms();
+    // Stopping it by hand is a pause; one already stopped keeps its reason and time; starting
+    // it again clears them, and the failures counted.
+    let (disabled_reason, disabled_at) = match (current.enabled, enabled) {
+        (_, true) => (None, None),
+        (true, false) => (Some(DisabledReason::Paused), Some(now)),
+        (false, false) => (
+            current.disabled_reason.or(Some(DisabledReason::Paused)),
+            stopped_at.or(Some(now)),
+        ),
     };
     let fields = Fields {
         url: &url,
@@ -373,9 +398,11 @@ pub async fn change_subscription(
         transform: transform.as_deref(),
         enabled,
         description: &description,
-        disabled_reason: disabled_reason.as_deref(),
+        disabled_reason,
+        disabled_at,
+        reset_failing: enabled && !current.enabled,
     };
-    store::subscriptions::update(&state.db, tenant, id, &fields, now_ms()).await?;
+    store::subscriptions::update(&state.db, tenant, id, &fields, now).await?;
     state.directory.invalidate();
     fetch(&state.db, tenant, id).await
 }
@@ -445,6 +472,86 @@ pub async fn rotate(state: &AppState, tenant: &str, id: &str) -> Result<Subscrip
     state.directory.invalidate();
     subscription.secret = Some(secret);
     Ok(subscription)
+}
+
+/// What starting a subscription again carries; the body may also be empty.
+#[derive(Deserialize, Default, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"resend_failed": true}))]
+pub(crate) struct EnableRequest {
+    /// Also send again every delivery of it that failed since it started failing (or, when
+    /// that is not known, since it was stopped). Default false.
+    #[serde(default)]
+    resend_failed: bool,
+}
+
+/// A subscription started again, and how many failed deliveries were queued again.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Enabled {
+    /// The subscription as it is now: enabled, no `disabled_reason`.
+    pub subscription: Subscription,
+    /// Deliveries queued again (`resend_failed`); 0 without it.
+    pub resent: usize,
+}
+
+/// Starts subscription `id` of `tenant` again: enabled, its `disabled_reason`, `disabled_at`
+/// and failure count cleared; with `resend_failed`, every delivery of it that failed since it
+/// started failing (or since it was stopped, when that is not known) is queued again. For the
+/// API and the console alike; the caller has checked that it may touch `tenant`.
+pub async fn enable(
+    state: &AppState,
+    tenant: &str,
+    id: &str,
+    resend_failed: bool,
+) -> Result<Enabled> {
+    let row = fetch_row(&state.db, tenant, id).await?;
+    let since = row.failing_since.or(row.disabled_at);
+    if !store::subscriptions::enable(&state.db, tenant, id, now_ms()).await? {
+        return Err(Error::NotFound(format!("subscription {id}")));
+    }
+    // Enabled before anything is queued again, so that no resent delivery finds it stopped.
+    state.directory.invalidate();
+    let resent = match (resend_failed, since) {
+        (true, Some(since)) => {
+            let ids = store::deliveries::failed_since(&state.db, tenant, since, Some(id)).await?;
+            let count = ids.len();
+            crate::api::deliveries::requeue(state, tenant, ids).await?;
+            count
+        }
+        _ => 0,
+    };
+    Ok(Enabled {
+        subscription: fetch(&state.db, tenant, id).await?,
+        resent,
+    })
+}
+
+/// Starts a stopped subscription again (paused, gone or failing), optionally sending again
+/// what failed meanwhile.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/subscriptions/{id}/enable",
+    operation_id = "enable_subscription", tag = "subscriptions", params(TenantItemPath),
+    request_body(content = Option<EnableRequest>),
+    responses((status = 200, description = "The subscription, enabled, and how many failed \
+        deliveries were queued again", body = Enabled,
+        example = json!({"subscription": {"id": "sub_01JDX4K7", "url": "https://hooks.slack.com/services/T000/B000/XXXX",
+            "event_types": ["booking.created"], "transform": null, "enabled": true, "description": "",
+            "disabled_reason": null, "disabled_at": null, "created_at": "2026-12-01T09:00:00.000Z"},
+            "resent": 3}))))]
+async fn enable_route(
+    caller: Caller,
+    State(state): State<AppState>,
+    Path((tenant, id)): Path<(String, String)>,
+    RawBody(body): RawBody,
+) -> Result<axum::Json<Enabled>> {
+    caller.require_tenant(&state.directory, &tenant).await?;
+    let request: EnableRequest = if body.is_empty() {
+        EnableRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(Error::from_json_error)?
+    };
+    Ok(axum::Json(
+        enable(&state, &tenant, &id, request.resend_failed).await?,
+    ))
 }
 
 /// What a test send carries; the body may also be empty.
@@ -530,25 +637,4 @@ pub async fn resolving_to(db: &Db, module: &ModuleRef, latest: i64) -> Result<Ve
         })
         .map(|(id, _, _)| id)
         .collect())
-}
-
-/// TEMPORARY until the health branch merges.
-pub struct Enabled {
-    /// x
-    pub resent: usize,
-}
-
-/// TEMPORARY until the health branch merges.
-pub async fn enable(state: &AppState, tenant: &str, id: &str, _resend: bool) -> Result<Enabled> {
-    let changes = Changes {
-        url: None,
-        event_types: None,
-        transform: None,
-        enabled: Some(true),
-        description: None,
-    };
-    change_subscription(state, tenant, id, changes).await?;
-    Ok(Enabled {
-        resent: crate::api::deliveries::retry_failed_since(state, tenant, 0, Some(id)).await?,
-    })
 }

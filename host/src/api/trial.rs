@@ -17,15 +17,29 @@ use crate::state::AppState;
 /// The ids of the sample events start with this.
 pub const SAMPLE_ID_PREFIX: &str = "evt_sample_";
 
-/// The sample booking event of each type, as the booking system would send it.
+/// The sample event of each type: the bookings as the booking system would send them, and
+/// krog's operational events as krog emits them.
 fn sample(event_type: &str) -> Option<&'static str> {
     Some(match event_type {
         "booking.created" => include_str!("../../../fixtures/booking-created.json"),
         "booking.updated" => include_str!("../../../fixtures/booking-updated.json"),
         "booking.deleted" => include_str!("../../../fixtures/booking-deleted.json"),
+        "krog.subscription.disabled" => SUBSCRIPTION_DISABLED_SAMPLE,
+        "krog.delivery.failed" => DELIVERY_FAILED_SAMPLE,
         _ => return None,
     })
 }
+
+const SUBSCRIPTION_DISABLED_SAMPLE: &str = r#"{"type": "krog.subscription.disabled",
+    "timestamp": "2026-12-02T09:30:00.000Z",
+    "data": {"subscription_id": "sub_sample", "description": "Booking sheet",
+             "destination_host": "docs.google.com", "reason": "failing",
+             "since": "2026-11-27T09:30:00.000Z"}}"#;
+
+const DELIVERY_FAILED_SAMPLE: &str = r#"{"type": "krog.delivery.failed",
+    "timestamp": "2026-12-02T09:30:00.000Z",
+    "data": {"delivery_id": "dlv_sample", "event_id": "evt_sample", "subscription_id": "sub_sample",
+             "last_error": "the endpoint answered 503 Service Unavailable"}}"#;
 
 /// The sample event of `event_type` as the plugin receives it, for `tenant`.
 fn sample_input(event_type: &str, tenant: &str) -> Option<EventInput> {
@@ -33,7 +47,7 @@ fn sample_input(event_type: &str, tenant: &str) -> Option<EventInput> {
     Some(EventInput {
         id: format!(
             "{SAMPLE_ID_PREFIX}{}",
-            event_type.trim_start_matches("booking.")
+            event_type.trim_start_matches("booking.").replace('.', "_")
         ),
         event_type: event_type.to_owned(),
         timestamp: envelope["timestamp"].as_str()?.to_owned(),
@@ -98,13 +112,50 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_operational_samples_carry_the_fields_krog_emits() {
+        use crate::model::DisabledReason;
+        use crate::model::operational::*;
+        let disabled = serde_json::to_value(SubscriptionDisabled {
+            subscription_id: "sub_1",
+            description: "",
+            destination_host: "example.com",
+            reason: DisabledReason::Failing,
+            since: String::new(),
+        })
+        .unwrap();
+        let failed = serde_json::to_value(DeliveryFailed {
+            delivery_id: "dlv_1",
+            event_id: "evt_1",
+            subscription_id: "sub_1",
+            last_error: "",
+        })
+        .unwrap();
+        let keys = |v: &serde_json::Value| {
+            v.as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect::<std::collections::BTreeSet<_>>()
+        };
+        for (event_type, emitted) in [(SUBSCRIPTION_DISABLED, disabled), (DELIVERY_FAILED, failed)]
+        {
+            let input = sample_input(event_type, "klinik").unwrap();
+            let data: serde_json::Value = serde_json::from_str(&input.data).unwrap();
+            assert_eq!(keys(&data), keys(&emitted), "{event_type}");
+        }
+    }
+
+    #[test]
     fn every_event_type_has_a_sample_of_its_own_type() {
-        for event_type in crate::api::events::EventType::ALL {
+        for event_type in crate::api::events::EventType::ALL
+            .into_iter()
+            .chain(krog_rules::OPERATIONAL_EVENT_TYPES)
+        {
             let input = sample_input(event_type, "klinik").expect(event_type);
             assert_eq!(input.event_type, event_type);
             assert!(input.id.starts_with(SAMPLE_ID_PREFIX));
             let data: serde_json::Value = serde_json::from_str(&input.data).unwrap();
-            assert!(data["id"].is_string(), "{event_type}: {data}");
+            assert!(data.is_object(), "{event_type}: {data}");
             let envelope: serde_json::Value =
                 serde_json::from_str(sample(event_type).unwrap()).unwrap();
             assert_eq!(envelope["type"], event_type);

@@ -11,7 +11,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::describe::{self, EVENT_TYPES, is_operational};
+use super::describe::{self, event_types, is_operational};
 use super::page::{Failure, Problem, respond, shell};
 use super::preview;
 use super::session::{Form, Posted, Session};
@@ -388,10 +388,10 @@ async fn read_draft(
             .err()
             .map(|e| format!("{} {e}", t.url_refused))
     };
-    let events: Vec<String> = EVENT_TYPES
-        .iter()
-        .filter(|e| form.all("events").contains(e))
-        .map(|e| (*e).to_owned())
+    let chosen = form.all("events");
+    let events: Vec<String> = event_types()
+        .filter(|e| chosen.contains(e))
+        .map(str::to_owned)
         .collect();
     let (config, mut problems) = match module {
         Some(m) => settings::read(&m.fields, form, t),
@@ -551,11 +551,11 @@ fn form_page(
             }
             fieldset.field.invalid[draft.events_problem] aria-describedby=[draft.events_problem.then_some("events-error")] {
                 legend { (t.field_events) }
-                @for event in EVENT_TYPES.iter().filter(|e| !is_operational(e)) {
+                @for event in event_types().filter(|e| !is_operational(e)) {
                     (event_box(t, event, draft))
                 }
                 p.help { (t.operational_events) }
-                @for event in EVENT_TYPES.iter().filter(|e| is_operational(e)) {
+                @for event in event_types().filter(|e| is_operational(e)) {
                     (event_box(t, event, draft))
                 }
                 @if draft.events_problem {

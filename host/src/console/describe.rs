@@ -5,19 +5,18 @@ use chrono::TimeZone as _;
 
 use super::lang::Texts;
 use crate::api::subscriptions::Subscription;
+use crate::model::DisabledReason;
 
 /// The booking events, then krog's operational events, in the order forms list them.
-pub const EVENT_TYPES: [&str; 5] = [
-    "booking.created",
-    "booking.updated",
-    "booking.deleted",
-    "krog.subscription.disabled",
-    "krog.delivery.failed",
-];
+pub fn event_types() -> impl Iterator<Item = &'static str> {
+    krog_rules::EVENT_TYPES
+        .into_iter()
+        .chain(krog_rules::OPERATIONAL_EVENT_TYPES)
+}
 
 /// Whether `event_type` is one of krog's own operational events.
 pub fn is_operational(event_type: &str) -> bool {
-    event_type.starts_with("krog.")
+    krog_rules::is_operational(event_type)
 }
 
 /// An event type in plain words.
@@ -87,10 +86,10 @@ impl State {
         if subscription.enabled {
             return State::Active;
         }
-        match subscription.disabled_reason.as_deref() {
-            Some("failing") => State::Failing,
-            Some(reason) if reason == "gone" || reason.contains("410") => State::Gone,
-            _ => State::Paused,
+        match subscription.disabled_reason {
+            Some(DisabledReason::Failing) => State::Failing,
+            Some(DisabledReason::Gone) => State::Gone,
+            Some(DisabledReason::Paused) | None => State::Paused,
         }
     }
 

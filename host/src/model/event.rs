@@ -38,6 +38,12 @@ impl EventType {
     }
 }
 
+/// The `'static` name of any event type a subscription may listen to: a booking event or one of
+/// krog's operational events ([`crate::model::operational`]).
+pub fn known_type(name: &str) -> Option<&'static str> {
+    krog_rules::known_event_type(name)
+}
+
 /// A validated event, ready to store.
 #[derive(Debug)]
 pub struct Event {

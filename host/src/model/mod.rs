@@ -5,10 +5,11 @@ pub mod caller;
 pub mod delivery;
 pub mod event;
 pub mod module;
+pub mod operational;
 pub mod subscription;
 
 pub use caller::Caller;
 pub use delivery::{AttemptKind, DeliveryStatus, delivery_id_floor};
 pub use event::{Event, EventType};
 pub use module::ModuleRef;
-pub use subscription::Transform;
+pub use subscription::{DisabledReason, Transform};

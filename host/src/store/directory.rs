@@ -48,13 +48,17 @@ pub struct RouteRow {
     pub transform: Option<String>,
     /// 1 when enabled.
     pub enabled: i64,
+    /// Free text for people.
+    pub description: String,
+    /// Since when every delivery of it has failed (ms), if it has.
+    pub failing_since: Option<i64>,
 }
 
 /// Every subscription of the tenant, by id.
 pub async fn routes(db: &Db, tenant: &str) -> Result<Vec<RouteRow>> {
     Ok(sqlx::query_as(
-        "SELECT id, url, event_types, transform, enabled FROM subscriptions WHERE tenant_id = $1 \
-         ORDER BY id",
+        "SELECT id, url, event_types, transform, enabled, description, failing_since \
+         FROM subscriptions WHERE tenant_id = $1 ORDER BY id",
     )
     .bind(tenant)
     .fetch_all(db.pool())

@@ -17,8 +17,10 @@ pub struct SubscriptionRow {
     pub enabled: i64,
     /// Free text.
     pub description: String,
-    /// Why krog disabled it.
+    /// Why it is stopped (`paused`, `gone`, `failing`), while it is.
     pub disabled_reason: Option<String>,
+    /// When it was stopped (ms), while it is.
+    pub disabled_at: Option<i64>,
     /// Created (ms).
     pub created_at: i64,
     /// Changed (ms).
@@ -109,7 +111,7 @@ pub async fn subscriptions(
 ) -> Result<Vec<SubscriptionRow>> {
     Ok(sqlx::query_as(
         "SELECT id, url, event_types, transform, enabled, description, disabled_reason, \
-         created_at, updated_at FROM subscriptions WHERE tenant_id = $1 AND id > $2 \
+         disabled_at, created_at, updated_at FROM subscriptions WHERE tenant_id = $1 AND id > $2 \
          ORDER BY id LIMIT $3",
     )
     .bind(tenant)

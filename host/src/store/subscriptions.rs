@@ -1,6 +1,7 @@
 //! Subscriptions and their signing secrets (`subscriptions`, `subscription_secrets`).
 
 use super::{Db, Result, new_id};
+use crate::model::DisabledReason;
 
 /// A subscription row.
 #[derive(sqlx::FromRow)]
@@ -17,14 +18,18 @@ pub struct SubscriptionRow {
     pub enabled: i64,
     /// Free text for people.
     pub description: String,
-    /// Why krog disabled it, if it did.
+    /// Why it is stopped (a [`DisabledReason`] name), while it is.
     pub disabled_reason: Option<String>,
+    /// When it was stopped (ms), while it is.
+    pub disabled_at: Option<i64>,
+    /// Since when every delivery of it has failed (ms); `None` while the last attempt did not.
+    pub failing_since: Option<i64>,
     /// Created (ms).
     pub created_at: i64,
 }
 
-const COLUMNS: &str =
-    "id, url, event_types, transform, enabled, description, disabled_reason, created_at";
+const COLUMNS: &str = "id, url, event_types, transform, enabled, description, disabled_reason, \
+     disabled_at, failing_since, created_at";
 
 /// What a subscription is saved with (new, or changed).
 pub struct Fields<'a> {
@@ -38,8 +43,12 @@ pub struct Fields<'a> {
     pub enabled: bool,
     /// Free text for people.
     pub description: &'a str,
-    /// Why krog disabled it, if it did.
-    pub disabled_reason: Option<&'a str>,
+    /// Why it is stopped, while it is.
+    pub disabled_reason: Option<DisabledReason>,
+    /// When it was stopped (ms), while it is.
+    pub disabled_at: Option<i64>,
+    /// Forget since when it has been failing (it is being started again).
+    pub reset_failing: bool,
 }
 
 /// How many subscriptions the tenant has.
@@ -64,8 +73,9 @@ pub async fn insert(
 ) -> Result<()> {
     let mut tx = db.begin_write().await?;
     sqlx::query(
-        "INSERT INTO subscriptions (id, tenant_id, url, event_types, transform, enabled, description, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+        "INSERT INTO subscriptions (id, tenant_id, url, event_types, transform, enabled, description, \
+         disabled_reason, disabled_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
     )
     .bind(id)
     .bind(tenant)
@@ -74,6 +84,8 @@ pub async fn insert(
     .bind(fields.transform)
     .bind(fields.enabled as i64)
     .bind(fields.description)
+    .bind(fields.disabled_reason.map(DisabledReason::as_str))
+    .bind(fields.disabled_at)
     .bind(now)
     .execute(&mut *tx)
     .await?;
@@ -115,20 +127,39 @@ pub async fn list(db: &Db, tenant: &str, after: &str, limit: i64) -> Result<Vec<
 pub async fn update(db: &Db, tenant: &str, id: &str, fields: &Fields<'_>, now: i64) -> Result<()> {
     sqlx::query(
         "UPDATE subscriptions SET url = $1, event_types = $2, transform = $3, enabled = $4, \
-         description = $5, disabled_reason = $6, updated_at = $7 WHERE tenant_id = $8 AND id = $9",
+         description = $5, disabled_reason = $6, disabled_at = $7, updated_at = $8, \
+         failing_since = CASE WHEN $9 = 1 THEN NULL ELSE failing_since END \
+         WHERE tenant_id = $10 AND id = $11",
     )
     .bind(fields.url)
     .bind(fields.event_types)
     .bind(fields.transform)
     .bind(fields.enabled as i64)
     .bind(fields.description)
-    .bind(fields.disabled_reason)
+    .bind(fields.disabled_reason.map(DisabledReason::as_str))
+    .bind(fields.disabled_at)
     .bind(now)
+    .bind(fields.reset_failing as i64)
     .bind(tenant)
     .bind(id)
     .execute(db.pool())
     .await?;
     Ok(())
+}
+
+/// Starts the tenant's subscription `id` again: enabled, with no reason to be stopped and no
+/// failures counted; `false` when there is none.
+pub async fn enable(db: &Db, tenant: &str, id: &str, now: i64) -> Result<bool> {
+    let enabled = sqlx::query(
+        "UPDATE subscriptions SET enabled = 1, disabled_reason = NULL, disabled_at = NULL, \
+         failing_since = NULL, updated_at = $1 WHERE tenant_id = $2 AND id = $3",
+    )
+    .bind(now)
+    .bind(tenant)
+    .bind(id)
+    .execute(db.pool())
+    .await?;
+    Ok(enabled.rows_affected() > 0)
 }
 
 /// Deletes the tenant's subscription `id`; `false` when there was none.

@@ -21,11 +21,12 @@ use super::queue::{Job, Turn, Work};
 use super::report::{self, Attempted, Outcome as Reported};
 use crate::directory::{Resolved, Target};
 use crate::model::delivery::FailureKind;
-use crate::model::{AttemptKind, DeliveryStatus, Event, EventType};
+use crate::model::operational::{self, DeliveryFailed, SubscriptionDisabled};
+use crate::model::{AttemptKind, DeliveryStatus, DisabledReason, Event};
 use crate::runtime::{EventInput, Outcome};
 use crate::signing::signature;
-use crate::store::writer::{AttemptRecord, SentRequest, Settlement};
-use crate::store::{self, bounded, now_ms, storable};
+use crate::store::writer::{AttemptRecord, Disable, Emitted, Health, SentRequest, Settlement};
+use crate::store::{self, bounded, new_id, now_ms, rfc3339, storable};
 
 /// How much of a response body is kept on the attempt.
 const RESPONSE_KEEP: usize = 1024;
@@ -159,7 +160,7 @@ async fn load(state: &Context, id: String) -> anyhow::Result<Option<(Job, Option
         metrics::counter!("krog_deliveries_claim_lost_total").increment(1);
         return Ok(None);
     }
-    let event_type = EventType::parse(&row.event_type)
+    let event_type = crate::model::event::known_type(&row.event_type)
         .ok_or_else(|| anyhow::anyhow!("stored event has unknown type {:?}", row.event_type))?;
     let job = Job {
         delivery_id: id,
@@ -169,7 +170,7 @@ async fn load(state: &Context, id: String) -> anyhow::Result<Option<(Job, Option
         target: None,
         event: Arc::new(Event {
             id: row.event_id,
-            event_type: event_type.as_str(),
+            event_type,
             timestamp: row.timestamp,
             data: row.data,
         }),
@@ -524,7 +525,13 @@ async fn settle(
             })
         };
     let mut skip_reason = None;
-    let mut disable_subscription = false;
+    let mut gone = false;
+    // What the attempt says of the endpoint: it took a request, or it failed one.
+    let endpoint_ok = match &ending {
+        Ending::Delivered { .. } => Some(true),
+        Ending::Failed { .. } => Some(false),
+        _ => None,
+    };
     let (status, next_attempt_at, attempt) = match ending {
         Ending::Delivered { status, response } => {
             let ok = AttemptRecord {
@@ -550,7 +557,7 @@ async fn settle(
             row(None, why, AttemptKind::PayloadDeleted, None),
         ),
         Ending::Gone { response } => {
-            disable_subscription = true;
+            gone = true;
             let why = "the endpoint answered 410 Gone; subscription disabled".to_owned();
             (
                 DeliveryStatus::Failed,
@@ -590,6 +597,17 @@ async fn settle(
     } else {
         job.attempt_count
     };
+    let exhausted = endpoint_ok == Some(false) && status == DeliveryStatus::Failed;
+    let last_error = attempt
+        .as_ref()
+        .and_then(|a| a.error.clone())
+        .unwrap_or_default();
+    let (health, subject) = health(state, job, endpoint_ok).await;
+    let (disable, failed_event) = if gone || exhausted {
+        consequences(state, job, at, now, gone, exhausted, &last_error).await
+    } else {
+        (None, None)
+    };
     let settlement = Settlement {
         delivery_id: job.delivery_id.clone(),
         subscription_id: job.subscription_id.clone(),
@@ -600,12 +618,16 @@ async fn settle(
         next_attempt_at,
         attempt,
         skip_reason,
-        disable_subscription,
+        health,
+        disable,
+        failed_event,
         request_headers: request
             .as_ref()
             .map(|r| serde_json::to_string(&r.headers).unwrap_or_default()),
         request,
     };
+    let stops = settlement.disable.is_some();
+    let emits = settlement.emits();
     if let Err(e) = state.writer.settle(settlement).await {
         // Stored text is made storable (`storable`), so this should not happen; if the
         // database still refuses the record, the outcome is kept without its details rather
@@ -630,14 +652,33 @@ async fn settle(
                 response: None,
             }),
             skip_reason: None,
-            disable_subscription,
+            health,
+            // Without its details, the settlement keeps a 410's stop but leaves out the
+            // operational events (and a stop for failing, which the next exhausted delivery
+            // decides again).
+            disable: gone.then_some(Disable {
+                reason: DisabledReason::Gone,
+                failing_before: None,
+                announce: None,
+            }),
+            failed_event: None,
             request: None,
             request_headers: None,
         };
         state.writer.settle(bare).await?;
     }
-    if disable_subscription {
+    // What this node knows of the subscription follows what was stored: its failing
+    // streak in place (no reload), a stop by a reload here and on every node.
+    match (health, &subject) {
+        (Health::StartsFailing, Some(target)) => target.set_failing_since(Some(at)),
+        (Health::Recovered, Some(target)) => target.set_failing_since(None),
+        _ => {}
+    }
+    if stops {
         state.directory.invalidate();
+    }
+    if emits {
+        state.queue.wake_scheduler();
     }
     report::attempt(&Attempted {
         tenant: &job.tenant_id,
@@ -654,6 +695,137 @@ async fn settle(
         state.queue.wake_scheduler();
     }
     Ok(())
+}
+
+/// What the settlement must write of the subscription's health, judged by what this node's
+/// directory knows now (not the job's copy, which may predate a reload): a failure of a
+/// subscription not known to be failing starts the count, a success of one known to be
+/// failing ends it, and anything else writes nothing. Beside it, the subscription as the
+/// directory holds it, to record the change in once it is stored.
+async fn health(
+    state: &Context,
+    job: &Job,
+    endpoint_ok: Option<bool>,
+) -> (Health, Option<Arc<Target>>) {
+    let Some(ok) = endpoint_ok else {
+        return (Health::Unchanged, None);
+    };
+    let current = match state.directory.routes(&job.tenant_id).await {
+        Ok(Some(routes)) => routes.target(&job.subscription_id).cloned(),
+        _ => job.target.clone(),
+    };
+    let Some(target) = current else {
+        return (Health::Unchanged, None);
+    };
+    let health = match (ok, target.failing_since()) {
+        (true, Some(_)) => Health::Recovered,
+        (false, None) => Health::StartsFailing,
+        _ => Health::Unchanged,
+    };
+    (health, Some(target))
+}
+
+/// What a 410 or a delivery failed for good causes: the subscription stopped (`gone`, or
+/// `failing` if it has failed for `KROG_DISABLE_AFTER` — decided in the writer's transaction),
+/// and the operational events about it, to the tenant's subscriptions that listen to them. A
+/// delivery of an operational event causes no operational event, so that two subscriptions
+/// listening to each other's failures cannot feed each other.
+async fn consequences(
+    state: &Context,
+    job: &Job,
+    at: i64,
+    now: i64,
+    gone: bool,
+    exhausted: bool,
+    last_error: &str,
+) -> (Option<Disable>, Option<Emitted>) {
+    let quiet = krog_rules::is_operational(job.event.event_type);
+    let routes = match state.directory.routes(&job.tenant_id).await {
+        Ok(routes) => routes,
+        Err(e) => {
+            tracing::warn!(tenant = %job.tenant_id, error = %e, "the subscriptions could not be read; no operational event is emitted");
+            None
+        }
+    };
+    let subject = routes
+        .as_ref()
+        .and_then(|r| r.target(&job.subscription_id).cloned())
+        .or_else(|| job.target.clone());
+    let emit = |event_type: &'static str, data: String| -> Option<Emitted> {
+        if quiet {
+            return None;
+        }
+        let targets: Vec<String> = routes
+            .as_ref()?
+            .targets
+            .iter()
+            .filter(|t| t.enabled && t.id != job.subscription_id && t.listens_to(event_type))
+            .map(|t| t.id.clone())
+            .collect();
+        // Nobody listens: nothing is stored.
+        if targets.is_empty() {
+            return None;
+        }
+        Some(Emitted {
+            tenant: job.tenant_id.to_string(),
+            event: Event {
+                id: new_id("evt_krog"),
+                event_type,
+                timestamp: rfc3339(now),
+                data,
+            },
+            delivery_ids: targets.iter().map(|_| new_id("dlv")).collect(),
+            targets,
+        })
+    };
+    let failed_event = exhausted
+        .then(|| {
+            let data = DeliveryFailed {
+                delivery_id: &job.delivery_id,
+                event_id: &job.event.id,
+                subscription_id: &job.subscription_id,
+                last_error,
+            };
+            emit(
+                operational::DELIVERY_FAILED,
+                serde_json::to_string(&data).expect("serializable"),
+            )
+        })
+        .flatten();
+    let reason = if gone {
+        DisabledReason::Gone
+    } else {
+        DisabledReason::Failing
+    };
+    let since = match reason {
+        DisabledReason::Failing => subject
+            .as_ref()
+            .and_then(|t| t.failing_since())
+            .unwrap_or(at),
+        _ => at,
+    };
+    let (description, host) = subject
+        .as_ref()
+        .map_or(("", ""), |t| (t.description.as_str(), t.host.as_str()));
+    let data = SubscriptionDisabled {
+        subscription_id: &job.subscription_id,
+        description,
+        destination_host: host,
+        reason,
+        since: rfc3339(since),
+    };
+    let announce = emit(
+        operational::SUBSCRIPTION_DISABLED,
+        serde_json::to_string(&data).expect("serializable"),
+    );
+    let cutoff = now
+        .saturating_sub(i64::try_from(state.config.disable_after.as_millis()).unwrap_or(i64::MAX));
+    let disable = Disable {
+        reason,
+        failing_before: (!gone).then_some(cutoff),
+        announce,
+    };
+    (Some(disable), failed_event)
 }
 
 #[cfg(test)]

@@ -6,7 +6,8 @@
 //!   many bytes they may take ([`MAX_HEADERS`], [`MAX_HEADER_BYTES`], …).
 //! - [`check_body_size`]: the body against the operator's limit ([`DEFAULT_MAX_OUTPUT_BYTES`] by
 //!   default).
-//! - [`EVENT_TYPES`]: the names of the three booking events.
+//! - [`EVENT_TYPES`]: the names of the three booking events; [`OPERATIONAL_EVENT_TYPES`]: the
+//!   names of the events krog itself emits about a tenant's endpoints.
 //! - [`FailureKind`]: the names of the ways a plugin call fails.
 //!
 //! A refusal is a [`Refusal`]: the failure kind krog records and the message it shows; the SDK
@@ -18,6 +19,15 @@ use std::fmt;
 
 /// The three booking event types, as they appear on the wire.
 pub const EVENT_TYPES: [&str; 3] = ["booking.created", "booking.updated", "booking.deleted"];
+
+/// The operational events krog emits into a tenant's own stream: a subscription was stopped,
+/// a delivery exhausted its retries. Only krog emits them (ingest refuses them), and only
+/// subscriptions that name them receive them.
+pub const OPERATIONAL_EVENT_TYPES: [&str; 2] =
+    ["krog.subscription.disabled", "krog.delivery.failed"];
+
+/// The prefix reserved for krog's own event types.
+pub const OPERATIONAL_PREFIX: &str = "krog.";
 
 /// Most extra headers a plugin may set.
 pub const MAX_HEADERS: usize = 64;
@@ -276,9 +286,36 @@ pub fn is_event_type(name: &str) -> bool {
     EVENT_TYPES.contains(&name)
 }
 
+/// Whether `name` is in krog's own namespace ([`OPERATIONAL_PREFIX`]): one of the
+/// [`OPERATIONAL_EVENT_TYPES`], or a name reserved for them.
+pub fn is_operational(name: &str) -> bool {
+    name.starts_with(OPERATIONAL_PREFIX)
+}
+
+/// Every event type a subscription may listen to, as the `'static` name: the booking events,
+/// then the operational ones.
+pub fn known_event_type(name: &str) -> Option<&'static str> {
+    EVENT_TYPES
+        .into_iter()
+        .chain(OPERATIONAL_EVENT_TYPES)
+        .find(|t| *t == name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn operational_event_types_are_in_krogs_namespace_and_booking_types_are_not() {
+        assert!(OPERATIONAL_EVENT_TYPES.iter().all(|t| is_operational(t)));
+        assert!(!EVENT_TYPES.iter().any(|t| is_operational(t)));
+        assert_eq!(
+            known_event_type("krog.delivery.failed"),
+            Some("krog.delivery.failed")
+        );
+        assert_eq!(known_event_type("booking.created"), Some("booking.created"));
+        assert_eq!(known_event_type("krog.anything"), None);
+    }
 
     #[test]
     fn every_failure_kind_has_a_distinct_snake_case_name() {

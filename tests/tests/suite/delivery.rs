@@ -267,7 +267,8 @@ async fn gone_disables_the_subscription() {
         )
         .await;
     assert_eq!(sub["enabled"], false);
-    assert!(sub["disabled_reason"].as_str().unwrap().contains("410"));
+    assert_eq!(sub["disabled_reason"], "gone");
+    assert!(sub["disabled_at"].is_string(), "{sub}");
     let accepted = app.ingest(&tenant, &key, fresh("created")).await;
     assert_eq!(
         accepted["deliveries"], 0,

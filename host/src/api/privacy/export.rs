@@ -104,6 +104,7 @@ impl Export {
                                "transform": s.transform.as_deref().map(json_text),
                                "enabled": s.enabled != 0, "description": s.description,
                                "disabled_reason": s.disabled_reason,
+                               "disabled_at": s.disabled_at.map(rfc3339),
                                "created_at": rfc3339(s.created_at), "updated_at": rfc3339(s.updated_at)}),
                     );
                 }

@@ -15,7 +15,7 @@
 mod settle;
 mod sqlite;
 
-pub use settle::{AttemptRecord, SentRequest, Settlement};
+pub use settle::{AttemptRecord, Disable, Emitted, Health, SentRequest, Settlement};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -425,8 +425,16 @@ async fn commit_sqlx(
             }
             Write::Settle { settlement, .. } => {
                 let id = new_id("att");
-                for statement in settlement.statements(&claim.node, &id, now) {
-                    execute(&mut tx, &statement).await?;
+                let steps = settlement.statements(&claim.node, &id, now);
+                let mut changed = Vec::with_capacity(steps.len());
+                for step in &steps {
+                    let run = step
+                        .after
+                        .is_none_or(|i| changed.get(i).is_some_and(|&n: &u64| n > 0));
+                    changed.push(match run {
+                        true => execute(&mut tx, &step.statement).await?,
+                        false => 0,
+                    });
                 }
                 announce |= settlement.retries();
                 results.push(None);

@@ -1,10 +1,12 @@
 //! How a delivery settles after an attempt, and the statements that store it in the writer's
-//! transaction.
+//! transaction: the attempt, the delivery, what it tells of its subscription's health
+//! (failing since when, stopped), and the operational events it causes — in the same
+//! transaction, so that an event about a failure is as durable as the failure.
 
 use bytes::Bytes;
 
-use super::{Param, Statement};
-use crate::model::{AttemptKind, DeliveryStatus};
+use super::{INSERT_EVENT, Param, Statement};
+use crate::model::{AttemptKind, DeliveryStatus, DisabledReason, Event};
 
 /// The request sent (or that would have been sent) for a delivery.
 pub struct SentRequest {
@@ -36,7 +38,7 @@ pub struct AttemptRecord {
 pub struct Settlement {
     /// The delivery.
     pub delivery_id: String,
-    /// Its subscription (stopped when `disable_subscription`).
+    /// Its subscription.
     pub subscription_id: String,
     /// When the attempt started (ms since the epoch).
     pub at: i64,
@@ -52,8 +54,13 @@ pub struct Settlement {
     pub attempt: Option<AttemptRecord>,
     /// The plugin's reason for skipping.
     pub skip_reason: Option<String>,
-    /// The receiver answered 410 Gone: stop the subscription.
-    pub disable_subscription: bool,
+    /// What the attempt tells of the subscription's health.
+    pub health: Health,
+    /// Stop the subscription (a 410, or failing too long).
+    pub disable: Option<Disable>,
+    /// `krog.delivery.failed`, when the delivery failed for good (stored only if the delivery
+    /// was still pending, i.e. this settlement is what failed it).
+    pub failed_event: Option<Emitted>,
     /// What was sent, when anything was.
     pub request: Option<SentRequest>,
     /// The request's headers as JSON, when there was a request: serialized by the worker, so
@@ -75,43 +82,52 @@ impl Settlement {
             next_attempt_at: None,
             attempt: None,
             skip_reason: None,
-            disable_subscription: false,
+            health: Health::Unchanged,
+            disable: None,
+            failed_event: None,
             request: None,
             request_headers: None,
         }
     }
 
-    /// Whether another attempt is scheduled (to announce to other nodes).
+    /// Whether another attempt is scheduled, or new deliveries are (to announce to other
+    /// nodes).
     pub fn retries(&self) -> bool {
-        self.next_attempt_at.is_some()
+        self.next_attempt_at.is_some() || self.emits()
     }
 
-    /// The statements that store the settlement (run in the writer's transaction); `attempt_id`
-    /// names the attempt row when there is one.
+    /// Whether it may emit an operational event (with deliveries for the scheduler).
+    pub fn emits(&self) -> bool {
+        self.failed_event.is_some() || self.disable.as_ref().is_some_and(|d| d.announce.is_some())
+    }
+
+    /// The statements that store the settlement (run in the writer's transaction, in order,
+    /// each only when its guard holds); `attempt_id` names the attempt row when there is one.
     pub(super) fn statements<'a>(
         &'a self,
         node: &'a str,
         attempt_id: &'a str,
         now: i64,
-    ) -> Vec<Statement<'a>> {
+    ) -> Vec<Step<'a>> {
         use Param::{Blob, Int, Text};
-        let mut statements = Vec::with_capacity(3);
-        if self.disable_subscription {
-            statements.push(Statement {
-                sql: "UPDATE subscriptions SET enabled = 0, disabled_reason = $1, updated_at = $2 WHERE id = $3",
-                params: vec![
-                    Text(Some("the endpoint answered 410 Gone")),
-                    Int(Some(now)),
-                    Text(Some(&self.subscription_id)),
-                ],
-            });
+        let mut steps = Vec::with_capacity(3);
+        match self.health {
+            Health::Unchanged => {}
+            Health::StartsFailing => steps.push(Step::always(Statement {
+                sql: "UPDATE subscriptions SET failing_since = $1 WHERE id = $2 AND failing_since IS NULL",
+                params: vec![Int(Some(self.at)), Text(Some(&self.subscription_id))],
+            })),
+            Health::Recovered => steps.push(Step::always(Statement {
+                sql: "UPDATE subscriptions SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL",
+                params: vec![Text(Some(&self.subscription_id))],
+            })),
         }
         // Both writes below apply only while the delivery is still pending: an erasure may have
         // cancelled it (or a tenant deletion removed it) while this attempt was in flight, and
         // the attempt must then neither undo the cancellation nor store the receiver's answer
         // or the transformed body again.
         if let Some(row) = &self.attempt {
-            statements.push(Statement {
+            steps.push(Step::always(Statement {
                 sql: "INSERT INTO attempts (id, delivery_id, at, duration_ms, status_code, error, error_kind, response, node) \
                       SELECT $1, $2, $3, $4, $5, $6, $7, CASE WHEN d.status = 'pending' THEN $8 END, $9 \
                       FROM deliveries d WHERE d.id = $2",
@@ -126,7 +142,7 @@ impl Settlement {
                     Text(row.response.as_deref()),
                     Text(Some(node)),
                 ],
-            });
+            }));
         }
         // The request is kept when there was one (the last one otherwise); an envelope body is
         // stored as NULL beside its content type, since the event row already holds it.
@@ -137,7 +153,8 @@ impl Settlement {
             ),
             None => (None, None),
         };
-        statements.push(Statement {
+        let settled = steps.len();
+        steps.push(Step::always(Statement {
             sql: "UPDATE deliveries SET status = $1, attempt_count = $2, next_attempt_at = $3, \
                   claimed_until = NULL, claimed_by = NULL, updated_at = $4, skip_reason = COALESCE($5, skip_reason), \
                   request_content_type = COALESCE($6, request_content_type), \
@@ -155,7 +172,251 @@ impl Settlement {
                 Blob(body),
                 Text(Some(&self.delivery_id)),
             ],
-        });
-        statements
+        }));
+        if let Some(event) = &self.failed_event {
+            event.steps(settled, now, &mut steps);
+        }
+        if let Some(disable) = &self.disable {
+            let statement = match disable.failing_before {
+                // A 410 stops it whatever else happened to the delivery meanwhile.
+                None => Step::always(Statement {
+                    sql: "UPDATE subscriptions SET enabled = 0, disabled_reason = $1, disabled_at = $2, \
+                          updated_at = $2 WHERE id = $3 AND enabled = 1",
+                    params: vec![
+                        Text(Some(disable.reason.as_str())),
+                        Int(Some(now)),
+                        Text(Some(&self.subscription_id)),
+                    ],
+                }),
+                // Failing: only when this settlement failed the delivery, and every delivery has
+                // failed since at or before the cutoff (a success in between cleared it).
+                Some(cutoff) => Step::after(
+                    settled,
+                    Statement {
+                        sql: "UPDATE subscriptions SET enabled = 0, disabled_reason = $1, disabled_at = $2, \
+                              updated_at = $2 WHERE id = $3 AND enabled = 1 \
+                              AND failing_since IS NOT NULL AND failing_since <= $4",
+                        params: vec![
+                            Text(Some(disable.reason.as_str())),
+                            Int(Some(now)),
+                            Text(Some(&self.subscription_id)),
+                            Int(Some(cutoff)),
+                        ],
+                    },
+                ),
+            };
+            let stopped = steps.len();
+            steps.push(statement);
+            if let Some(event) = &disable.announce {
+                event.steps(stopped, now, &mut steps);
+            }
+        }
+        steps
+    }
+}
+
+/// What an attempt tells of its subscription's health, beyond the delivery itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Health {
+    /// Nothing to write: the directory already knows (a healthy subscription delivered, a
+    /// failing one failed again), or the attempt says nothing of the endpoint (a skip).
+    Unchanged,
+    /// A failed attempt of a subscription not known to be failing: failing since this attempt.
+    StartsFailing,
+    /// A delivered attempt of a subscription known to be failing: failing no more.
+    Recovered,
+}
+
+/// The subscription is to be stopped.
+pub struct Disable {
+    /// `gone` or `failing`.
+    pub reason: DisabledReason,
+    /// For `failing`: only if every delivery has failed since at or before this time (ms).
+    pub failing_before: Option<i64>,
+    /// `krog.subscription.disabled`, stored only if this settlement is what stopped it.
+    pub announce: Option<Emitted>,
+}
+
+/// An operational event a settlement emits into its tenant's stream, with a delivery (pending,
+/// due at once, unclaimed: the scheduler's) to each subscription that listens to it.
+pub struct Emitted {
+    /// The tenant.
+    pub tenant: String,
+    /// The event.
+    pub event: Event,
+    /// The subscriptions it goes to (never the one it is about).
+    pub targets: Vec<String>,
+    /// A delivery id for each target.
+    pub delivery_ids: Vec<String>,
+}
+
+/// Its deliveries are nobody's until the scheduler claims them.
+const INSERT_DUE_DELIVERY: &str = "INSERT INTO deliveries (id, tenant_id, event_id, subscription_id, status, attempt_count, \
+     next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5)";
+
+impl Emitted {
+    /// The event and its deliveries, stored only when step `after` changed a row.
+    fn steps<'a>(&'a self, after: usize, now: i64, steps: &mut Vec<Step<'a>>) {
+        use Param::{Int, Text};
+        let stored = steps.len();
+        steps.push(Step::after(
+            after,
+            Statement {
+                sql: INSERT_EVENT,
+                params: vec![
+                    Text(Some(&self.tenant)),
+                    Text(Some(&self.event.id)),
+                    Text(Some(self.event.event_type)),
+                    Text(Some(&self.event.timestamp)),
+                    Text(Some(&self.event.data)),
+                    Int(Some(self.targets.len() as i64)),
+                    Int(Some(now)),
+                ],
+            },
+        ));
+        for (target, id) in self.targets.iter().zip(&self.delivery_ids) {
+            steps.push(Step::after(
+                stored,
+                Statement {
+                    sql: INSERT_DUE_DELIVERY,
+                    params: vec![
+                        Text(Some(id)),
+                        Text(Some(&self.tenant)),
+                        Text(Some(&self.event.id)),
+                        Text(Some(target)),
+                        Int(Some(now)),
+                    ],
+                },
+            ));
+        }
+    }
+}
+
+/// One statement of a settlement, run only when the earlier step it names changed a row.
+pub(super) struct Step<'a> {
+    /// The statement.
+    pub statement: Statement<'a>,
+    /// The index of the step that must have changed a row first; `None`: always run.
+    pub after: Option<usize>,
+}
+
+impl<'a> Step<'a> {
+    fn always(statement: Statement<'a>) -> Step<'a> {
+        Step {
+            statement,
+            after: None,
+        }
+    }
+
+    fn after(index: usize, statement: Statement<'a>) -> Step<'a> {
+        Step {
+            statement,
+            after: Some(index),
+        }
+    }
+
+    /// Runs the steps in order with `execute` (rows changed), skipping those whose guard does
+    /// not hold.
+    pub fn run_all<E>(
+        steps: &[Step<'a>],
+        mut execute: impl FnMut(&Statement<'a>) -> Result<u64, E>,
+    ) -> Result<(), E> {
+        let mut changed = Vec::with_capacity(steps.len());
+        for step in steps {
+            let run = step
+                .after
+                .is_none_or(|i| changed.get(i).is_some_and(|&n| n > 0));
+            changed.push(if run { execute(&step.statement)? } else { 0 });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn notice() -> Emitted {
+        Emitted {
+            tenant: "acme".into(),
+            event: Event {
+                id: "evt_krog_1".into(),
+                event_type: crate::model::operational::DELIVERY_FAILED,
+                timestamp: "2026-12-03T10:00:00.000Z".into(),
+                data: "{}".into(),
+            },
+            targets: vec!["sub_listener".into()],
+            delivery_ids: vec!["dlv_notice".into()],
+        }
+    }
+
+    /// Runs the steps against a database in which only the statements `changes` names change
+    /// a row; the SQL of each statement run, in order.
+    fn run(settlement: &Settlement, changes: impl Fn(&str) -> bool) -> Vec<&'static str> {
+        let steps = settlement.statements("node", "att_1", 1_000);
+        let mut ran = Vec::new();
+        Step::run_all(&steps, |statement| {
+            ran.push(statement.sql);
+            Ok::<u64, ()>(u64::from(changes(statement.sql)))
+        })
+        .unwrap();
+        ran
+    }
+
+    #[test]
+    fn a_healthy_subscriptions_delivery_writes_only_the_delivery() {
+        let ran = run(&Settlement::example(), |_| true);
+        assert_eq!(ran.len(), 1, "{ran:?}");
+        assert!(ran[0].starts_with("UPDATE deliveries"));
+    }
+
+    #[test]
+    fn the_notice_of_a_failed_delivery_is_stored_only_if_this_settlement_failed_it() {
+        let failed = Settlement {
+            status: DeliveryStatus::Failed,
+            failed_event: Some(notice()),
+            ..Settlement::example()
+        };
+        let stored = run(&failed, |_| true);
+        assert!(
+            stored
+                .iter()
+                .any(|sql| sql.starts_with("INSERT INTO events")),
+            "{stored:?}"
+        );
+        assert!(stored.contains(&INSERT_DUE_DELIVERY), "{stored:?}");
+        // An erasure cancelled the delivery meanwhile: the delivery update changes nothing.
+        let cancelled = run(&failed, |sql| !sql.starts_with("UPDATE deliveries"));
+        assert_eq!(cancelled.len(), 1, "{cancelled:?}");
+    }
+
+    #[test]
+    fn a_stop_for_failing_announces_itself_only_when_it_stopped_the_subscription() {
+        let exhausted = Settlement {
+            status: DeliveryStatus::Failed,
+            disable: Some(Disable {
+                reason: DisabledReason::Failing,
+                failing_before: Some(500),
+                announce: Some(notice()),
+            }),
+            ..Settlement::example()
+        };
+        let stopped = run(&exhausted, |_| true);
+        assert!(
+            stopped.iter().any(|sql| sql.contains("disabled_reason")),
+            "{stopped:?}"
+        );
+        assert!(
+            stopped
+                .iter()
+                .any(|sql| sql.starts_with("INSERT INTO events")),
+            "{stopped:?}"
+        );
+        // Not failing long enough (or already stopped): no notice.
+        let kept = run(&exhausted, |sql| !sql.contains("disabled_reason"));
+        assert!(
+            !kept.iter().any(|sql| sql.starts_with("INSERT")),
+            "{kept:?}"
+        );
     }
 }

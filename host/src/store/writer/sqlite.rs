@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, TransactionBehavior};
 
+use super::settle::Step;
 use super::{Claim, Param, Statement, Stored, Write, acceptance, delivery_ids};
 use crate::store::{new_id, now_ms};
 
@@ -123,9 +124,8 @@ pub(super) fn commit(
             }
             Write::Settle { settlement, .. } => {
                 let id = new_id("att");
-                for statement in settlement.statements(&claim.node, &id, now) {
-                    execute(&tx, &statement)?;
-                }
+                let steps = settlement.statements(&claim.node, &id, now);
+                Step::run_all(&steps, |statement| execute(&tx, statement))?;
                 results.push(None);
             }
         }
