@@ -492,3 +492,55 @@ async fn a_session_cannot_reach_another_tenants_pages_or_post_without_its_token(
         .await;
     assert_eq!(browser.text("h1").await, "Integrationer");
 }
+
+#[tokio::test]
+async fn an_integration_stopped_after_failures_starts_again_with_one_click_and_resends() {
+    let Some(browser) = browser().await else {
+        return;
+    };
+    let app = TestApp::spawn_with(|config| {
+        config.retry_schedule = vec![Duration::from_millis(100); 3];
+        config.disable_after = Duration::from_millis(150);
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    receiver.script(std::iter::repeat_n(Answer::status(500), 200));
+    let (tenant, key) = app.tenant("klinik").await;
+    let subscription = app
+        .subscribe(
+            &tenant,
+            &key,
+            json!({"url": receiver.url("/"), "event_types": ["booking.created"],
+                   "description": "Bookingark"}),
+        )
+        .await;
+    let id = subscription["id"].as_str().unwrap().to_owned();
+    let accepted = app.ingest(&tenant, &key, fresh("created")).await;
+    let event = accepted["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/tenants/{tenant}/subscriptions/{id}");
+    eventually(|| async { app.get(&path, &key).await.1["disabled_reason"] == "failing" }).await;
+    app.wait_for_deliveries(&tenant, &key, &event, |d| d[0]["status"] == "failed")
+        .await;
+    receiver.recover();
+    let before = receiver.received().len();
+
+    browser.goto(&login_link(&app, &tenant, &key).await).await;
+    assert!(browser.text(".card").await.contains("Stoppet efter fejl"));
+    browser.click_link("Bookingark").await;
+    let banner = browser.text(".banner").await;
+    assert!(banner.contains("fejlet siden"), "{banner}");
+    browser.check_and_shoot("stopped").await;
+    browser.click(".banner button").await;
+    let notice = browser.text(".notice").await;
+    assert!(notice.contains("1 fejlede leveringer"), "{notice}");
+    app.wait_for_deliveries(&tenant, &key, &event, |d| d[0]["status"] == "succeeded")
+        .await;
+    assert_eq!(
+        receiver.received().len(),
+        before + 1,
+        "the missed booking arrived once"
+    );
+    let (_, now) = app.get(&path, &key).await;
+    assert_eq!(now["enabled"], true, "{now}");
+    assert_eq!(now["disabled_reason"], Value::Null, "{now}");
+}

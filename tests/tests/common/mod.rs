@@ -381,6 +381,11 @@ impl Receiver {
         self.inner.script.lock().unwrap().extend(answers);
     }
 
+    /// Forgets the answers still scripted: 200 from now on (an endpoint that recovered).
+    pub fn recover(&self) {
+        self.inner.script.lock().unwrap().clear();
+    }
+
     /// Answers only after `delay` from now on (a slow endpoint).
     pub fn set_delay(&self, delay: Duration) {
         *self.inner.delay.lock().unwrap() = delay;
