@@ -17,3 +17,11 @@ CREATE TABLE console_sessions (
 );
 CREATE INDEX console_sessions_by_expiry ON console_sessions (expires_at);
 CREATE INDEX console_sessions_by_tenant ON console_sessions (tenant_id);
+
+-- One-time tokens of forms that must not run twice (saving a new integration, a new secret):
+-- a reloaded answer sends the same token, which is refused. Kept a day.
+CREATE TABLE console_once (
+    token       TEXT PRIMARY KEY,
+    created_at  BIGINT NOT NULL
+);
+CREATE INDEX console_once_by_age ON console_once (created_at);

@@ -4,15 +4,14 @@
 //! ([`super::preview`]) — saved through the API's own operation, and the signing secret shown
 //! once.
 
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
-use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::describe::{self, event_types, is_operational};
-use super::page::{Failure, Problem, respond, shell};
+use super::page::{Failure, Problem, query_value, respond, shell};
 use super::preview;
 use super::session::{Form, Posted, Session};
 use super::settings::{self, Field, Problems};
@@ -122,10 +121,21 @@ pub async fn tiles(State(state): State<AppState>, session: Session) -> Result<Re
     Ok(respond(shell(session.chrome(), t.add_title, None, body)))
 }
 
-/// `?module=` of a custom integration.
-#[derive(Deserialize)]
-pub struct ModuleQuery {
-    module: Option<String>,
+/// A new one-time token for a form that must not run twice ([`first_time`]).
+pub fn once() -> String {
+    crate::api::auth::generate_key()
+}
+
+/// Whether the posted form's one-time token is new (and marks it used): a reload of the answer
+/// to a form that saved an integration or made a secret sends it again, and must not repeat it.
+pub async fn first_time(state: &AppState, session: &Session, form: &Form) -> Result<bool, Failure> {
+    let token = form.get("once").unwrap_or("");
+    if token.is_empty() || token.len() > 100 {
+        return Err(session.fail(Problem::Csrf));
+    }
+    store::console::use_once(&state.db, token, store::now_ms())
+        .await
+        .map_err(|e| session.fail(e))
 }
 
 /// What a form shows: the values so far and the problems with them.
@@ -151,22 +161,29 @@ impl Draft {
     }
 }
 
-/// The module a form is for, with its settings fields and schema.
+/// The module a form is for (its version when pinned), with its settings fields and schema.
 struct Module {
     name: String,
+    reference: ModuleRef,
     schema: Option<Value>,
     fields: Vec<Field>,
 }
 
-async fn load_module(state: &AppState, session: &Session, name: &str) -> Result<Module, Failure> {
-    let reference = ModuleRef::parse(name, &session.tenant, None)
+async fn load_module(
+    state: &AppState,
+    session: &Session,
+    name: &str,
+    version: Option<i64>,
+) -> Result<Module, Failure> {
+    let reference = ModuleRef::parse(name, &session.tenant, version)
         .map_err(|e| session.fail(Problem::from(crate::api::error::Error::from(e))))?;
-    let version = find_version(&state.db, &reference)
+    let found = find_version(&state.db, &reference)
         .await
         .map_err(|e| session.fail(e))?;
-    let schema = version.info.get("config_schema").cloned();
+    let schema = found.info.get("config_schema").cloned();
     Ok(Module {
         name: name.to_owned(),
+        reference,
         fields: settings::fields(schema.as_ref()),
         schema,
     })
@@ -177,17 +194,17 @@ pub async fn new_form(
     State(state): State<AppState>,
     session: Session,
     Path(kind): Path<String>,
-    Query(query): Query<ModuleQuery>,
+    uri: Uri,
 ) -> Result<Response, Failure> {
     let tile = Tile::parse(&kind).ok_or(session.fail(Problem::NotFound))?;
-    let module_name = match (tile.module(), tile, query.module) {
+    let module_name = match (tile.module(), tile, query_value(&uri, "module")) {
         (Some(fixed), _, _) => Some(fixed.to_owned()),
         (None, Tile::Custom, Some(chosen)) => Some(chosen),
         (None, Tile::Custom, None) => return Ok(Redirect::to("/console/new").into_response()),
         (None, _, _) => None,
     };
     let module = match &module_name {
-        Some(name) => Some(load_module(&state, &session, name).await?),
+        Some(name) => Some(load_module(&state, &session, name, None).await?),
         None => None,
     };
     let mut config = settings::initial(module.as_ref().and_then(|m| m.schema.as_ref()), None);
@@ -230,11 +247,15 @@ pub async fn new_submit(
         None => None,
     };
     let module = match &module_name {
-        Some(name) => Some(load_module(&state, &session, name).await?),
+        Some(name) => Some(load_module(&state, &session, name, None).await?),
         None => None,
     };
-    let mut draft = read_draft(&state, &session, &form, module_name, module.as_ref()).await;
+    let mut draft = read_draft(&state, &session, &form, module_name, module.as_ref(), None).await;
     if form.get("action") == Some("save") && !draft.has_problems() {
+        if !first_time(&state, &session, &form).await? {
+            // The answer to this very form was reloaded: it was saved already.
+            return Ok(Redirect::to("/console/").into_response());
+        }
         let new = NewSubscription {
             url: draft.url.clone(),
             event_types: draft.events.clone(),
@@ -279,8 +300,8 @@ pub async fn edit_form(
         .map_err(|e| session.fail(e))?;
     let tile = Tile::of(&subscription);
     let module_name = subscription.transform.as_ref().map(|t| t.module.clone());
-    let module = match &module_name {
-        Some(name) => Some(load_module(&state, &session, name).await?),
+    let module = match &subscription.transform {
+        Some(t) => Some(load_module(&state, &session, &t.module, t.version).await?),
         None => None,
     };
     let config = settings::initial(
@@ -320,11 +341,17 @@ pub async fn edit_submit(
         .map_err(|e| session.fail(e))?;
     let tile = Tile::of(&subscription);
     let module_name = subscription.transform.as_ref().map(|t| t.module.clone());
-    let module = match &module_name {
-        Some(name) => Some(load_module(&state, &session, name).await?),
+    let module = match &subscription.transform {
+        Some(t) => Some(load_module(&state, &session, &t.module, t.version).await?),
         None => None,
     };
-    let mut draft = read_draft(&state, &session, &form, module_name, module.as_ref()).await;
+    // Settings the form does not draw (keys of a module without a schema, or beyond it) stay.
+    let kept = subscription
+        .transform
+        .as_ref()
+        .and_then(|t| t.config.as_ref())
+        .and_then(Value::as_object);
+    let mut draft = read_draft(&state, &session, &form, module_name, module.as_ref(), kept).await;
     if form.get("action") == Some("save") && !draft.has_problems() {
         let changes = Changes {
             url: Some(draft.url.clone()),
@@ -332,7 +359,12 @@ pub async fn edit_submit(
             transform: Some(subscription.transform.as_ref().map(|t| Transform {
                 module: t.module.clone(),
                 version: t.version,
-                config: Some(Value::Object(draft.config.clone())),
+                config: match &t.config {
+                    // A config that is not an object (a module whose schema takes a list, say)
+                    // has no fields here: it stays as it is.
+                    Some(other) if !other.is_object() => Some(other.clone()),
+                    _ => Some(Value::Object(draft.config.clone())),
+                },
             })),
             enabled: None,
             description: Some(draft.description.clone()),
@@ -378,6 +410,7 @@ async fn read_draft(
     form: &Form,
     module_name: Option<String>,
     module: Option<&Module>,
+    kept: Option<&Map<String, Value>>,
 ) -> Draft {
     let t = session.lang.texts();
     let url = form.get("url").unwrap_or("").trim().to_owned();
@@ -393,10 +426,19 @@ async fn read_draft(
         .filter(|e| chosen.contains(e))
         .map(str::to_owned)
         .collect();
-    let (config, mut problems) = match module {
+    let (read, mut problems) = match module {
         Some(m) => settings::read(&m.fields, form, t),
         None => (Map::new(), Problems::new()),
     };
+    // The fields drawn are set (or left out, so the module's default applies); other keys of an
+    // existing config stay.
+    let mut config = kept.cloned().unwrap_or_default();
+    for field in module.map(|m| m.fields.as_slice()).unwrap_or_default() {
+        match read.get(&field.name) {
+            Some(value) => config.insert(field.name.clone(), value.clone()),
+            None => config.remove(&field.name),
+        };
+    }
     if problems.is_empty()
         && let Some(m) = module
     {
@@ -407,7 +449,25 @@ async fn read_draft(
         )
         .await;
     }
-    let general = problems.remove("").unwrap_or_default();
+    // A problem with a key the form does not draw is said above the form.
+    let drawn: Vec<&str> = module
+        .map(|m| m.fields.iter().map(|f| f.name.as_str()).collect())
+        .unwrap_or_default();
+    let mut general = Vec::new();
+    problems.retain(|key, texts| {
+        if drawn.contains(&key.as_str()) {
+            true
+        } else {
+            general.extend(texts.iter().map(|text| {
+                if key.is_empty() {
+                    text.clone()
+                } else {
+                    format!("{key}: {text}")
+                }
+            }));
+            false
+        }
+    });
     Draft {
         module: module_name,
         description: form.get("description").unwrap_or("").trim().to_owned(),
@@ -439,13 +499,11 @@ async fn run_preview(
     let config = Value::Object(draft.config.clone());
     let outcome = match module {
         Some(m) => {
-            let reference = ModuleRef::parse(&m.name, &session.tenant, None)
-                .map_err(|e| session.fail(Problem::from(crate::api::error::Error::from(e))))?;
             match run_module(
                 state,
                 &session.tenant,
                 Some(&session.tenant),
-                &reference,
+                &m.reference,
                 event,
                 Some(config.clone()),
             )
@@ -511,12 +569,26 @@ fn form_page(
     let body = html! {
         form.integration method="post" action=(action) novalidate {
             input type="hidden" name="csrf" value=(session.csrf);
+            input type="hidden" name="once" value=(once());
             @if tile == Tile::Custom && existing.is_none() {
                 input type="hidden" name="module" value=(draft.module.as_deref().unwrap_or(""));
             }
             @if draft.has_problems() {
                 div.error-summary role="alert" {
                     p { (t.fix_errors) }
+                    ul {
+                        @if draft.url_problem.is_some() {
+                            li { a href="#url" { (t.field_url) } }
+                        }
+                        @if draft.events_problem {
+                            li { a href="#events" { (t.field_events) } }
+                        }
+                        @for field in module.map(|m| m.fields.as_slice()).unwrap_or_default() {
+                            @if draft.problems.contains_key(&field.name) {
+                                li { a href={ "#" (settings::field_id(field)) } { (field.label) } }
+                            }
+                        }
+                    }
                     @for message in &draft.general {
                         p.error { (t.refused_by_krog) " " (message) }
                     }
@@ -549,14 +621,17 @@ fn form_page(
                     button.copy type="button" data-copy="apps-script" hidden { (t.copy) }
                 }
             }
-            fieldset.field.invalid[draft.events_problem] aria-describedby=[draft.events_problem.then_some("events-error")] {
+            fieldset #events .field.invalid[draft.events_problem] tabindex="-1"
+                aria-describedby=[draft.events_problem.then_some("events-error")] {
                 legend { (t.field_events) }
                 @for event in event_types().filter(|e| !is_operational(e)) {
                     (event_box(t, event, draft))
                 }
-                p.help { (t.operational_events) }
-                @for event in event_types().filter(|e| is_operational(e)) {
-                    (event_box(t, event, draft))
+                fieldset {
+                    legend { (t.operational_events) }
+                    @for event in event_types().filter(|e| is_operational(e)) {
+                        (event_box(t, event, draft))
+                    }
                 }
                 @if draft.events_problem {
                     p.error #events-error role="alert" { (t.pick_event) }
@@ -569,7 +644,7 @@ fn form_page(
                         p { (t.no_settings) }
                     } @else {
                         p.help { (t.settings_from_module) }
-                        (settings::render(&module.fields, &draft.config, &draft.problems))
+                        (settings::render(t, &module.fields, &draft.config, &draft.problems))
                     }
                 }
             }

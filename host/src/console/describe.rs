@@ -157,3 +157,41 @@ pub fn time_of(rfc3339: &str) -> String {
         .map(|t| time(t.timestamp_millis()))
         .unwrap_or_else(|_| rfc3339.to_owned())
 }
+
+/// `text` with every URL in it cut to its host: a receiver's URL may carry a secret in its
+/// path (a Slack webhook, an Apps Script deployment), and error messages quote it.
+pub fn without_urls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = [rest.find("http://"), rest.find("https://")]
+        .into_iter()
+        .flatten()
+        .min()
+    {
+        out.push_str(&rest[..start]);
+        let length = rest[start..]
+            .find(|c: char| c.is_whitespace() || matches!(c, ')' | '"' | '\'' | '>' | ','))
+            .unwrap_or(rest.len() - start);
+        let cut = host(&rest[start..start + length]);
+        out.push_str(if cut.is_empty() { "…" } else { &cut });
+        rest = &rest[start + length..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_in_an_error_are_cut_to_their_host() {
+        assert_eq!(
+            without_urls(
+                "error sending request for url (https://hooks.slack.com/services/T0/B0/x)"
+            ),
+            "error sending request for url (hooks.slack.com)"
+        );
+        assert_eq!(without_urls("no url here"), "no url here");
+    }
+}

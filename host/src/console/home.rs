@@ -1,13 +1,13 @@
 //! Home: one card per integration — what it is, where it goes, which events, its state, the
 //! last delivery and the last day's results — and the way to add one.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
+use axum::http::Uri;
 use axum::response::Response;
 use maud::html;
-use serde::Deserialize;
 
 use super::describe::{self, State as Health};
-use super::page::{Failure, respond, shell};
+use super::page::{Failure, query_value, respond, shell};
 use super::session::Session;
 use crate::api::subscriptions::Subscription;
 use crate::state::AppState;
@@ -18,17 +18,11 @@ const DAY_MS: i64 = 24 * 3600 * 1000;
 /// How far back a card looks for the last delivery.
 const NEWEST_WITHIN_MS: i64 = 30 * DAY_MS;
 
-/// `?done=` after an action that led home.
-#[derive(Deserialize)]
-pub struct Done {
-    done: Option<String>,
-}
-
 /// The integrations page.
 pub async fn show(
     State(state): State<AppState>,
     session: Session,
-    Query(done): Query<Done>,
+    uri: Uri,
 ) -> Result<Response, Failure> {
     let t = session.lang.texts();
     // A tenant has at most KROG_MAX_SUBSCRIPTIONS_PER_TENANT subscriptions: one page holds them.
@@ -49,7 +43,7 @@ pub async fn show(
     )
     .await
     .map_err(|e| session.fail(e))?;
-    let notice = match done.done.as_deref() {
+    let notice = match query_value(&uri, "done").as_deref() {
         Some("deleted") => Some(t.done_deleted),
         _ => None,
     };

@@ -3,14 +3,14 @@
 //! first, each opening to its attempts, with "Send again" for one or for every failed one.
 //! Every action is the API's own operation, behind a CSRF-checked form.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
+use axum::http::Uri;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
-use serde::Deserialize;
 
 use super::add::secret_page;
 use super::describe::{self, State as Health};
-use super::page::{Failure, Problem, respond, shell};
+use super::page::{Failure, Problem, query_value, respond, shell};
 use super::session::{Posted, Session};
 use crate::api::deliveries::{retry_delivery, retry_failed_since};
 use crate::api::subscriptions::{
@@ -25,35 +25,27 @@ use crate::store::{self};
 /// Deliveries per page.
 const PAGE: i64 = 25;
 
-/// The integration page's query: a filter, a page, the result of the action that led here.
-#[derive(Deserialize, Default)]
-pub struct ShowQuery {
-    status: Option<String>,
-    before: Option<String>,
-    done: Option<String>,
-    n: Option<usize>,
-}
-
-/// The integration page.
+/// The integration page. Its query: `status` (a filter), `before` (a page), `done` and `n`
+/// (the result of the action that led here).
 pub async fn show(
     State(state): State<AppState>,
     session: Session,
     Path(id): Path<String>,
-    Query(query): Query<ShowQuery>,
+    uri: Uri,
 ) -> Result<Response, Failure> {
     let t = session.lang.texts();
     let subscription = fetch(&state.db, &session.tenant, &id)
         .await
         .map_err(|e| session.fail(e))?;
-    let status = query
-        .status
+    let status = query_value(&uri, "status")
         .as_deref()
         .and_then(DeliveryStatus::parse)
         .map(DeliveryStatus::as_str);
+    let before = query_value(&uri, "before").filter(|b| b.len() <= 64);
     let filter = Filter {
         subscription_id: Some(&id),
         status,
-        before: query.before.as_deref().filter(|b| b.len() <= 64),
+        before: before.as_deref(),
         ..Filter::default()
     };
     let deliveries = store::deliveries::list(&state.db, &session.tenant, &filter, PAGE + 1)
@@ -65,13 +57,16 @@ pub async fn show(
     let attempts = store::deliveries::attempts_of(&state.db, &ids)
         .await
         .map_err(|e| session.fail(e))?;
-    let notice = match query.done.as_deref() {
+    let n = query_value(&uri, "n")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let notice = match query_value(&uri, "done").as_deref() {
         Some("saved") => Some(t.done_saved.to_owned()),
         Some("paused") => Some(t.done_paused.to_owned()),
         Some("resumed") => Some(t.done_resumed.to_owned()),
         Some("test") => Some(t.done_test.to_owned()),
-        Some("retried_all") => Some((t.done_retried_all)(query.n.unwrap_or(0))),
-        Some("enabled") => Some((t.done_enabled)(query.n.unwrap_or(0))),
+        Some("retried_all") => Some((t.done_retried_all)(n)),
+        Some("enabled") => Some((t.done_enabled)(n)),
         _ => None,
     };
     let health = Health::of(&subscription);
@@ -82,7 +77,7 @@ pub async fn show(
             dt { (t.goes_to) } dd { (describe::host(&subscription.url)) }
             dt { (t.events) }
             dd { (subscription.event_types.iter().map(|e| describe::event_words(t, e)).collect::<Vec<_>>().join(", ")) }
-            dt { "Status" } dd { span class={ "state " (health.class()) } { (health.words(t)) } }
+            dt { (t.status) } dd { span class={ "state " (health.class()) } { (health.words(t)) } }
         }
         div.actions {
             a.button href={ (base) "/edit" } { (t.edit) }
@@ -92,13 +87,17 @@ pub async fn show(
                 (action_button(&session, &format!("{base}/resume"), t.resume, false))
             }
             (action_button(&session, &format!("{base}/test"), t.send_test, false))
-            (action_button(&session, &format!("{base}/rotate"), t.rotate, false))
+            form.inline method="post" action={ (base) "/rotate" } {
+                input type="hidden" name="csrf" value=(session.csrf);
+                input type="hidden" name="once" value=(super::add::once());
+                button type="submit" { (t.rotate) }
+            }
             a.button.danger href={ (base) "/delete" } { (t.delete) }
         }
         h2 #deliveries { (t.deliveries) }
         div.actions {
             form.inline method="get" action=(base) {
-                label for="status" { (t.show) " " }
+                label for="status" { (t.show_deliveries) " " }
                 select #status name="status" {
                     option value="" { (t.filter_all) }
                     @for s in ["succeeded", "failed", "pending", "skipped"] {
@@ -136,7 +135,13 @@ pub async fn show(
                                 }
                                 td {
                                     @if d.status != DeliveryStatus::Pending.as_str() {
-                                        (action_button(&session, &format!("{base}/deliveries/{}/retry", d.id), t.send_again, false))
+                                        form.inline method="post" action={ (base) "/deliveries/" (d.id) "/retry" } {
+                                            input type="hidden" name="csrf" value=(session.csrf);
+                                            button type="submit" {
+                                                (t.send_again)
+                                                span.visually-hidden { " (" (describe::time(d.created_at)) ")" }
+                                            }
+                                        }
                                     }
                                 }
                             }
@@ -270,12 +275,16 @@ pub async fn send_test(
     Ok(back(&id, "test"))
 }
 
-/// Gives the integration a new signing secret and shows it, once.
+/// Gives the integration a new signing secret and shows it, once. The same form sent again
+/// (a reload of the answer) rotates nothing more.
 pub async fn rotate(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Posted { session, .. }: Posted,
+    Posted { session, form }: Posted,
 ) -> Result<Response, Failure> {
+    if !super::add::first_time(&state, &session, &form).await? {
+        return Ok(back(&id, "rotated"));
+    }
     let subscription = rotate_secret(&state, &session.tenant, &id)
         .await
         .map_err(|e| session.fail(e))?;
@@ -351,25 +360,20 @@ async fn delivery_of(
         .ok_or(session.fail(Problem::NotFound))
 }
 
-/// `?done=` on a delivery's page.
-#[derive(Deserialize)]
-pub struct DeliveryQuery {
-    done: Option<String>,
-}
-
 /// One delivery and its attempts.
 pub async fn delivery(
     State(state): State<AppState>,
     session: Session,
     Path((id, delivery)): Path<(String, String)>,
-    Query(query): Query<DeliveryQuery>,
+    uri: Uri,
 ) -> Result<Response, Failure> {
     let t = session.lang.texts();
     let row = delivery_of(&state, &session, &id, &delivery).await?;
     let attempts = store::deliveries::attempts_of(&state.db, std::slice::from_ref(&row.id))
         .await
         .map_err(|e| session.fail(e))?;
-    let notice = (query.done.as_deref() == Some("retried")).then_some(t.done_retried);
+    let notice =
+        (query_value(&uri, "done").as_deref() == Some("retried")).then_some(t.done_retried);
     let base = format!("/console/integrations/{id}");
     let body = html! {
         p { a href={ (base) "#deliveries" } { "← " (t.deliveries) } }
@@ -406,7 +410,7 @@ pub async fn delivery(
                                 dd {
                                     (plain)
                                     @if let Some(detail) = &a.error {
-                                        br; small { (detail) }
+                                        br; small { (t.technical) " " (describe::without_urls(detail)) }
                                     }
                                 }
                             }

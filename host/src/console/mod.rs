@@ -45,8 +45,11 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/console", get(|| async { Redirect::to("/console/") }))
         .route("/console/", get(home::show))
-        .route("/console/login", get(session::login))
-        .route("/console/logout", post(session::logout))
+        .route("/console/login", get(session::login).post(session::switch))
+        .route(
+            "/console/logout",
+            get(|| async { Redirect::to("/console/") }).post(session::logout),
+        )
         .route("/console/assets/{file}", get(asset))
         .route("/console/new", get(add::tiles))
         .route(

@@ -60,6 +60,8 @@ pub struct Chrome<'a> {
     pub path: &'a str,
     /// The session's CSRF token when signed in (then the navigation and "Log out" show).
     pub csrf: Option<&'a str>,
+    /// The clinic signed in for, named on every page.
+    pub clinic: Option<&'a str>,
 }
 
 impl Session {
@@ -69,6 +71,7 @@ impl Session {
             lang: self.lang,
             path: &self.path,
             csrf: Some(&self.csrf),
+            clinic: Some(&self.tenant_name),
         }
     }
 }
@@ -91,7 +94,7 @@ pub fn shell(chrome: Chrome<'_>, title: &str, notice: Option<&str>, body: Markup
             body {
                 a.skip href="#main" { (t.skip_to_content) }
                 header.top {
-                    nav aria-label=(t.nav_integrations) {
+                    nav aria-label=(t.main_menu) {
                         a.brand href="/console/" { "krog" }
                         @if chrome.csrf.is_some() {
                             a href="/console/" { (t.nav_integrations) }
@@ -99,6 +102,9 @@ pub fn shell(chrome: Chrome<'_>, title: &str, notice: Option<&str>, body: Markup
                         }
                         a lang=(other.code()) hreflang=(other.code())
                             href={ (chrome.path) "?lang=" (other.code()) } { (other.texts().code.to_uppercase()) " · " (t.other_language) }
+                        @if let Some(clinic) = chrome.clinic {
+                            span.clinic { (t.signed_in_as) " " strong { (clinic) } }
+                        }
                         @if let Some(csrf) = chrome.csrf {
                             form.inline method="post" action="/console/logout" {
                                 input type="hidden" name="csrf" value=(csrf);
@@ -201,7 +207,7 @@ impl IntoResponse for Failure {
             Problem::TooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 t.refused_title,
-                html! { p { (t.fix_errors) } },
+                html! { p { (t.too_large) } },
             ),
             Problem::Refused(message) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -221,6 +227,7 @@ impl IntoResponse for Failure {
             lang: self.lang,
             path: "/console/",
             csrf: None,
+            clinic: None,
         };
         (status, Html(shell(chrome, title, None, body).into_string())).into_response()
     }
@@ -229,4 +236,13 @@ impl IntoResponse for Failure {
 /// An HTML answer.
 pub fn respond(markup: Markup) -> Response {
     Html(markup.into_string()).into_response()
+}
+
+/// The first value of `key` in the query of `uri`. Pages read their query this way rather than
+/// through a typed extractor, so that an odd query (a repeated key, a word where a number was
+/// expected) is ignored instead of answered with an error.
+pub fn query_value(uri: &axum::http::Uri, key: &str) -> Option<String> {
+    url::form_urlencoded::parse(uri.query()?.as_bytes())
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
 }

@@ -49,7 +49,7 @@ fn slack(message: &Value) -> Markup {
         .cloned()
         .unwrap_or_default();
     html! {
-        div.slack role="img" aria-label="Slack" {
+        div.slack role="group" aria-label="Slack" {
             @if blocks.is_empty() {
                 p { (mrkdwn(message.get("text").and_then(Value::as_str).unwrap_or(""))) }
             }

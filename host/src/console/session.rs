@@ -9,15 +9,16 @@
 //! the browser's cookie holds) so nothing more is stored; [`Posted`] refuses a form without it.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Query, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
-use serde::Deserialize;
+use maud::html;
 use sha2::{Digest, Sha256};
 
 use super::lang::Lang;
-use super::page::{Failure, Problem};
+use super::page::{Chrome, Failure, Problem, query_value, respond, shell};
 use crate::api::auth::{generate_key, hash_key};
 use crate::state::AppState;
 use crate::store::{self, now_ms};
@@ -30,6 +31,8 @@ pub const SESSION_COOKIE: &str = "krog_session";
 pub struct Session {
     /// The tenant this session may see; every page reads this tenant's data only.
     pub tenant: String,
+    /// The tenant's name, shown on every page so that nobody works in the wrong clinic.
+    pub tenant_name: String,
     /// The token every form of this session carries.
     pub csrf: String,
     /// The page's language.
@@ -66,12 +69,13 @@ impl FromRequestParts<AppState> for Session {
             .map(|c| c.value().to_owned())
             .ok_or(Failure::new(lang, Problem::LoggedOut))?;
         let token_hash = hash_key(&token);
-        let tenant = store::console::session_tenant(&state.db, &token_hash, now_ms())
+        let found = store::console::session(&state.db, &token_hash, now_ms())
             .await
             .map_err(|e| Failure::new(lang, e.into()))?
             .ok_or(Failure::new(lang, Problem::LoggedOut))?;
         Ok(Session {
-            tenant,
+            tenant: found.tenant,
+            tenant_name: found.tenant_name,
             csrf: csrf_for(&token),
             lang,
             path: parts.uri.path().to_owned(),
@@ -151,20 +155,68 @@ impl Form {
     }
 }
 
-/// `?token=` of a login link.
-#[derive(Deserialize)]
-pub struct LoginQuery {
-    token: Option<String>,
-}
-
-/// Uses a login link: a session for its tenant, then home. A used, expired or unknown link
-/// is refused with a page saying how to get a new one.
+/// Opens a login link. Someone already signed in for another clinic in this browser is asked
+/// first (a link to another clinic could be sent to trick them into working in it); otherwise
+/// the link is used at once: a session for its tenant, then home. A used, expired or unknown
+/// link is refused with a page saying how to get a new one.
 pub async fn login(
     State(state): State<AppState>,
     lang: Lang,
-    Query(query): Query<LoginQuery>,
+    uri: Uri,
+    headers: HeaderMap,
 ) -> Result<Response, Failure> {
-    let token = query.token.unwrap_or_default();
+    let token = query_value(&uri, "token").unwrap_or_default();
+    if token.is_empty() || token.len() > 200 {
+        return Err(Failure::new(lang, Problem::LinkRefused));
+    }
+    let fail = |e: store::Error| Failure::new(lang, e.into());
+    let now = now_ms();
+    let current = match CookieJar::from_headers(&headers).get(SESSION_COOKIE) {
+        Some(cookie) => store::console::session(&state.db, &hash_key(cookie.value()), now)
+            .await
+            .map_err(fail)?
+            .map(|s| (s, csrf_for(cookie.value()))),
+        None => None,
+    };
+    let linked = store::console::peek_link(&state.db, &hash_key(&token), now)
+        .await
+        .map_err(fail)?
+        .ok_or(Failure::new(lang, Problem::LinkRefused))?;
+    if let Some((session, csrf)) = current
+        && session.tenant != linked.tenant
+    {
+        let t = lang.texts();
+        let chrome = Chrome {
+            lang,
+            path: "/console/",
+            csrf: Some(&csrf),
+            clinic: Some(&session.tenant_name),
+        };
+        let body = html! {
+            p { ((t.switch_body)(&session.tenant_name, &linked.tenant_name)) }
+            div.actions {
+                form.inline method="post" action="/console/login" {
+                    input type="hidden" name="csrf" value=(csrf);
+                    input type="hidden" name="token" value=(token);
+                    button.primary type="submit" { (t.switch_confirm) }
+                }
+                a.button href="/console/" { (t.switch_stay) }
+            }
+        };
+        return Ok(respond(shell(chrome, t.switch_title, None, body)));
+    }
+    open_session(&state, lang, &token).await
+}
+
+/// Switches to another clinic after the question [`login`] asked (the form carries the current
+/// session's CSRF token, so no other site can post it).
+pub async fn switch(State(state): State<AppState>, posted: Posted) -> Result<Response, Failure> {
+    let token = posted.form.get("token").unwrap_or("").to_owned();
+    open_session(&state, posted.session.lang, &token).await
+}
+
+/// Uses the login link `token` once and answers with the new session's cookie and home.
+async fn open_session(state: &AppState, lang: Lang, token: &str) -> Result<Response, Failure> {
     let session_token = generate_key();
     let now = now_ms();
     let lifetime = state.config.console_session;
@@ -173,7 +225,7 @@ pub async fn login(
     } else {
         store::console::use_link(
             &state.db,
-            &hash_key(&token),
+            &hash_key(token),
             &hash_key(&session_token),
             now,
             now + lifetime.as_millis() as i64,

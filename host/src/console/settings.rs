@@ -30,6 +30,8 @@ pub struct Field {
     pub kind: Kind,
     /// Whether the schema requires it.
     pub required: bool,
+    /// Its place in the form.
+    pub position: usize,
 }
 
 /// A field's control.
@@ -71,7 +73,8 @@ pub fn fields(schema: Option<&Value>) -> Vec<Field> {
     properties
         .iter()
         .take(100)
-        .map(|(name, property)| {
+        .enumerate()
+        .map(|(position, (name, property))| {
             let property = resolve(root, property);
             Field {
                 name: name.clone(),
@@ -86,6 +89,7 @@ pub fn fields(schema: Option<&Value>) -> Vec<Field> {
                     .map(str::to_owned),
                 kind: kind_of(root, property),
                 required: required.contains(&name.as_str()),
+                position,
             }
         })
         .collect()
@@ -280,11 +284,17 @@ pub fn read(fields: &[Field], form: &Form, t: &Texts) -> (Map<String, Value>, Pr
                 Err(_) => problem(t.not_whole),
             },
             Kind::Number { integer: false } => {
-                match raw
-                    .replace(',', ".")
+                // A Danish decimal comma is read as a point, but only when it is the one
+                // separator: "1.000,5" or "1,000" are too ambiguous to guess.
+                let text = if !raw.contains('.') && raw.matches(',').count() == 1 {
+                    raw.replace(',', ".")
+                } else {
+                    raw.to_owned()
+                };
+                match text
                     .parse::<f64>()
                     .ok()
-                    .and_then(|n| serde_json::Number::from_f64(n))
+                    .and_then(serde_json::Number::from_f64)
                 {
                     Some(n) => {
                         config.insert(field.name.clone(), Value::Number(n));
@@ -315,7 +325,12 @@ pub async fn check(schema: Option<&Value>, config: &Value, problems: &mut Proble
                 let (field, text) = match problem.strip_prefix('/') {
                     Some(rest) => {
                         let (pointer, text) = rest.split_once(": ").unwrap_or((rest, ""));
-                        let field = pointer.split('/').next().unwrap_or("").to_owned();
+                        let field = pointer
+                            .split('/')
+                            .next()
+                            .unwrap_or("")
+                            .replace("~1", "/")
+                            .replace("~0", "~");
                         (field, text.to_owned())
                     }
                     None => (String::new(), problem),
@@ -330,6 +345,21 @@ pub async fn check(schema: Option<&Value>, config: &Value, problems: &mut Proble
     }
 }
 
+/// The HTML id of a field: `cfg-<name>` when the name is plain (letters, digits, `_`, `-`),
+/// else `cfg--<position>` (an id must not hold spaces, and `label for` needs it whole).
+pub fn field_id(field: &Field) -> String {
+    let plain = !field.name.is_empty()
+        && field
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if plain {
+        format!("cfg-{}", field.name)
+    } else {
+        format!("cfg--{}", field.position)
+    }
+}
+
 /// How a value is written in a form control.
 fn option_value(value: &Value) -> String {
     match value {
@@ -339,10 +369,15 @@ fn option_value(value: &Value) -> String {
 }
 
 /// The settings fields, filled with `values`, each with its problems.
-pub fn render(fields: &[Field], values: &Map<String, Value>, problems: &Problems) -> Markup {
+pub fn render(
+    t: &Texts,
+    fields: &[Field],
+    values: &Map<String, Value>,
+    problems: &Problems,
+) -> Markup {
     html! {
         @for field in fields {
-            @let id = format!("cfg-{}", field.name);
+            @let id = field_id(field);
             @let help_id = format!("{id}-help");
             @let error_id = format!("{id}-error");
             @let errors = problems.get(&field.name);
@@ -383,7 +418,7 @@ pub fn render(fields: &[Field], values: &Map<String, Value>, problems: &Problems
                             aria-invalid=[errors.map(|_| "true")]
                             aria-describedby=[(!described.is_empty()).then_some(&described)] {
                             @if !field.required {
-                                option value="" {}
+                                option value="" { (t.default_option) }
                             }
                             @for (option, label) in options {
                                 option value=(option_value(option)) selected[value == Some(option)] { (label) }

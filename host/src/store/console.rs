@@ -7,7 +7,8 @@ use super::{Db, Result};
 use crate::model::{DeliveryStatus, delivery_id_floor};
 
 /// Stores a login link for `tenant`, usable until `expires_at` (ms). Links and sessions past
-/// their time go at the same moment, so the tables hold only what could still open a console.
+/// their time (and one-time form tokens a day old) go at the same moment, so the tables hold
+/// only what could still open a console.
 pub async fn insert_link(
     db: &Db,
     token_hash: &str,
@@ -22,6 +23,11 @@ pub async fn insert_link(
         .await?;
     sqlx::query("DELETE FROM console_sessions WHERE expires_at <= $1")
         .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    // A form is not sent again after a day.
+    sqlx::query("DELETE FROM console_once WHERE created_at <= $1")
+        .bind(now - 24 * 3600 * 1000)
         .execute(&mut *tx)
         .await?;
     sqlx::query(
@@ -72,16 +78,52 @@ pub async fn use_link(
     Ok(Some(tenant))
 }
 
-/// The tenant of the live session `session_hash`.
-pub async fn session_tenant(db: &Db, session_hash: &str, now: i64) -> Result<Option<String>> {
-    let row: Option<(String,)> = sqlx::query_as(
-        "SELECT tenant_id FROM console_sessions WHERE token_hash = $1 AND expires_at > $2",
+/// Whose a session or a login link is: the tenant and its name.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Owner {
+    /// The tenant's id.
+    pub tenant: String,
+    /// The tenant's name.
+    pub tenant_name: String,
+}
+
+/// The owner of the live session `session_hash`.
+pub async fn session(db: &Db, session_hash: &str, now: i64) -> Result<Option<Owner>> {
+    Ok(sqlx::query_as(
+        "SELECT s.tenant_id AS tenant, t.name AS tenant_name FROM console_sessions s \
+         JOIN tenants t ON t.id = s.tenant_id WHERE s.token_hash = $1 AND s.expires_at > $2",
     )
     .bind(session_hash)
     .bind(now)
     .fetch_optional(db.pool())
+    .await?)
+}
+
+/// The owner of the login link `token_hash` while it can still be used (not used, not
+/// expired), without using it.
+pub async fn peek_link(db: &Db, token_hash: &str, now: i64) -> Result<Option<Owner>> {
+    Ok(sqlx::query_as(
+        "SELECT l.tenant_id AS tenant, t.name AS tenant_name FROM console_links l \
+         JOIN tenants t ON t.id = l.tenant_id \
+         WHERE l.token_hash = $1 AND l.used_at IS NULL AND l.expires_at > $2",
+    )
+    .bind(token_hash)
+    .bind(now)
+    .fetch_optional(db.pool())
+    .await?)
+}
+
+/// Marks the one-time form token `once` used; `false` when it was used before (the browser
+/// sent the same form again, e.g. on reload).
+pub async fn use_once(db: &Db, once: &str, now: i64) -> Result<bool> {
+    let inserted = sqlx::query(
+        "INSERT INTO console_once (token, created_at) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(once)
+    .bind(now)
+    .execute(db.pool())
     .await?;
-    Ok(row.map(|(tenant,)| tenant))
+    Ok(inserted.rows_affected() == 1)
 }
 
 /// Ends the session `session_hash`.

@@ -25,14 +25,18 @@ pub struct Page {
 }
 
 impl Page {
+    /// The value of the first hidden field `name` on the page.
+    pub fn field(&self, name: &str) -> Option<String> {
+        let marker = format!("name=\"{name}\" value=\"");
+        let at = self.html.find(&marker)?;
+        let rest = &self.html[at + marker.len()..];
+        Some(rest[..rest.find('"').unwrap()].to_owned())
+    }
+
     /// The CSRF token its forms carry.
     pub fn csrf(&self) -> String {
-        let at = self
-            .html
-            .find("name=\"csrf\" value=\"")
-            .unwrap_or_else(|| panic!("no CSRF field on the page:\n{}", self.html));
-        let rest = &self.html[at + "name=\"csrf\" value=\"".len()..];
-        rest[..rest.find('"').unwrap()].to_owned()
+        self.field("csrf")
+            .unwrap_or_else(|| panic!("no CSRF field on the page:\n{}", self.html))
     }
 }
 
@@ -137,10 +141,16 @@ impl Console {
         page(response).await
     }
 
-    /// Posts `fields` to `path` with the CSRF token of the page at `from`.
+    /// Posts `fields` to `path` with the CSRF token (and the one-time token, when its form has
+    /// one) of the page at `from`, as a browser submits a form of that page.
     pub async fn submit(&self, from: &str, path: &str, fields: &[(&str, &str)]) -> Page {
-        let csrf = self.get(from).await.csrf();
+        let page = self.get(from).await;
+        let csrf = page.csrf();
+        let once = page.field("once");
         let mut all = vec![("csrf", csrf.as_str())];
+        if let Some(once) = &once {
+            all.push(("once", once.as_str()));
+        }
         all.extend_from_slice(fields);
         self.post(path, &all).await
     }

@@ -146,7 +146,7 @@ async fn a_session_sees_only_its_own_tenants_integrations() {
     let console = Console::login(&app, &tenant_a, &key_a).await;
     let home = console.get("/console/").await;
     assert_eq!(home.status, StatusCode::OK);
-    assert!(!home.html.contains("B&#39;s secret Slack") && !home.html.contains(id));
+    assert!(!home.html.contains("secret Slack") && !home.html.contains(id));
     for path in [
         format!("/console/integrations/{id}"),
         format!("/console/integrations/{id}/edit"),
@@ -158,11 +158,28 @@ async fn a_session_sees_only_its_own_tenants_integrations() {
         assert!(!page.html.contains("secret Slack"), "{path}");
     }
     let csrf = console.get("/console/").await.csrf();
-    for action in ["pause", "delete", "rotate", "test", "retry-failed"] {
+    for action in [
+        "pause",
+        "resume",
+        "enable",
+        "edit",
+        "delete",
+        "rotate",
+        "test",
+        "retry-failed",
+        &format!("deliveries/{delivery_id}/retry"),
+    ] {
+        let once = format!("once-{action}");
         let page = console
             .post(
                 &format!("/console/integrations/{id}/{action}"),
-                &[("csrf", &csrf)],
+                &[
+                    ("csrf", &csrf),
+                    ("once", &once),
+                    ("url", "http://127.0.0.1:9/"),
+                    ("events", "booking.created"),
+                    ("action", "save"),
+                ],
             )
             .await;
         assert_eq!(
@@ -179,11 +196,13 @@ async fn a_session_sees_only_its_own_tenants_integrations() {
         )
         .await;
     assert_eq!(still["enabled"], true, "{still}");
-    assert_eq!(
-        receiver.received().len(),
-        1,
-        "no test was sent to B's receiver"
-    );
+    assert_eq!(still["url"], receiver.url("/b"), "{still}");
+    // Deliveries are created when a test is accepted: B still has its one.
+    let (_, log) = app
+        .get(&format!("/v1/tenants/{tenant_b}/deliveries"), &key_b)
+        .await;
+    assert_eq!(log["data"].as_array().unwrap().len(), 1, "{log}");
+    assert_eq!(log["data"][0]["status"], "succeeded", "{log}");
     let _ = tenant_a;
 }
 
@@ -208,7 +227,7 @@ async fn a_form_posted_without_its_csrf_token_is_refused_and_changes_nothing() {
             .await;
         assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.html);
         assert!(
-            page.html.contains("Formularen er forældet"),
+            page.html.contains("Formularen kunne ikke sendes"),
             "{}",
             page.html
         );
@@ -408,7 +427,7 @@ async fn a_failed_delivery_shows_its_attempts_and_is_sent_again_from_the_console
         page.html
     );
     assert!(
-        page.html.contains("Modtageren svarede 503"),
+        page.html.contains("Modtageren svarede med fejlkode 503"),
         "{}",
         page.html
     );
@@ -533,5 +552,130 @@ async fn an_uploaded_modules_settings_form_is_drawn_from_its_schema_and_checked_
     assert_eq!(
         list["data"][0]["transform"]["config"],
         json!({"channel": "ok-channel", "level": "high", "count": 4, "loud": false, "tags": ["a", "c"]})
+    );
+}
+
+#[tokio::test]
+async fn a_link_to_another_clinic_asks_before_switching() {
+    let app = TestApp::spawn().await;
+    let (tenant_a, key_a) = app.tenant("klinik-a").await;
+    let (tenant_b, key_b) = app.tenant("klinik-b").await;
+    let console = Console::login(&app, &tenant_a, &key_a).await;
+    assert!(
+        console
+            .get("/console/")
+            .await
+            .html
+            .contains("Klinik klinik-a")
+    );
+
+    // A link to clinic B opened in A's browser: a question, not a silent switch.
+    let link = login_link(&app, &tenant_b, &key_b).await;
+    let path = link.trim_start_matches(&app.base).to_owned();
+    let question = console.get(&path).await;
+    assert_eq!(question.status, StatusCode::OK, "{}", question.html);
+    assert!(question.html.contains("Skift klinik?"), "{}", question.html);
+    assert!(
+        question.html.contains("Klinik klinik-b"),
+        "{}",
+        question.html
+    );
+    assert!(
+        console
+            .get("/console/")
+            .await
+            .html
+            .contains("Klinik klinik-a")
+    );
+
+    // Without the session's CSRF token the switch is refused; with it, B's console opens.
+    let token = link.split("token=").nth(1).unwrap();
+    let forged = console.post("/console/login", &[("token", token)]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let switched = console
+        .post(
+            "/console/login",
+            &[("csrf", &question.csrf()), ("token", token)],
+        )
+        .await;
+    assert_eq!(switched.status, StatusCode::SEE_OTHER, "{}", switched.html);
+    let cookie = switched.headers["set-cookie"].to_str().unwrap();
+    assert!(cookie.starts_with("krog_session="), "{cookie}");
+}
+
+#[tokio::test]
+async fn the_answer_to_a_saved_form_sent_again_saves_nothing_more() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    let (tenant, key) = app.tenant("klinik").await;
+    let console = Console::login(&app, &tenant, &key).await;
+    let form = console.get("/console/new/webhook").await;
+    let url = receiver.url("/");
+    let fields = [
+        ("csrf", form.csrf()),
+        ("once", form.field("once").expect("a one-time token")),
+        ("url", url),
+        ("events", "booking.created".to_owned()),
+        ("action", "save".to_owned()),
+    ];
+    let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let first = console.post("/console/new/webhook", &fields).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.html);
+    let again = console.post("/console/new/webhook", &fields).await;
+    assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.html);
+    let (_, list) = app
+        .get(&format!("/v1/tenants/{tenant}/subscriptions"), &key)
+        .await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 1, "{list}");
+}
+
+#[tokio::test]
+async fn editing_keeps_the_settings_the_form_does_not_draw() {
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    let (tenant, key) = app.tenant("klinik").await;
+    let schema = json!({"type": "object", "properties": {"channel": {"type": "string"}}});
+    let (status, _) = app
+        .upload(
+            &format!("/v1/tenants/{tenant}/modules/open"),
+            &key,
+            plugin_with_schema(&schema),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let subscription = app
+        .subscribe(
+            &tenant,
+            &key,
+            json!({"url": receiver.url("/old"), "event_types": ["booking.created"],
+                   "transform": {"module": "tenant:open",
+                                 "config": {"channel": "a", "extra": {"kept": true}}}}),
+        )
+        .await;
+    let id = subscription["id"].as_str().unwrap();
+    let console = Console::login(&app, &tenant, &key).await;
+    let edit = format!("/console/integrations/{id}/edit");
+    let new_url = receiver.url("/new");
+    let saved = console
+        .submit(
+            &edit,
+            &edit,
+            &[
+                ("url", &new_url),
+                ("events", "booking.created"),
+                ("cfg.channel", "b"),
+                ("action", "save"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.html);
+    let (_, now) = app
+        .get(&format!("/v1/tenants/{tenant}/subscriptions/{id}"), &key)
+        .await;
+    assert_eq!(now["url"], new_url);
+    assert_eq!(
+        now["transform"]["config"],
+        json!({"channel": "b", "extra": {"kept": true}}),
+        "{now}"
     );
 }
