@@ -83,10 +83,11 @@ pub fn fields(schema: Option<&Value>) -> Vec<Field> {
                     .and_then(Value::as_str)
                     .map(str::to_owned)
                     .unwrap_or_else(|| humanize(name)),
+                // Schemas written from doc comments mark code with backticks; a form shows text.
                 help: property
                     .get("description")
                     .and_then(Value::as_str)
-                    .map(str::to_owned),
+                    .map(|d| d.replace('`', "")),
                 kind: kind_of(root, property),
                 required: required.contains(&name.as_str()),
                 position,
@@ -155,7 +156,7 @@ fn options(root: &Value, schema: &Value) -> Option<Vec<(Value, String)>> {
                 .get("title")
                 .or_else(|| branch.get("description"))
                 .and_then(Value::as_str)
-                .map(|d| d.trim().trim_end_matches('.').to_owned())
+                .map(|d| d.trim().trim_end_matches('.').replace('`', ""))
                 .filter(|d| !d.is_empty() && d.len() <= 80)
                 .unwrap_or_else(|| label_of(&value));
             Some((value, label))
