@@ -309,7 +309,7 @@ const REQUEUE_CHUNK: usize = 500;
 /// Sets settled deliveries back to pending and due now, in transactions of
 /// [`REQUEUE_CHUNK`], for the scheduler to claim in its batches: a retry of thousands
 /// neither holds one long transaction nor floods the workers ahead of other tenants' work.
-pub(crate) async fn requeue(state: &AppState, tenant: &str, ids: Vec<String>) -> Result<()> {
+async fn requeue(state: &AppState, tenant: &str, ids: Vec<String>) -> Result<()> {
     let now = now_ms();
     for chunk in ids.chunks(REQUEUE_CHUNK) {
         store::deliveries::requeue(&state.db, tenant, chunk, now).await?;

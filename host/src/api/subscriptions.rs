@@ -513,10 +513,7 @@ pub async fn enable(
     state.directory.invalidate();
     let resent = match (resend_failed, since) {
         (true, Some(since)) => {
-            let ids = store::deliveries::failed_since(&state.db, tenant, since, Some(id)).await?;
-            let count = ids.len();
-            crate::api::deliveries::requeue(state, tenant, ids).await?;
-            count
+            crate::api::deliveries::retry_failed_since(state, tenant, since, Some(id)).await?
         }
         _ => 0,
     };

@@ -275,18 +275,7 @@ pub async fn new_submit(
             },
         }
     }
-    let preview = if form.get("action") == Some("preview") && !draft.has_problems() {
-        Some(run_preview(&state, &session, module.as_ref(), &draft).await?)
-    } else {
-        None
-    };
-    let status = if draft.has_problems() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
-    let page = form_page(&session, tile, None, module.as_ref(), &draft, preview);
-    Ok((status, axum::response::Html(page.into_string())).into_response())
+    answer_form(&state, &session, &form, tile, None, module.as_ref(), &draft).await
 }
 
 /// The form for changing an integration, filled in.
@@ -381,8 +370,31 @@ pub async fn edit_submit(
             },
         }
     }
+    answer_form(
+        &state,
+        &session,
+        &form,
+        tile,
+        Some(&subscription),
+        module.as_ref(),
+        &draft,
+    )
+    .await
+}
+
+/// The form shown again after a post that did not save: with the preview when one was asked
+/// for and nothing is wrong, `422` when something is.
+async fn answer_form(
+    state: &AppState,
+    session: &Session,
+    form: &Form,
+    tile: Tile,
+    existing: Option<&Subscription>,
+    module: Option<&Module>,
+    draft: &Draft,
+) -> Result<Response, Failure> {
     let preview = if form.get("action") == Some("preview") && !draft.has_problems() {
-        Some(run_preview(&state, &session, module.as_ref(), &draft).await?)
+        Some(run_preview(state, session, module, draft).await?)
     } else {
         None
     };
@@ -391,14 +403,7 @@ pub async fn edit_submit(
     } else {
         StatusCode::OK
     };
-    let page = form_page(
-        &session,
-        tile,
-        Some(&subscription),
-        module.as_ref(),
-        &draft,
-        preview,
-    );
+    let page = form_page(session, tile, existing, module, draft, preview);
     Ok((status, axum::response::Html(page.into_string())).into_response())
 }
 

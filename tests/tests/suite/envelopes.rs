@@ -2,66 +2,14 @@
 //! (`krog-envelope`): over a table of good and bad envelopes, the command line runs the plugin
 //! exactly when the API accepts the event.
 
+use crate::common::console::plugin_with_schema;
 use crate::common::{TestApp, krog_binary};
 use reqwest::StatusCode;
 
 /// A component of krog's `transformer` world that skips every event, so that a run of
 /// `krog plugin run` only tells whether the envelope was accepted.
 fn skipping_plugin() -> Vec<u8> {
-    wat::parse_str(
-        r#"(component
-  (core module $main
-    (memory (export "memory") 1)
-    (global $heap (mut i32) (i32.const 1024))
-    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
-      (local $at i32)
-      (local.set $at (i32.and
-        (i32.add (global.get $heap) (i32.sub (local.get 2) (i32.const 1)))
-        (i32.sub (i32.const 0) (local.get 2))))
-      (global.set $heap (i32.add (local.get $at) (local.get 3)))
-      (local.get $at))
-    (func (export "info") (result i32)
-      ;; Empty strings, except the config schema `{}` (at 200).
-      (memory.fill (i32.const 16) (i32.const 0) (i32.const 32))
-      (i32.store16 (i32.const 200) (i32.const 0x7d7b))
-      (i32.store (i32.const 40) (i32.const 200))
-      (i32.store (i32.const 44) (i32.const 2))
-      (i32.const 16))
-    (func (export "transform")
-      (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)
-      ;; ok(skip("")).
-      (i32.store8 (i32.const 64) (i32.const 0))
-      (i32.store8 (i32.const 68) (i32.const 0))
-      (i32.store (i32.const 72) (i32.const 0))
-      (i32.store (i32.const 76) (i32.const 0))
-      (i32.const 64)))
-  (core instance $m (instantiate $main))
-  (type $event' (record
-    (field "id" string) (field "event-type" string) (field "timestamp" string)
-    (field "tenant" string) (field "data" string)))
-  (export $event "event" (type $event'))
-  (type $request' (record
-    (field "content-type" string)
-    (field "headers" (list (tuple string string)))
-    (field "body" (list u8))))
-  (export $request "request" (type $request'))
-  (type $outcome' (variant (case "skip" string) (case "deliver" $request)))
-  (export $outcome "outcome" (type $outcome'))
-  (type $info' (record
-    (field "name" string) (field "version" string) (field "description" string)
-    (field "config-schema" string)))
-  (export $info "plugin-info" (type $info'))
-  (func $info-func (result $info)
-    (canon lift (core func $m "info") (memory (core memory $m "memory"))))
-  (export "info" (func $info-func))
-  (func $transform-func (param "event" $event) (param "config" string)
-    (result (result $outcome (error string)))
-    (canon lift (core func $m "transform") (memory (core memory $m "memory"))
-      (realloc (core func $m "realloc"))))
-  (export "transform" (func $transform-func))
-)"#,
-    )
-    .expect("the WAT plugin parses")
+    plugin_with_schema(&serde_json::json!({}))
 }
 
 /// Envelopes (as text: some are not JSON values) and whether krog takes them.
