@@ -83,6 +83,11 @@ struct LoadArgs {
     /// dir. A postgres:// URL must point to an EMPTY (or krog-only) database; it is not reset.
     #[arg(long)]
     database_url: Option<String>,
+    /// With a postgres:// --database-url: reset `pg_stat_statements` before the load and report
+    /// its top statements after it (`postgres_top_statements`; the extension must be loaded,
+    /// `shared_preload_libraries = 'pg_stat_statements'`).
+    #[arg(long)]
+    statements: bool,
     /// Number of krog processes to start on the same (PostgreSQL) database; events are sent
     /// to them round-robin.
     #[arg(long, default_value_t = 1)]
@@ -440,6 +445,63 @@ fn proc_thread_ticks(pid: u32) -> BTreeMap<String, u64> {
         }
     }
     by_name
+}
+
+/// utime + stime in clock ticks of every process named `postgres` (the server and its
+/// backends, whatever their titles say).
+fn postgres_cpu_ticks() -> u64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_string_lossy().into_owned();
+            if !pid.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+            (name.trim() == "postgres").then(|| proc_cpu_ticks(&pid))?
+        })
+        .sum()
+}
+
+/// With `reset`, empties `pg_stat_statements`; otherwise its ten statements of most execution
+/// time since, with their calls, rows and times.
+async fn postgres_statements(url: &str, reset: bool) -> Result<Value> {
+    use sqlx::{Connection, Row};
+    let mut conn = sqlx::PgConnection::connect(url)
+        .await
+        .context("--statements: connecting to the database")?;
+    if reset {
+        sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            .execute(&mut conn)
+            .await
+            .context("--statements needs the pg_stat_statements extension")?;
+        sqlx::query("SELECT pg_stat_statements_reset()")
+            .execute(&mut conn)
+            .await
+            .context("--statements: is pg_stat_statements in shared_preload_libraries?")?;
+        return Ok(Value::Null);
+    }
+    let rows = sqlx::query(
+        "SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), 160), calls, rows, \
+         total_exec_time, mean_exec_time FROM pg_stat_statements \
+         ORDER BY total_exec_time DESC LIMIT 10",
+    )
+    .fetch_all(&mut conn)
+    .await?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(json!({
+            "query": row.try_get::<String, _>(0)?,
+            "calls": row.try_get::<i64, _>(1)?,
+            "rows": row.try_get::<i64, _>(2)?,
+            "total_ms": round1(row.try_get::<f64, _>(3)?),
+            "mean_ms": round3(row.try_get::<f64, _>(4)?),
+        }));
+    }
+    Ok(Value::Array(out))
 }
 
 fn clk_tck() -> f64 {
@@ -929,6 +991,14 @@ async fn measure(args: &LoadArgs, service: Service) -> Result<Value> {
         .collect();
     let self_cpu_before = proc_cpu_ticks("self").unwrap_or(0);
     let threads_before: Vec<_> = pids.iter().map(|p| proc_thread_ticks(*p)).collect();
+    let postgres = args
+        .database_url
+        .as_deref()
+        .filter(|u| u.starts_with("postgres") && args.url.is_none());
+    if let (Some(url), true) = (postgres, args.statements) {
+        postgres_statements(url, true).await?;
+    }
+    let postgres_cpu_before = postgres_cpu_ticks();
 
     // Send. Bodies are built before the clock starts, and each sender drives one plain
     // HTTP/1.1 connection per node: the load generator shares the cores with krog, so every
@@ -1037,6 +1107,7 @@ async fn measure(args: &LoadArgs, service: Service) -> Result<Value> {
         .collect();
     let self_cpu_after = proc_cpu_ticks("self").unwrap_or(0);
     let threads_after: Vec<_> = pids.iter().map(|p| proc_thread_ticks(*p)).collect();
+    let postgres_cpu_after = postgres_cpu_ticks();
     // A delivery can arrive before its sender has read the 202: let the senders finish (they
     // have nothing left to send) before counting what was accepted.
     let grace = Instant::now() + Duration::from_secs(if timed_out { 0 } else { 10 });
@@ -1162,6 +1233,17 @@ async fn measure(args: &LoadArgs, service: Service) -> Result<Value> {
         report["bench_cpu_ms_per_delivery"] =
             json!(round3(bench_cpu * 1000.0 / unique.max(1) as f64));
         report["startup_ms"] = json!(startup_ms);
+    }
+    if let Some(url) = postgres {
+        // Every PostgreSQL process on the machine (backends, WAL writer, checkpointer, …):
+        // meaningful on a machine where nothing else uses PostgreSQL during the run.
+        let spent = postgres_cpu_after.saturating_sub(postgres_cpu_before) as f64 / tck;
+        report["postgres_cpu_s"] = json!(round2(spent));
+        report["postgres_cpu_ms_per_delivery"] =
+            json!(round3(spent * 1000.0 / unique.max(1) as f64));
+        if args.statements {
+            report["postgres_top_statements"] = postgres_statements(url, false).await?;
+        }
     }
     if bases.len() > 1 {
         report["per_node_deliveries"] =

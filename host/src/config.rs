@@ -16,6 +16,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// `sqlite:…` or `postgres://…`.
     pub database_url: String,
+    /// Connections each node keeps to PostgreSQL for everything but the group commit (which
+    /// has one of its own): claims, reads, the API.
+    pub database_pool: u32,
     /// An admin key to accept (stored hashed). Without it a first start prints a new one.
     pub admin_key: Option<crate::secrets::SecretString>,
     /// Accept a guessable `admin_key` (local development only).
@@ -127,6 +130,7 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database_url: "sqlite:krog.db".into(),
+            database_pool: 16,
             admin_key: None,
             allow_weak_admin_key: false,
             retry_schedule: parse_schedule("5s,5m,30m,2h,5h,10h,10h").expect("valid default"),
@@ -241,6 +245,12 @@ pub const SETTINGS: &[Setting] = &[
         "`sqlite:<file>` or `postgres://user@host/db`",
         |c, v| c.database_url = v.to_owned(),
         |c| c.database_url.clone()
+    ),
+    setting!(
+        "DATABASE_POOL",
+        "connections each node keeps to PostgreSQL besides the group commit's own (claims, reads, the API); N nodes hold N × (this + 2), counting the group commit's and the one listening for other nodes",
+        |c, v| c.database_pool = number::<u32>(v)?.max(1),
+        |c| c.database_pool.to_string()
     ),
     setting!(secret "ADMIN_KEY", "an admin key to accept (stored hashed; at least 128 bits of randomness, e.g. `krog_$(openssl rand -hex 32)`); without it, a first start prints a new one once",
         |c, v| c.admin_key = Some(v.to_owned()).filter(|k| !k.is_empty()).map(Into::into)),

@@ -442,7 +442,12 @@ pub async fn rotate(config: &Config, new: MasterKey) -> anyhow::Result<Rotation>
     if let Some(file) = crate::files::sqlite_file(&config.database_url) {
         crate::files::prepare_sqlite_file(&file)?;
     }
-    let db = Db::connect(&config.database_url, &config.sqlite_synchronous).await?;
+    let db = Db::connect(
+        &config.database_url,
+        &config.sqlite_synchronous,
+        config.database_pool,
+    )
+    .await?;
     let (source, file) = current_source(config);
     let mut others: Vec<MasterKey> = source.load(false)?.into_iter().collect();
     if let Some(file) = file {

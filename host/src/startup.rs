@@ -53,7 +53,12 @@ impl Application {
             // Created private before SQLite opens it: its -wal and -shm files take its mode.
             crate::files::prepare_sqlite_file(file)?;
         }
-        let db = Db::connect(&config.database_url, &config.sqlite_synchronous).await?;
+        let db = Db::connect(
+            &config.database_url,
+            &config.sqlite_synchronous,
+            config.database_pool,
+        )
+        .await?;
         // Shared by every node, so an artifact one node compiled is trusted by the others
         // only if it carries this installation's MAC.
         let cache_key = match config.artifact_cache_key {

@@ -247,3 +247,82 @@ async fn a_subscription_added_on_one_node_gets_the_next_event_sent_to_another_at
         let _ = child.wait().await;
     }
 }
+
+/// Every first attempt fails, so every delivery comes back as a retry that the schedulers
+/// claim in batches, each with its event: the nodes hold hundreds of claims that no worker has
+/// started. Killing one of them then loses no delivery, and only what it had sent may be sent
+/// again (its requests on the wire, and answers whose record had not committed yet): no two
+/// successes of one event both come after the kill.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_claimed_in_batches_succeed_once_and_a_killed_nodes_batch_goes_to_the_others() {
+    let db = TestDatabase::new().await;
+    let receiver = Receiver::start().await;
+    const EVENTS: usize = 1000;
+    let env = [
+        ("KROG_RETRY_SCHEDULE", "1s,1s,1s,1s,1s"),
+        ("KROG_CLAIM_LEASE", "2s"),
+        ("KROG_POLL_INTERVAL", "200ms"),
+        ("KROG_WORKERS", "8"),
+    ];
+    let mut nodes = vec![];
+    for _ in 0..3 {
+        nodes.push(start_krog(db.dir.path(), &db.url, &env).await);
+    }
+    let bases: Vec<String> = nodes.iter().map(|(_, base)| base.clone()).collect();
+    let key = setup(&bases[0], &receiver).await;
+    receiver.script((0..EVENTS).map(|_| common::Answer::status(500)));
+    // A slow endpoint: claimed batches wait in the dispatchers while a few are sent.
+    receiver.set_delay(Duration::from_millis(50));
+    let ids = post_events(&bases, &key, EVENTS).await;
+    // Every first attempt has failed, and retries are under way.
+    receiver.wait_for(EVENTS + 50).await;
+    let (mut doomed, _) = nodes.remove(0);
+    doomed.start_kill().unwrap();
+    doomed.wait().await.unwrap();
+    let killed = std::time::Instant::now();
+    receiver.set_delay(Duration::ZERO);
+
+    // When each event's successful deliveries arrived.
+    let succeeded = |receiver: &Receiver| {
+        let mut seen: HashMap<String, Vec<std::time::Instant>> = HashMap::new();
+        for r in receiver.received().iter().filter(|r| r.status == 200) {
+            seen.entry(r.header("webhook-id").to_owned())
+                .or_default()
+                .push(r.at);
+        }
+        seen
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let seen = succeeded(&receiver);
+        let missing = ids.iter().filter(|id| !seen.contains_key(*id)).count();
+        if missing == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{missing} events never succeeded"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let seen = succeeded(&receiver);
+    let resent_by_survivors: Vec<_> = seen
+        .iter()
+        .filter(|(_, at)| at.iter().filter(|at| **at > killed).count() > 1)
+        .collect();
+    assert!(
+        resent_by_survivors.is_empty(),
+        "{} events succeeded twice after the kill, e.g. {:?}",
+        resent_by_survivors.len(),
+        resent_by_survivors.first().map(|(id, _)| id)
+    );
+    assert!(
+        seen.values().all(|at| at.len() <= 2),
+        "an event succeeded three times"
+    );
+    for (mut child, _) in nodes {
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+    }
+}

@@ -36,8 +36,13 @@ impl Db {
             .map(|_| ())
     }
 
-    /// Connects (creating a SQLite file when missing) and applies the migrations.
-    pub async fn connect(url: &str, sqlite_synchronous: &str) -> anyhow::Result<Db> {
+    /// Connects (creating a SQLite file when missing) and applies the migrations; on
+    /// PostgreSQL the pool holds up to `postgres_pool` connections.
+    pub async fn connect(
+        url: &str,
+        sqlite_synchronous: &str,
+        postgres_pool: u32,
+    ) -> anyhow::Result<Db> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             Backend::Postgres
@@ -81,7 +86,7 @@ impl Db {
             }
             Backend::Postgres => {
                 AnyPoolOptions::new()
-                    .max_connections(16)
+                    .max_connections(postgres_pool)
                     .acquire_timeout(Duration::from_secs(30))
                     .connect_with(options)
                     .await?

@@ -66,35 +66,102 @@ pub async fn release_node(db: &Db, node: &str) -> Result<()> {
     Ok(())
 }
 
+/// A due delivery claimed by this node, with its event.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Due {
+    /// The delivery.
+    pub id: String,
+    /// Its tenant.
+    pub tenant_id: String,
+    /// Its subscription.
+    pub subscription_id: String,
+    /// Attempts made so far.
+    pub attempt_count: i64,
+    /// The event.
+    pub event_id: String,
+    /// The event's type.
+    pub event_type: String,
+    /// The event's time.
+    pub timestamp: String,
+    /// The event's payload.
+    pub data: String,
+    /// The note of the event's deleted payload, when it was deleted.
+    pub payload_deleted_note: Option<String>,
+}
+
+/// The due, unclaimed (or lease-expired) pending deliveries: `$3` now, `$4` the most.
+const DUE: &str = "SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= $3 \
+     AND (claimed_until IS NULL OR claimed_until < $3) ORDER BY next_attempt_at LIMIT $4";
+
 /// Claims up to `batch` due, unclaimed (or lease-expired) pending deliveries for `node` until
-/// `lease_until`: (delivery, tenant, subscription) of each.
+/// `lease_until`, each with its event: on PostgreSQL in one statement (other nodes skip the
+/// rows it locks rather than wait for them); on SQLite, which has the database to itself, the
+/// claim and then the read, in one transaction.
 pub async fn claim_due(
     db: &Db,
     node: &str,
     lease_until: i64,
     now: i64,
     batch: i64,
-) -> Result<Vec<(String, String, String)>> {
-    let lock = match db.backend() {
-        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-        Backend::Sqlite => "",
-    };
-    let sql = format!(
-        "UPDATE deliveries SET claimed_by = $1, claimed_until = $2 WHERE id IN (\
-           SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= $3 \
-           AND (claimed_until IS NULL OR claimed_until < $3) ORDER BY next_attempt_at LIMIT $4{lock}\
-         ) RETURNING id, tenant_id, subscription_id"
-    );
+) -> Result<Vec<Due>> {
     let mut tx = db.begin_write().await?;
-    let claimed = sqlx::query_as(&sql)
-        .bind(node)
-        .bind(lease_until)
-        .bind(now)
-        .bind(batch)
-        .fetch_all(&mut *tx)
-        .await?;
+    let claimed: Vec<Due> = match db.backend() {
+        Backend::Postgres => {
+            sqlx::query_as(&format!(
+                "UPDATE deliveries d SET claimed_by = $1, claimed_until = $2 FROM events e \
+                 WHERE d.id IN ({DUE} FOR UPDATE SKIP LOCKED) \
+                 AND e.tenant_id = d.tenant_id AND e.id = d.event_id \
+                 RETURNING d.id, d.tenant_id, d.subscription_id, d.attempt_count, d.event_id, \
+                 e.event_type, e.timestamp, e.data, e.payload_deleted_note"
+            ))
+            .bind(node)
+            .bind(lease_until)
+            .bind(now)
+            .bind(batch)
+            .fetch_all(&mut *tx)
+            .await?
+        }
+        Backend::Sqlite => {
+            let ids: Vec<(String,)> = sqlx::query_as(&format!(
+                "UPDATE deliveries SET claimed_by = $1, claimed_until = $2 WHERE id IN ({DUE}) \
+                 RETURNING id"
+            ))
+            .bind(node)
+            .bind(lease_until)
+            .bind(now)
+            .bind(batch)
+            .fetch_all(&mut *tx)
+            .await?;
+            if ids.is_empty() {
+                Vec::new()
+            } else {
+                let list = serde_json::to_string(&ids.iter().map(|(id,)| id).collect::<Vec<_>>())
+                    .expect("strings serialize");
+                sqlx::query_as(
+                    "SELECT d.id, d.tenant_id, d.subscription_id, d.attempt_count, d.event_id, \
+                     e.event_type, e.timestamp, e.data, e.payload_deleted_note \
+                     FROM deliveries d JOIN events e ON e.tenant_id = d.tenant_id AND e.id = d.event_id \
+                     WHERE d.id IN (SELECT value FROM json_each($1)) ORDER BY d.next_attempt_at",
+                )
+                .bind(list)
+                .fetch_all(&mut *tx)
+                .await?
+            }
+        }
+    };
     tx.commit().await?;
     Ok(claimed)
+}
+
+/// Tells every node that there is due work any of them may take (on PostgreSQL; SQLite has one
+/// node).
+pub async fn announce_to_all(db: &Db) -> Result<()> {
+    if db.backend() == Backend::Postgres {
+        sqlx::query(&format!("NOTIFY {NOTIFY_CHANNEL}"))
+            .execute(db.pool())
+            .await?;
+    }
+    Ok(())
 }
 
 /// When the next pending delivery becomes claimable (ms since the epoch), if any is pending.

@@ -92,9 +92,6 @@ pub struct Pending {
     pub job: Job,
     /// Where it goes, as the directory knows it; `None`: the subscription is gone.
     pub target: Option<Arc<Target>>,
-    /// The note of a deleted payload (a retry by hand after retention or an erasure): the
-    /// delivery fails instead of sending an empty body.
-    pub deleted: Option<String>,
 }
 
 /// Runs one attempt of a delivery, if it is still pending. `turn` is the worker slot: it is
@@ -106,7 +103,7 @@ pub async fn run(state: &Context, work: Work, turn: Turn) -> anyhow::Result<()> 
     };
     let started = Instant::now();
     let at = now_ms();
-    let (ending, request) = match &pending.deleted {
+    let (ending, request) = match &pending.job.deleted {
         Some(note) => (
             Ending::PayloadDeleted(format!("{note}: there is nothing to send")),
             None,
@@ -121,12 +118,12 @@ pub async fn run(state: &Context, work: Work, turn: Turn) -> anyhow::Result<()> 
 /// The delivery with its event and target; `None` when there is nothing to attempt (an
 /// erasure cancelled it, it settled meanwhile, or another node holds it now).
 pub async fn prepare(state: &Context, work: Work) -> anyhow::Result<Option<Pending>> {
-    let (job, deleted) = match work {
+    let job = match work {
         // An erasure cancelled it (and recorded that) while it waited here.
-        Work::Fresh(job) if state.cancelled.take(&job.delivery_id) => return Ok(None),
-        Work::Fresh(job) => (job, None),
+        Work::Ready(job) if state.cancelled.take(&job.delivery_id) => return Ok(None),
+        Work::Ready(job) => job,
         Work::Stored(claimed) => match load(state, claimed.id).await? {
-            Some(loaded) => loaded,
+            Some(job) => job,
             None => return Ok(None),
         },
     };
@@ -138,16 +135,12 @@ pub async fn prepare(state: &Context, work: Work) -> anyhow::Result<Option<Pendi
             .await?
             .and_then(|routes| routes.target(&job.subscription_id).cloned()),
     };
-    Ok(Some(Pending {
-        job,
-        target,
-        deleted,
-    }))
+    Ok(Some(Pending { job, target }))
 }
 
 /// Reads a delivery claimed by id, with its event; `None` unless it is still pending and
-/// still claimed by this node. Beside the job, the note of a deleted payload.
-async fn load(state: &Context, id: String) -> anyhow::Result<Option<(Job, Option<String>)>> {
+/// still claimed by this node.
+async fn load(state: &Context, id: String) -> anyhow::Result<Option<Job>> {
     let Some(row) = store::deliveries::claimed(&state.db, &id).await? else {
         return Ok(None);
     };
@@ -174,8 +167,9 @@ async fn load(state: &Context, id: String) -> anyhow::Result<Option<(Job, Option
             timestamp: row.timestamp,
             data: row.data,
         }),
+        deleted: row.payload_deleted_note,
     };
-    Ok(Some((job, row.payload_deleted_note)))
+    Ok(Some(job))
 }
 
 /// Transforms and sends: the ending, and the request when one was made.

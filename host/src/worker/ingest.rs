@@ -59,13 +59,14 @@ pub async fn accept(
         .into_iter()
         .zip(targets)
         .map(|(delivery_id, target)| {
-            Work::Fresh(Job {
+            Work::Ready(Job {
                 delivery_id,
                 attempt_count: 0,
                 tenant_id: tenant.clone(),
                 subscription_id: target.id.clone(),
                 target: Some(target),
                 event: event.clone(),
+                deleted: None,
             })
         });
     // The event is durable: answer now. Work the workers have no room for goes back to the

@@ -7,8 +7,9 @@
 //!   never waits for a worker: when the channel is full the claims are given back and the
 //!   scheduler takes the rows when there is room;
 //! - the scheduler: claims rows that are due (retries, or work a dead node left behind when
-//!   its lease ran out), sleeping until the next due time, woken early by a local retry.
-//!   These go by id; the worker reads the row first.
+//!   its lease ran out) in batches, each with its event in the same statement, sleeping until
+//!   the next due time, woken early by a local retry or, on PostgreSQL, by another node that
+//!   had more work than room.
 //!
 //! The dispatcher ([`start`]) hands work to workers fairly: each subscription and each tenant
 //! has a bound on deliveries in flight, so one clinic's slow endpoint or heavy plugin holds at
@@ -30,13 +31,15 @@ use crate::store::{self, Backend, Db, now_ms};
 
 /// A delivery for a worker.
 pub enum Work {
-    /// Just accepted here: everything the attempt needs is in hand.
-    Fresh(Job),
-    /// Claimed by id (a retry, a replay, work a dead node left): read before attempting.
+    /// Just accepted here, or claimed with its event by the scheduler: everything the attempt
+    /// needs is in hand.
+    Ready(Job),
+    /// To be read by id before attempting (work that waited here so long that this node's
+    /// claim may have run out).
     Stored(Claimed),
 }
 
-/// A delivery claimed by id, with what the dispatcher needs to place it fairly.
+/// A delivery to be read by id, with what the dispatcher needs to place it fairly.
 pub struct Claimed {
     /// The delivery.
     pub id: String,
@@ -50,21 +53,21 @@ impl Work {
     /// The delivery id.
     pub fn id(&self) -> &str {
         match self {
-            Work::Fresh(job) => &job.delivery_id,
+            Work::Ready(job) => &job.delivery_id,
             Work::Stored(claimed) => &claimed.id,
         }
     }
 
     fn tenant(&self) -> &Arc<str> {
         match self {
-            Work::Fresh(job) => &job.tenant_id,
+            Work::Ready(job) => &job.tenant_id,
             Work::Stored(claimed) => &claimed.tenant_id,
         }
     }
 
     fn subscription(&self) -> &str {
         match self {
-            Work::Fresh(job) => &job.subscription_id,
+            Work::Ready(job) => &job.subscription_id,
             Work::Stored(claimed) => &claimed.subscription_id,
         }
     }
@@ -73,7 +76,7 @@ impl Work {
     /// this node still holds it).
     fn into_stored(self) -> Work {
         match self {
-            Work::Fresh(job) => Work::Stored(Claimed {
+            Work::Ready(job) => Work::Stored(Claimed {
                 id: job.delivery_id,
                 tenant_id: job.tenant_id,
                 subscription_id: job.subscription_id,
@@ -98,6 +101,9 @@ pub struct Job {
     pub target: Option<Arc<Target>>,
     /// The event, shared by all deliveries of a fan-out.
     pub event: Arc<Event>,
+    /// The note of the event's deleted payload (retention, an erasure): the delivery fails
+    /// instead of sending an empty body.
+    pub deleted: Option<String>,
 }
 
 /// The sending side of the queue, held in the pipeline's [`Context`].
@@ -180,6 +186,10 @@ pub fn spill(state: &Context, ids: Vec<String>) {
             {
                 tracing::warn!(error = %e, "could not give back claims of queued-over deliveries; they return when their lease ends");
             }
+        }
+        // This node has more work than room: other nodes may take it at once.
+        if let Err(e) = store::queue::announce_to_all(&state.db).await {
+            tracing::warn!(error = %e, "could not announce work to other nodes; they find it at their next poll");
         }
         state.queue.wake_scheduler();
     });
@@ -515,8 +525,8 @@ fn renew_claims(
 
 const CLAIM_BATCH: i64 = 256;
 
-/// On PostgreSQL, wakes this node's scheduler whenever any node announces work (a retry
-/// scheduled, a replay), so idle nodes react at once rather than at the next poll, and drops
+/// On PostgreSQL, wakes this node's scheduler whenever another node announces work it has no
+/// room for (or a replay), so idle nodes react at once rather than at the next poll, and drops
 /// this node's directory when another node changed keys, tenants, subscriptions or modules.
 /// Polling and the directory's TTL stay as the fallback when the listening connection is down.
 async fn listen(state: Context) {
@@ -576,7 +586,8 @@ async fn schedule(state: Context, shutdown: watch::Receiver<bool>) {
     }
 }
 
-/// Claims due, unclaimed (or lease-expired) pending deliveries for this node and queues them.
+/// Claims due, unclaimed (or lease-expired) pending deliveries for this node, each with its
+/// event, and queues them.
 async fn claim_due(state: &Context) -> Result<usize, store::Error> {
     let now = now_ms();
     let lease_until = now + state.config.claim_lease.as_millis() as i64;
@@ -591,18 +602,36 @@ async fn claim_due(state: &Context) -> Result<usize, store::Error> {
     let count = claimed.len();
     if count > 0 {
         tracing::debug!(count, "claimed due deliveries");
-        state
-            .queue
-            .push(claimed.into_iter().map(|(id, tenant, subscription)| {
-                Work::Stored(Claimed {
-                    id,
-                    tenant_id: tenant.into(),
-                    subscription_id: subscription,
-                })
-            }))
-            .await;
+        state.queue.push(claimed.into_iter().map(ready)).await;
     }
     Ok(count)
+}
+
+/// A claimed row as work for a worker.
+fn ready(row: store::queue::Due) -> Work {
+    let Some(event_type) = crate::model::event::known_type(&row.event_type) else {
+        // Not an event type this build knows (a row written by hand, or by a newer krog): the
+        // attempt reads it again and says so.
+        return Work::Stored(Claimed {
+            id: row.id,
+            tenant_id: row.tenant_id.into(),
+            subscription_id: row.subscription_id,
+        });
+    };
+    Work::Ready(Job {
+        delivery_id: row.id,
+        attempt_count: row.attempt_count,
+        tenant_id: row.tenant_id.into(),
+        subscription_id: row.subscription_id,
+        target: None,
+        event: Arc::new(Event {
+            id: row.event_id,
+            event_type,
+            timestamp: row.timestamp,
+            data: row.data,
+        }),
+        deleted: row.payload_deleted_note,
+    })
 }
 
 /// How long until the next pending delivery becomes claimable.

@@ -8,10 +8,13 @@
 //! the next ingest's commit, instead of making that ingest queue behind their own fsync.
 //!
 //! The writer is one thread that gathers and commits. The statements are built once
-//! ([`Statement`]) and run by one of two drivers: on SQLite the thread's own connection
-//! ([`sqlite`]), where a statement is a function call rather than a round trip to sqlx's
-//! connection thread; on PostgreSQL the sqlx pool.
+//! ([`Statement`]) and run by one of two drivers, each on a connection of its own: on SQLite
+//! ([`sqlite`]) one statement per row, where a statement is a function call rather than a
+//! round trip to sqlx's connection thread; on PostgreSQL ([`postgres`]) the same rows bound as
+//! arrays, a few statements per batch whatever its size, since there a statement is a round
+//! trip over the network.
 
+mod postgres;
 mod settle;
 mod sqlite;
 
@@ -22,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use super::{Backend, Db, Error, Result, new_id, now_ms};
+use super::{Backend, Db, Error, Result, new_id};
 use crate::model::Event;
 
 /// The most writes gathered into one transaction.
@@ -89,15 +92,9 @@ impl Failed {
     }
 
     fn sqlx(e: sqlx::Error) -> Failed {
-        // SQLSTATE class 22 (data exception, e.g. a NUL in text) and 23 (integrity).
-        let one_write = matches!(
-            &e,
-            sqlx::Error::Database(db)
-                if db.code().is_some_and(|c| c.starts_with("22") || c.starts_with("23"))
-        );
         Failed {
+            one_write: postgres::refused(&e),
             message: e.to_string(),
-            one_write,
         }
     }
 }
@@ -135,9 +132,10 @@ impl Writer {
             }
             Backend::Postgres => {
                 let runtime = tokio::runtime::Handle::current();
+                let mut conn = postgres::Postgres::new(url);
                 Box::new(move |claim, batch| {
                     runtime
-                        .block_on(commit_sqlx(&db, claim, batch))
+                        .block_on(conn.commit(claim, batch))
                         .map_err(Failed::sqlx)
                 })
             }
@@ -384,97 +382,6 @@ fn acceptance<'a>(
 /// Fresh delivery ids for an event's targets.
 fn delivery_ids(targets: &[String]) -> Vec<String> {
     targets.iter().map(|_| new_id("dlv")).collect()
-}
-
-async fn commit_sqlx(
-    db: &Db,
-    claim: &Claim,
-    batch: &[Write],
-) -> Result<Vec<Option<Stored>>, sqlx::Error> {
-    let mut tx = db.begin_write().await?;
-    let now = now_ms();
-    let mut results = Vec::with_capacity(batch.len());
-    let mut announce = false;
-    for write in batch {
-        match write {
-            Write::Accept {
-                tenant,
-                event,
-                targets,
-                ..
-            } => {
-                let ids = delivery_ids(targets);
-                let acceptance = acceptance(tenant, event, targets, claim, now, &ids);
-                if execute(&mut tx, &acceptance.event).await? == 0 {
-                    let deliveries = fetch_i64(&mut tx, &acceptance.duplicate_count).await?;
-                    results.push(Some(Stored {
-                        duplicate: true,
-                        deliveries,
-                        delivery_ids: Vec::new(),
-                    }));
-                    continue;
-                }
-                for statement in &acceptance.deliveries {
-                    execute(&mut tx, statement).await?;
-                }
-                results.push(Some(Stored {
-                    duplicate: false,
-                    deliveries: targets.len() as i64,
-                    delivery_ids: ids,
-                }));
-            }
-            Write::Settle { settlement, .. } => {
-                let id = new_id("att");
-                let steps = settlement.statements(&claim.node, &id, now);
-                let mut changed = Vec::with_capacity(steps.len());
-                for step in &steps {
-                    let run = step
-                        .after
-                        .is_none_or(|i| changed.get(i).is_some_and(|&n: &u64| n > 0));
-                    changed.push(match run {
-                        true => execute(&mut tx, &step.statement).await?,
-                        false => 0,
-                    });
-                }
-                announce |= settlement.retries();
-                results.push(None);
-            }
-        }
-    }
-    if announce {
-        super::queue::announce(&mut tx, db.backend()).await?;
-    }
-    tx.commit().await?;
-    Ok(results)
-}
-
-fn bind<'q>(
-    statement: &Statement<'q>,
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
-    let mut query = sqlx::query(statement.sql);
-    for param in &statement.params {
-        query = match *param {
-            Param::Int(v) => query.bind(v),
-            Param::Text(v) => query.bind(v),
-            Param::Blob(v) => query.bind(v),
-        };
-    }
-    query
-}
-
-async fn execute(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    statement: &Statement<'_>,
-) -> Result<u64, sqlx::Error> {
-    Ok(bind(statement).execute(&mut **tx).await?.rows_affected())
-}
-
-async fn fetch_i64(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    statement: &Statement<'_>,
-) -> Result<i64, sqlx::Error> {
-    use sqlx::Row;
-    bind(statement).fetch_one(&mut **tx).await?.try_get(0)
 }
 
 #[cfg(test)]

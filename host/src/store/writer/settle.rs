@@ -90,10 +90,9 @@ impl Settlement {
         }
     }
 
-    /// Whether another attempt is scheduled, or new deliveries are (to announce to other
-    /// nodes).
-    pub fn retries(&self) -> bool {
-        self.next_attempt_at.is_some() || self.emits()
+    /// Whether it writes nothing but its attempt and its delivery.
+    pub fn alone(&self) -> bool {
+        self.health == Health::Unchanged && self.disable.is_none() && self.failed_event.is_none()
     }
 
     /// Whether it may emit an operational event (with deliveries for the scheduler).
@@ -101,49 +100,39 @@ impl Settlement {
         self.failed_event.is_some() || self.disable.as_ref().is_some_and(|d| d.announce.is_some())
     }
 
-    /// The statements that store the settlement (run in the writer's transaction, in order,
-    /// each only when its guard holds); `attempt_id` names the attempt row when there is one.
-    pub(super) fn statements<'a>(
-        &'a self,
-        node: &'a str,
-        attempt_id: &'a str,
-        now: i64,
-    ) -> Vec<Step<'a>> {
+    /// The statements that store the settlement, in the order they run in the writer's
+    /// transaction; `attempt_id` names the attempt row when there is one.
+    pub(super) fn writes<'a>(&'a self, node: &'a str, attempt_id: &'a str, now: i64) -> Writes<'a> {
         use Param::{Blob, Int, Text};
-        let mut steps = Vec::with_capacity(3);
-        match self.health {
-            Health::Unchanged => {}
-            Health::StartsFailing => steps.push(Step::always(Statement {
+        let health = match self.health {
+            Health::Unchanged => None,
+            Health::StartsFailing => Some(Statement {
                 sql: "UPDATE subscriptions SET failing_since = $1 WHERE id = $2 AND failing_since IS NULL",
                 params: vec![Int(Some(self.at)), Text(Some(&self.subscription_id))],
-            })),
-            Health::Recovered => steps.push(Step::always(Statement {
+            }),
+            Health::Recovered => Some(Statement {
                 sql: "UPDATE subscriptions SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL",
                 params: vec![Text(Some(&self.subscription_id))],
-            })),
-        }
+            }),
+        };
         // Both writes below apply only while the delivery is still pending: an erasure may have
         // cancelled it (or a tenant deletion removed it) while this attempt was in flight, and
         // the attempt must then neither undo the cancellation nor store the receiver's answer
         // or the transformed body again.
-        if let Some(row) = &self.attempt {
-            steps.push(Step::always(Statement {
-                sql: "INSERT INTO attempts (id, delivery_id, at, duration_ms, status_code, error, error_kind, response, node) \
-                      SELECT $1, $2, $3, $4, $5, $6, $7, CASE WHEN d.status = 'pending' THEN $8 END, $9 \
-                      FROM deliveries d WHERE d.id = $2",
-                params: vec![
-                    Text(Some(attempt_id)),
-                    Text(Some(&self.delivery_id)),
-                    Int(Some(self.at)),
-                    Int(Some(self.duration_ms)),
-                    Int(row.status_code),
-                    Text(row.error.as_deref()),
-                    Text(row.kind.map(AttemptKind::as_str)),
-                    Text(row.response.as_deref()),
-                    Text(Some(node)),
-                ],
-            }));
-        }
+        let attempt = self.attempt.as_ref().map(|row| Statement {
+            sql: INSERT_ATTEMPT,
+            params: vec![
+                Text(Some(attempt_id)),
+                Text(Some(&self.delivery_id)),
+                Int(Some(self.at)),
+                Int(Some(self.duration_ms)),
+                Int(row.status_code),
+                Text(row.error.as_deref()),
+                Text(row.kind.map(AttemptKind::as_str)),
+                Text(row.response.as_deref()),
+                Text(Some(node)),
+            ],
+        });
         // The request is kept when there was one (the last one otherwise); an envelope body is
         // stored as NULL beside its content type, since the event row already holds it.
         let (content_type, body) = match &self.request {
@@ -153,14 +142,8 @@ impl Settlement {
             ),
             None => (None, None),
         };
-        let settled = steps.len();
-        steps.push(Step::always(Statement {
-            sql: "UPDATE deliveries SET status = $1, attempt_count = $2, next_attempt_at = $3, \
-                  claimed_until = NULL, claimed_by = NULL, updated_at = $4, skip_reason = COALESCE($5, skip_reason), \
-                  request_content_type = COALESCE($6, request_content_type), \
-                  request_headers = COALESCE($7, request_headers), \
-                  request_body = CASE WHEN $6 IS NULL THEN request_body ELSE $8 END \
-                  WHERE id = $9 AND status = 'pending'",
+        let delivery = Statement {
+            sql: SETTLE_DELIVERY,
             params: vec![
                 Text(Some(self.status.as_str())),
                 Int(Some(self.attempt_count)),
@@ -172,27 +155,31 @@ impl Settlement {
                 Blob(body),
                 Text(Some(&self.delivery_id)),
             ],
-        }));
+        };
+        let mut follow = Vec::new();
         if let Some(event) = &self.failed_event {
-            event.steps(settled, now, &mut steps);
+            event.steps(Guard::Settled, now, &mut follow);
         }
         if let Some(disable) = &self.disable {
             let statement = match disable.failing_before {
                 // A 410 stops it whatever else happened to the delivery meanwhile.
-                None => Step::always(Statement {
-                    sql: "UPDATE subscriptions SET enabled = 0, disabled_reason = $1, disabled_at = $2, \
-                          updated_at = $2 WHERE id = $3 AND enabled = 1",
-                    params: vec![
-                        Text(Some(disable.reason.as_str())),
-                        Int(Some(now)),
-                        Text(Some(&self.subscription_id)),
-                    ],
-                }),
+                None => Step {
+                    guard: Guard::Always,
+                    statement: Statement {
+                        sql: "UPDATE subscriptions SET enabled = 0, disabled_reason = $1, disabled_at = $2, \
+                              updated_at = $2 WHERE id = $3 AND enabled = 1",
+                        params: vec![
+                            Text(Some(disable.reason.as_str())),
+                            Int(Some(now)),
+                            Text(Some(&self.subscription_id)),
+                        ],
+                    },
+                },
                 // Failing: only when this settlement failed the delivery, and every delivery has
                 // failed since at or before the cutoff (a success in between cleared it).
-                Some(cutoff) => Step::after(
-                    settled,
-                    Statement {
+                Some(cutoff) => Step {
+                    guard: Guard::Settled,
+                    statement: Statement {
                         sql: "UPDATE subscriptions SET enabled = 0, disabled_reason = $1, disabled_at = $2, \
                               updated_at = $2 WHERE id = $3 AND enabled = 1 \
                               AND failing_since IS NOT NULL AND failing_since <= $4",
@@ -203,15 +190,65 @@ impl Settlement {
                             Int(Some(cutoff)),
                         ],
                     },
-                ),
+                },
             };
-            let stopped = steps.len();
-            steps.push(statement);
+            let stopped = follow.len();
+            follow.push(statement);
             if let Some(event) = &disable.announce {
-                event.steps(stopped, now, &mut steps);
+                event.steps(Guard::Step(stopped), now, &mut follow);
             }
         }
-        steps
+        Writes {
+            health,
+            attempt,
+            delivery,
+            follow,
+        }
+    }
+}
+
+/// The attempt row, stored only with its delivery's row (gone when its tenant was deleted), and
+/// the receiver's answer only while the delivery is pending. Parameters: the columns in order.
+pub(super) const INSERT_ATTEMPT: &str = "INSERT INTO attempts (id, delivery_id, at, duration_ms, status_code, error, error_kind, response, node) \
+     SELECT $1, $2, $3, $4, $5, $6, $7, CASE WHEN d.status = 'pending' THEN $8 END, $9 \
+     FROM deliveries d WHERE d.id = $2";
+
+/// The delivery after an attempt, changed only while it is pending. Parameters: status,
+/// attempt count, next attempt, now, skip reason, request content type, headers, body, id.
+pub(super) const SETTLE_DELIVERY: &str = "UPDATE deliveries SET status = $1, attempt_count = $2, next_attempt_at = $3, \
+     claimed_until = NULL, claimed_by = NULL, updated_at = $4, skip_reason = COALESCE($5, skip_reason), \
+     request_content_type = COALESCE($6, request_content_type), \
+     request_headers = COALESCE($7, request_headers), \
+     request_body = CASE WHEN $6 IS NULL THEN request_body ELSE $8 END \
+     WHERE id = $9 AND status = 'pending'";
+
+/// The statements of one settlement.
+pub(super) struct Writes<'a> {
+    /// The subscription's health, when the attempt changed it: first.
+    pub health: Option<Statement<'a>>,
+    /// The attempt row, when there is one ([`INSERT_ATTEMPT`]).
+    pub attempt: Option<Statement<'a>>,
+    /// The delivery ([`SETTLE_DELIVERY`]): whether it changed its row is [`Guard::Settled`].
+    pub delivery: Statement<'a>,
+    /// What follows (operational events, stopping the subscription), each under its guard.
+    pub follow: Vec<Step<'a>>,
+}
+
+impl<'a> Writes<'a> {
+    /// Runs every statement in order with `execute` (rows changed), skipping those whose guard
+    /// does not hold.
+    pub fn run_all<E>(
+        &self,
+        mut execute: impl FnMut(&Statement<'a>) -> Result<u64, E>,
+    ) -> Result<(), E> {
+        if let Some(health) = &self.health {
+            execute(health)?;
+        }
+        if let Some(attempt) = &self.attempt {
+            execute(attempt)?;
+        }
+        let settled = execute(&self.delivery)? > 0;
+        Step::run_follow(&self.follow, settled, execute)
     }
 }
 
@@ -255,13 +292,13 @@ const INSERT_DUE_DELIVERY: &str = "INSERT INTO deliveries (id, tenant_id, event_
      next_attempt_at, created_at, updated_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5)";
 
 impl Emitted {
-    /// The event and its deliveries, stored only when step `after` changed a row.
-    fn steps<'a>(&'a self, after: usize, now: i64, steps: &mut Vec<Step<'a>>) {
+    /// The event and its deliveries, stored only when `guard` holds.
+    fn steps<'a>(&'a self, guard: Guard, now: i64, steps: &mut Vec<Step<'a>>) {
         use Param::{Int, Text};
         let stored = steps.len();
-        steps.push(Step::after(
-            after,
-            Statement {
+        steps.push(Step {
+            guard,
+            statement: Statement {
                 sql: INSERT_EVENT,
                 params: vec![
                     Text(Some(&self.tenant)),
@@ -273,11 +310,11 @@ impl Emitted {
                     Int(Some(now)),
                 ],
             },
-        ));
+        });
         for (target, id) in self.targets.iter().zip(&self.delivery_ids) {
-            steps.push(Step::after(
-                stored,
-                Statement {
+            steps.push(Step {
+                guard: Guard::Step(stored),
+                statement: Statement {
                     sql: INSERT_DUE_DELIVERY,
                     params: vec![
                         Text(Some(id)),
@@ -287,45 +324,53 @@ impl Emitted {
                         Int(Some(now)),
                     ],
                 },
-            ));
+            });
         }
     }
 }
 
-/// One statement of a settlement, run only when the earlier step it names changed a row.
+/// When a statement that follows a settlement's delivery runs.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Guard {
+    /// Always.
+    Always,
+    /// Only when the delivery's update changed its row (this settlement is what settled it).
+    Settled,
+    /// Only when the earlier follow-up step at this index changed a row.
+    Step(usize),
+}
+
+impl Guard {
+    /// Whether the guard holds, given whether the delivery's update changed its row and the
+    /// rows each earlier follow-up step changed.
+    pub fn holds(self, settled: bool, changed: &[u64]) -> bool {
+        match self {
+            Guard::Always => true,
+            Guard::Settled => settled,
+            Guard::Step(i) => changed.get(i).is_some_and(|&n| n > 0),
+        }
+    }
+}
+
+/// One statement that follows a settlement's delivery.
 pub(super) struct Step<'a> {
     /// The statement.
     pub statement: Statement<'a>,
-    /// The index of the step that must have changed a row first; `None`: always run.
-    pub after: Option<usize>,
+    /// When it runs.
+    pub guard: Guard,
 }
 
 impl<'a> Step<'a> {
-    fn always(statement: Statement<'a>) -> Step<'a> {
-        Step {
-            statement,
-            after: None,
-        }
-    }
-
-    fn after(index: usize, statement: Statement<'a>) -> Step<'a> {
-        Step {
-            statement,
-            after: Some(index),
-        }
-    }
-
-    /// Runs the steps in order with `execute` (rows changed), skipping those whose guard does
-    /// not hold.
-    pub fn run_all<E>(
+    /// Runs follow-up steps in order with `execute` (rows changed), skipping those whose guard
+    /// does not hold; `settled` tells whether the delivery's update changed its row.
+    pub fn run_follow<E>(
         steps: &[Step<'a>],
+        settled: bool,
         mut execute: impl FnMut(&Statement<'a>) -> Result<u64, E>,
     ) -> Result<(), E> {
         let mut changed = Vec::with_capacity(steps.len());
         for step in steps {
-            let run = step
-                .after
-                .is_none_or(|i| changed.get(i).is_some_and(|&n| n > 0));
+            let run = step.guard.holds(settled, &changed);
             changed.push(if run { execute(&step.statement)? } else { 0 });
         }
         Ok(())
@@ -353,13 +398,14 @@ mod tests {
     /// Runs the steps against a database in which only the statements `changes` names change
     /// a row; the SQL of each statement run, in order.
     fn run(settlement: &Settlement, changes: impl Fn(&str) -> bool) -> Vec<&'static str> {
-        let steps = settlement.statements("node", "att_1", 1_000);
+        let writes = settlement.writes("node", "att_1", 1_000);
         let mut ran = Vec::new();
-        Step::run_all(&steps, |statement| {
-            ran.push(statement.sql);
-            Ok::<u64, ()>(u64::from(changes(statement.sql)))
-        })
-        .unwrap();
+        writes
+            .run_all(|statement| {
+                ran.push(statement.sql);
+                Ok::<u64, ()>(u64::from(changes(statement.sql)))
+            })
+            .unwrap();
         ran
     }
 

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use rusqlite::{Connection, TransactionBehavior};
 
-use super::settle::Step;
 use super::{Claim, Param, Statement, Stored, Write, acceptance, delivery_ids};
 use crate::store::{new_id, now_ms};
 
@@ -124,8 +123,8 @@ pub(super) fn commit(
             }
             Write::Settle { settlement, .. } => {
                 let id = new_id("att");
-                let steps = settlement.statements(&claim.node, &id, now);
-                Step::run_all(&steps, |statement| execute(&tx, statement))?;
+                let writes = settlement.writes(&claim.node, &id, now);
+                writes.run_all(|statement| execute(&tx, statement))?;
                 results.push(None);
             }
         }
