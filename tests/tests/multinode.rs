@@ -326,3 +326,43 @@ async fn retries_claimed_in_batches_succeed_once_and_a_killed_nodes_batch_goes_t
         let _ = child.wait().await;
     }
 }
+
+/// Deliveries wait on one node with their event in memory (one at a time to a slow endpoint)
+/// when an erasure through another node cancels them: the waiting node hears of it and sends
+/// none of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erasure_through_one_node_stops_the_deliveries_waiting_on_another() {
+    let db = TestDatabase::new().await;
+    let receiver = Receiver::start().await;
+    let env = [("KROG_MAX_IN_FLIGHT_PER_SUBSCRIPTION", "1")];
+    let (mut eraser, eraser_base) = start_krog(db.dir.path(), &db.url, &env).await;
+    let (mut sender, sender_base) = start_krog(db.dir.path(), &db.url, &env).await;
+    let key = setup(&eraser_base, &receiver).await;
+    receiver.set_delay(Duration::from_secs(6));
+    post_events(std::slice::from_ref(&sender_base), &key, 5).await;
+    // One is on the wire; four wait behind it on the sending node.
+    receiver.wait_for(1).await;
+    let erasure: serde_json::Value = reqwest::Client::new()
+        .post(format!("{eraser_base}/v1/tenants/multi/erasures"))
+        .bearer_auth(&key)
+        .json(&json!({"booking_id": "bk_1042"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(erasure["cancelled_deliveries"], 5, "{erasure}");
+    receiver.set_delay(Duration::ZERO);
+    // The delivery on the wire ends; what waited behind it would follow at once.
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    assert_eq!(
+        receiver.received().len(),
+        1,
+        "deliveries an erasure cancelled were sent"
+    );
+    for child in [&mut eraser, &mut sender] {
+        let _ = child.start_kill();
+        let _ = child.wait().await;
+    }
+}

@@ -47,8 +47,12 @@ impl Listener {
         Ok(Listener(listener))
     }
 
-    /// The channel of the next notification.
-    pub async fn recv(&mut self) -> Result<String> {
-        Ok(self.0.recv().await?.channel().to_owned())
+    /// The channel and payload of the next notification.
+    pub async fn recv(&mut self) -> Result<(String, String)> {
+        let notification = self.0.recv().await?;
+        Ok((
+            notification.channel().to_owned(),
+            notification.payload().to_owned(),
+        ))
     }
 }

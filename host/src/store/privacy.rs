@@ -191,6 +191,7 @@ pub async fn erase_page(
         .await?;
     }
     before_commit(&cancelled);
+    super::queue::announce_cancelled(&mut tx, db.backend(), &cancelled).await?;
     tx.commit().await?;
     Ok(cancelled)
 }

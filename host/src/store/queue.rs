@@ -20,6 +20,32 @@ pub(super) async fn announce(
     Ok(())
 }
 
+/// The PostgreSQL channel on which a node names the deliveries an erasure cancelled, for every
+/// node to drop them if their work waits there with its event in memory.
+pub const CANCELLED_CHANNEL: &str = "krog_cancelled";
+
+/// Delivery ids per notification: a payload holds under 8,000 bytes.
+const CANCELLED_PER_NOTIFICATION: usize = 200;
+
+/// Tells every node (inside the caller's transaction: sent on commit) which deliveries were
+/// cancelled, comma-separated.
+pub(super) async fn announce_cancelled(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    backend: Backend,
+    ids: &[String],
+) -> Result<(), sqlx::Error> {
+    if backend == Backend::Postgres {
+        for chunk in ids.chunks(CANCELLED_PER_NOTIFICATION) {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CANCELLED_CHANNEL)
+                .bind(chunk.join(","))
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
 /// Sets `claimed_until` on this node's pending deliveries among `ids` (`None`: gives them up).
 pub async fn set_claims(db: &Db, node: &str, ids: &[String], until: Option<i64>) -> Result<()> {
     let list = serde_json::to_string(ids).expect("strings serialize");

@@ -526,7 +526,8 @@ fn renew_claims(
 const CLAIM_BATCH: i64 = 256;
 
 /// On PostgreSQL, wakes this node's scheduler whenever another node announces work it has no
-/// room for (or a replay), so idle nodes react at once rather than at the next poll, and drops
+/// room for (or a replay), so idle nodes react at once rather than at the next poll; drops
+/// work waiting here that an erasure on another node cancelled, and drops
 /// this node's directory when another node changed keys, tenants, subscriptions or modules.
 /// Polling and the directory's TTL stay as the fallback when the listening connection is down.
 async fn listen(state: Context) {
@@ -534,17 +535,26 @@ async fn listen(state: Context) {
         let result: Result<(), store::Error> = async {
             let mut listener = store::Listener::connect(
                 &state.config.database_url,
-                &[store::queue::NOTIFY_CHANNEL, crate::directory::CHANNEL],
+                &[
+                    store::queue::NOTIFY_CHANNEL,
+                    store::queue::CANCELLED_CHANNEL,
+                    crate::directory::CHANNEL,
+                ],
             )
             .await?;
             // Whatever was announced while not listening is unknown: start from scratch.
             state.directory.forget();
             loop {
-                let channel = listener.recv().await?;
-                if channel == crate::directory::CHANNEL {
-                    state.directory.forget();
-                } else {
-                    state.queue.wake.notify_one();
+                let (channel, payload) = listener.recv().await?;
+                match channel.as_str() {
+                    crate::directory::CHANNEL => state.directory.forget(),
+                    store::queue::CANCELLED_CHANNEL => state.cancelled.add(
+                        payload
+                            .split(',')
+                            .filter(|id| !id.is_empty())
+                            .map(str::to_owned),
+                    ),
+                    _ => state.queue.wake.notify_one(),
                 }
             }
         }
