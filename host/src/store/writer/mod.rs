@@ -109,49 +109,58 @@ struct Claim {
 impl Writer {
     /// Starts the writer for this node on the database at `url` (`db`'s), whose new deliveries
     /// it claims for `node` for `lease`. `sqlite_synchronous` is SQLite's `synchronous` mode.
+    /// On PostgreSQL `postgres_writers` threads commit at once, each on its own connection: while
+    /// one waits for its commit to be flushed, the next batch is already being written, at the
+    /// price of smaller batches (SQLite has one writer at a time whatever krog does).
     pub fn spawn(
         db: Db,
         url: &str,
         sqlite_synchronous: &str,
+        postgres_writers: usize,
         lease: Duration,
         node: Arc<str>,
     ) -> anyhow::Result<Writer> {
         let (tx, rx) = flume::bounded(4 * MAX_BATCH);
         let claim = Claim { node, lease };
-        let mut commit: Commit = match db.backend() {
+        let commits: Vec<Commit> = match db.backend() {
             Backend::Sqlite => {
                 let mut conn = sqlite::open(url, sqlite_synchronous)?;
                 // One pending poke is enough: the checkpointer copies whatever is committed.
                 let (poke, commits) = flume::bounded(1);
                 sqlite::spawn_checkpointer(url, commits)?;
-                Box::new(move |claim, batch| {
+                vec![Box::new(move |claim, batch| {
                     let result = sqlite::commit(&mut conn, claim, batch).map_err(Failed::sqlite);
                     let _ = poke.try_send(());
                     result
-                })
+                })]
             }
-            Backend::Postgres => {
-                let runtime = tokio::runtime::Handle::current();
-                let mut conn = postgres::Postgres::new(url);
-                Box::new(move |claim, batch| {
-                    runtime
-                        .block_on(conn.commit(claim, batch))
-                        .map_err(Failed::sqlx)
+            Backend::Postgres => (0..postgres_writers.max(1))
+                .map(|_| {
+                    let runtime = tokio::runtime::Handle::current();
+                    let mut conn = postgres::Postgres::new(url);
+                    Box::new(move |claim: &Claim, batch: &[Write]| {
+                        runtime
+                            .block_on(conn.commit(claim, batch))
+                            .map_err(Failed::sqlx)
+                    }) as Commit
                 })
-            }
+                .collect(),
         };
-        std::thread::Builder::new()
-            .name("krog-writer".into())
-            .spawn(move || {
-                let mut batch = Vec::with_capacity(MAX_BATCH);
-                while gather(&rx, &mut batch, SETTLE_WAIT).is_some() {
-                    let started = Instant::now();
-                    let results = commit_isolated(&mut commit, &claim, &batch);
-                    metrics::histogram!("krog_group_commit_seconds")
-                        .record(started.elapsed().as_secs_f64());
-                    reply(&mut batch, results);
-                }
-            })?;
+        for mut commit in commits {
+            let (rx, claim) = (rx.clone(), claim.clone());
+            std::thread::Builder::new()
+                .name("krog-writer".into())
+                .spawn(move || {
+                    let mut batch = Vec::with_capacity(MAX_BATCH);
+                    while gather(&rx, &mut batch, SETTLE_WAIT).is_some() {
+                        let started = Instant::now();
+                        let results = commit_isolated(&mut commit, &claim, &batch);
+                        metrics::histogram!("krog_group_commit_seconds")
+                            .record(started.elapsed().as_secs_f64());
+                        reply(&mut batch, results);
+                    }
+                })?;
+        }
         Ok(Writer { tx })
     }
 

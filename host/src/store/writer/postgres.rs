@@ -99,13 +99,16 @@ impl Postgres {
     }
 }
 
-/// The database refused the data of a write, rather than failing as a whole: SQLSTATE class 22
-/// (data exception, e.g. a NUL in text) or 23 (integrity).
+/// The batch failed for what one of its writes holds, rather than the database failing as a
+/// whole, so its writes may succeed one by one: the database refused a write's data (SQLSTATE
+/// class 22, a data exception such as a NUL in text; class 23, integrity), or it broke a
+/// deadlock with another writer's batch (40P01; two batches that changed the same rows in
+/// opposite orders, e.g. a client sending the same event ids to two nodes at once).
 pub(super) fn refused(e: &sqlx::Error) -> bool {
     matches!(
         e,
         sqlx::Error::Database(db)
-            if db.code().is_some_and(|c| c.starts_with("22") || c.starts_with("23"))
+            if db.code().is_some_and(|c| c.starts_with("22") || c.starts_with("23") || c == "40P01")
     )
 }
 
