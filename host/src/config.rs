@@ -19,8 +19,6 @@ pub struct Config {
     /// Connections each node keeps to PostgreSQL for everything but the group commits (which
     /// have their own): claims, reads, the API.
     pub database_pool: u32,
-    /// Group commits each node runs at once on PostgreSQL, each on a connection of its own.
-    pub database_writers: usize,
     /// An admin key to accept (stored hashed). Without it a first start prints a new one.
     pub admin_key: Option<crate::secrets::SecretString>,
     /// Accept a guessable `admin_key` (local development only).
@@ -133,7 +131,6 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             database_url: "sqlite:krog.db".into(),
             database_pool: 16,
-            database_writers: 1,
             admin_key: None,
             allow_weak_admin_key: false,
             retry_schedule: parse_schedule("5s,5m,30m,2h,5h,10h,10h").expect("valid default"),
@@ -251,15 +248,9 @@ pub const SETTINGS: &[Setting] = &[
     ),
     setting!(
         "DATABASE_POOL",
-        "connections each node keeps to PostgreSQL besides its group commits' (claims, reads, the API); N nodes hold N × (this + `KROG_DATABASE_WRITERS` + 1), counting the one listening for other nodes",
+        "connections each node keeps to PostgreSQL besides its two group commits' (claims, reads, the API); N nodes hold N × (this + 3), counting the one listening for other nodes",
         |c, v| c.database_pool = number::<u32>(v)?.max(1),
         |c| c.database_pool.to_string()
-    ),
-    setting!(
-        "DATABASE_WRITERS",
-        "group commits each node runs at once on PostgreSQL, each on a connection of its own: while one waits for its flush, the next is written. On a PostgreSQL sharing two cores with krog, 2 and 4 were slower than 1 (smaller batches cost PostgreSQL more per delivery; BENCHMARKS.md); SQLite always has one",
-        |c, v| c.database_writers = number::<usize>(v)?.max(1),
-        |c| c.database_writers.to_string()
     ),
     setting!(secret "ADMIN_KEY", "an admin key to accept (stored hashed; at least 128 bits of randomness, e.g. `krog_$(openssl rand -hex 32)`); without it, a first start prints a new one once",
         |c, v| c.admin_key = Some(v.to_owned()).filter(|k| !k.is_empty()).map(Into::into)),

@@ -105,7 +105,6 @@ impl Application {
             db.clone(),
             &config.database_url,
             &config.sqlite_synchronous,
-            config.database_writers,
             config.claim_lease,
             queue.node_id().into(),
         )?;

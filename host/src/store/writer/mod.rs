@@ -61,7 +61,10 @@ enum Write {
 /// The handle to the writer.
 #[derive(Clone)]
 pub struct Writer {
-    tx: flume::Sender<Write>,
+    /// Where accepted events go.
+    accepts: flume::Sender<Write>,
+    /// Where settlements go (the same group commit as accepted events on SQLite).
+    settlements: flume::Sender<Write>,
 }
 
 /// Commits one batch in one transaction: a result per write (`Some` for an accepted event).
@@ -109,59 +112,67 @@ struct Claim {
 impl Writer {
     /// Starts the writer for this node on the database at `url` (`db`'s), whose new deliveries
     /// it claims for `node` for `lease`. `sqlite_synchronous` is SQLite's `synchronous` mode.
-    /// On PostgreSQL `postgres_writers` threads commit at once, each on its own connection: while
-    /// one waits for its commit to be flushed, the next batch is already being written, at the
-    /// price of smaller batches (SQLite has one writer at a time whatever krog does).
     pub fn spawn(
         db: Db,
         url: &str,
         sqlite_synchronous: &str,
-        postgres_writers: usize,
         lease: Duration,
         node: Arc<str>,
     ) -> anyhow::Result<Writer> {
-        let (tx, rx) = flume::bounded(4 * MAX_BATCH);
         let claim = Claim { node, lease };
-        let commits: Vec<Commit> = match db.backend() {
+        match db.backend() {
             Backend::Sqlite => {
                 let mut conn = sqlite::open(url, sqlite_synchronous)?;
                 // One pending poke is enough: the checkpointer copies whatever is committed.
                 let (poke, commits) = flume::bounded(1);
                 sqlite::spawn_checkpointer(url, commits)?;
-                vec![Box::new(move |claim, batch| {
-                    let result = sqlite::commit(&mut conn, claim, batch).map_err(Failed::sqlite);
-                    let _ = poke.try_send(());
-                    result
-                })]
+                let (tx, rx) = flume::bounded(4 * MAX_BATCH);
+                run(
+                    "krog-writer",
+                    rx,
+                    claim,
+                    SETTLE_WAIT,
+                    move |claim, batch| {
+                        let result =
+                            sqlite::commit(&mut conn, claim, batch).map_err(Failed::sqlite);
+                        let _ = poke.try_send(());
+                        result
+                    },
+                )?;
+                Ok(Writer {
+                    accepts: tx.clone(),
+                    settlements: tx,
+                })
             }
-            Backend::Postgres => (0..postgres_writers.max(1))
-                .map(|_| {
-                    let runtime = tokio::runtime::Handle::current();
+            // Two group commits at once, each on its own connection: one of accepted events,
+            // which a 202 waits for, and one of settlements, which nothing outside waits for.
+            // An ingest then waits only for other ingests' rows and a flush, not for a batch
+            // of settlements as well; PostgreSQL flushes the two commits together when they
+            // meet. Settlements wait a little for each other instead of for an ingest.
+            Backend::Postgres => {
+                let runtime = tokio::runtime::Handle::current();
+                let mut writers = [
+                    ("krog-writer", Duration::ZERO),
+                    ("krog-settler", SETTLE_WAIT),
+                ]
+                .into_iter()
+                .map(|(name, wait)| {
+                    let (tx, rx) = flume::bounded(4 * MAX_BATCH);
+                    let runtime = runtime.clone();
                     let mut conn = postgres::Postgres::new(url);
-                    Box::new(move |claim: &Claim, batch: &[Write]| {
+                    run(name, rx, claim.clone(), wait, move |claim, batch| {
                         runtime
                             .block_on(conn.commit(claim, batch))
                             .map_err(Failed::sqlx)
-                    }) as Commit
+                    })
+                    .map(|()| tx)
+                });
+                Ok(Writer {
+                    accepts: writers.next().expect("two writers")?,
+                    settlements: writers.next().expect("two writers")?,
                 })
-                .collect(),
-        };
-        for mut commit in commits {
-            let (rx, claim) = (rx.clone(), claim.clone());
-            std::thread::Builder::new()
-                .name("krog-writer".into())
-                .spawn(move || {
-                    let mut batch = Vec::with_capacity(MAX_BATCH);
-                    while gather(&rx, &mut batch, SETTLE_WAIT).is_some() {
-                        let started = Instant::now();
-                        let results = commit_isolated(&mut commit, &claim, &batch);
-                        metrics::histogram!("krog_group_commit_seconds")
-                            .record(started.elapsed().as_secs_f64());
-                        reply(&mut batch, results);
-                    }
-                })?;
+            }
         }
-        Ok(Writer { tx })
     }
 
     /// Stores an event and one pending delivery per target, claimed by this node.
@@ -173,7 +184,7 @@ impl Writer {
     ) -> Result<Stored> {
         let started = Instant::now();
         let (reply, answer) = oneshot::channel();
-        self.tx
+        self.accepts
             .send_async(Write::Accept {
                 tenant: tenant.to_owned(),
                 event,
@@ -191,7 +202,7 @@ impl Writer {
     /// Stores how a delivery settled after an attempt.
     pub async fn settle(&self, settlement: Settlement) -> Result<()> {
         let (reply, answer) = oneshot::channel();
-        self.tx
+        self.settlements
             .send_async(Write::Settle {
                 settlement: Box::new(settlement),
                 reply,
@@ -200,6 +211,31 @@ impl Writer {
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?.map_err(Error::Write)
     }
+}
+
+/// Runs a group commit on a thread of its own: gathers what `rx` brings (settlements alone
+/// waiting up to `settle_wait` for company) and commits each batch with `commit`.
+fn run(
+    name: &str,
+    rx: flume::Receiver<Write>,
+    claim: Claim,
+    settle_wait: Duration,
+    commit: impl FnMut(&Claim, &[Write]) -> Result<Vec<Option<Stored>>, Failed> + Send + 'static,
+) -> anyhow::Result<()> {
+    let mut commit: Commit = Box::new(commit);
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let mut batch = Vec::with_capacity(MAX_BATCH);
+            while gather(&rx, &mut batch, settle_wait).is_some() {
+                let started = Instant::now();
+                let results = commit_isolated(&mut commit, &claim, &batch);
+                metrics::histogram!("krog_group_commit_seconds")
+                    .record(started.elapsed().as_secs_f64());
+                reply(&mut batch, results);
+            }
+        })?;
+    Ok(())
 }
 
 fn stopped() -> Error {
