@@ -150,7 +150,6 @@ impl Writer {
             // of settlements as well; PostgreSQL flushes the two commits together when they
             // meet. Settlements wait a little for each other instead of for an ingest.
             Backend::Postgres => {
-                let runtime = tokio::runtime::Handle::current();
                 let mut writers = [
                     ("krog-writer", Duration::ZERO),
                     ("krog-settler", SETTLE_WAIT),
@@ -158,14 +157,18 @@ impl Writer {
                 .into_iter()
                 .map(|(name, wait)| {
                     let (tx, rx) = flume::bounded(4 * MAX_BATCH);
-                    let runtime = runtime.clone();
+                    // Each on a runtime of its own, so that its connection's socket is polled
+                    // on its own thread rather than woken through the API's workers.
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()?;
                     let mut conn = postgres::Postgres::new(url);
                     run(name, rx, claim.clone(), wait, move |claim, batch| {
                         runtime
                             .block_on(conn.commit(claim, batch))
                             .map_err(Failed::sqlx)
-                    })
-                    .map(|()| tx)
+                    })?;
+                    Ok::<_, anyhow::Error>(tx)
                 });
                 Ok(Writer {
                     accepts: writers.next().expect("two writers")?,
