@@ -1,18 +1,20 @@
 //! Group commit. The two writes on the hot path — accepting an event with its deliveries, and
-//! settling a delivery after an attempt — go through one writer that gathers whatever is
-//! waiting into a single transaction. Under load one commit (one fsync) serves dozens of
-//! requests; alone, an ingest commits at once. Callers wait for their commit, so a 202 still
-//! means durable and a settled delivery is settled.
+//! settling a delivery after an attempt — go through a writer that gathers whatever is waiting
+//! into a single transaction. Under load one commit (one fsync) serves dozens of requests;
+//! alone, an ingest commits at once. Callers wait for their commit, so a 202 still means
+//! durable and a settled delivery is settled.
 //!
-//! Settlements alone wait up to [`SETTLE_WAIT`] for company: at low load that folds them into
-//! the next ingest's commit, instead of making that ingest queue behind their own fsync.
+//! Settlements alone wait up to [`SETTLE_WAIT`] for company: on SQLite that folds them into the
+//! next ingest's commit at low load, instead of making that ingest queue behind their own fsync.
 //!
-//! The writer is one thread that gathers and commits. The statements are built once
-//! ([`Statement`]) and run by one of two drivers, each on a connection of its own: on SQLite
-//! ([`sqlite`]) one statement per row, where a statement is a function call rather than a
-//! round trip to sqlx's connection thread; on PostgreSQL ([`postgres`]) the same rows bound as
-//! arrays, a few statements per batch whatever its size, since there a statement is a round
-//! trip over the network.
+//! A group commit is a thread that gathers and commits. The statements are built once
+//! ([`Statement`]) and run by one of two drivers, each on a connection of its own:
+//! - SQLite ([`sqlite`]): one group commit for both kinds of write (the database has one writer
+//!   at a time), one statement per row, where a statement is a function call rather than a
+//!   round trip to sqlx's connection thread;
+//! - PostgreSQL ([`postgres`]): two group commits at once, one for accepted events and one for
+//!   settlements, each writing its batch with one statement whatever its size (the rows bound
+//!   as arrays), since there a statement is a round trip over the network.
 
 mod postgres;
 mod settle;
