@@ -47,12 +47,17 @@ impl Listener {
         Ok(Listener(listener))
     }
 
-    /// The channel and payload of the next notification.
+    /// The channel and payload of the next notification; an error once the connection is lost
+    /// (what was sent meanwhile is lost with it, so the caller must know).
     pub async fn recv(&mut self) -> Result<(String, String)> {
-        let notification = self.0.recv().await?;
-        Ok((
-            notification.channel().to_owned(),
-            notification.payload().to_owned(),
-        ))
+        match self.0.try_recv().await? {
+            Some(notification) => Ok((
+                notification.channel().to_owned(),
+                notification.payload().to_owned(),
+            )),
+            None => Err(Error::Database(sqlx::Error::Protocol(
+                "the listening connection was lost".into(),
+            ))),
+        }
     }
 }

@@ -121,7 +121,12 @@ pub async fn prepare(state: &Context, work: Work) -> anyhow::Result<Option<Pendi
     let job = match work {
         // An erasure cancelled it (and recorded that) while it waited here.
         Work::Ready(job) if state.cancelled.take(&job.delivery_id) => return Ok(None),
-        Work::Ready(job) => job,
+        Work::Ready(job) if state.cancelled.heard_since(job.heard) => job,
+        // An erasure on another node may have gone unheard since it was taken: read it back.
+        Work::Ready(job) => match load(state, job.delivery_id).await? {
+            Some(job) => job,
+            None => return Ok(None),
+        },
         Work::Stored(claimed) => match load(state, claimed.id).await? {
             Some(job) => job,
             None => return Ok(None),
@@ -168,6 +173,8 @@ async fn load(state: &Context, id: String) -> anyhow::Result<Option<Job>> {
             data: row.data,
         }),
         deleted: row.payload_deleted_note,
+        claimed_at: std::time::Instant::now(),
+        heard: state.cancelled.hearing(),
     };
     Ok(Some(job))
 }

@@ -44,6 +44,8 @@ pub async fn accept(
     };
     let event = Arc::new(event);
     let ids = targets.iter().map(|t| t.id.clone()).collect();
+    let claimed_at = std::time::Instant::now();
+    let heard = state.cancelled.hearing();
     let stored = state.writer.accept(tenant, event.clone(), ids).await?;
     if !stored.duplicate {
         metrics::counter!("krog_events_accepted_total").increment(1);
@@ -67,6 +69,8 @@ pub async fn accept(
                 target: Some(target),
                 event: event.clone(),
                 deleted: None,
+                claimed_at,
+                heard,
             })
         });
     // The event is durable: answer now. Work the workers have no room for goes back to the

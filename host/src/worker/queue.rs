@@ -72,6 +72,14 @@ impl Work {
         }
     }
 
+    /// How long ago this node's claim on it began, for work in hand.
+    fn claim_age(&self) -> Duration {
+        match self {
+            Work::Ready(job) => job.claimed_at.elapsed(),
+            Work::Stored(_) => Duration::ZERO,
+        }
+    }
+
     /// The same delivery, to be read from the database before it is attempted (to check that
     /// this node still holds it).
     fn into_stored(self) -> Work {
@@ -104,6 +112,12 @@ pub struct Job {
     /// The note of the event's deleted payload (retention, an erasure): the delivery fails
     /// instead of sending an empty body.
     pub deleted: Option<String>,
+    /// When this node's claim on it began (or was last checked): claims are renewed only
+    /// while the dispatcher holds the work, so one that waited long before that may be gone.
+    pub claimed_at: Instant,
+    /// The connection cancellations were heard through when it was taken
+    /// ([`super::cancelled::Cancelled::hearing`]).
+    pub heard: u64,
 }
 
 /// The sending side of the queue, held in the pipeline's [`Context`].
@@ -417,8 +431,14 @@ pub async fn start(state: Context, receiver: Receiver, mut shutdown: watch::Rece
     let settling = Arc::new(Semaphore::new(SETTLING_MAX));
     let mut running = JoinSet::new();
     let scheduler = tokio::spawn(schedule(state.clone(), shutdown.clone()));
-    let listener =
-        (state.db.backend() == Backend::Postgres).then(|| tokio::spawn(listen(state.clone())));
+    let listener = match state.db.backend() {
+        Backend::Postgres => Some(tokio::spawn(listen(state.clone()))),
+        // The only node: every erasure is this node's own.
+        Backend::Sqlite => {
+            state.cancelled.hear();
+            None
+        }
+    };
     let mut renew = tokio::time::interval((lease / 3).max(Duration::from_millis(50)));
     renew.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let renewing = Arc::new(tokio::sync::Mutex::new(()));
@@ -446,9 +466,10 @@ pub async fn start(state: Context, receiver: Receiver, mut shutdown: watch::Rece
             }
         }
         while let Some((work, since)) = book.next() {
-            // Work that waited long may have lost its claim (a renewal that failed): read it
-            // back, which checks that this node still holds it, before sending.
-            let work = if since.elapsed() > lease / 2 {
+            // Work that waited long may have lost its claim (a renewal that failed, or a wait
+            // before the dispatcher took it, when nothing renews it): read it back, which
+            // checks that this node still holds it, before sending.
+            let work = if since.elapsed().max(work.claim_age()) > lease / 2 {
                 work.into_stored()
             } else {
                 work
@@ -542,8 +563,10 @@ async fn listen(state: Context) {
                 ],
             )
             .await?;
-            // Whatever was announced while not listening is unknown: start from scratch.
+            // Whatever was announced while not listening is unknown: start from scratch, and
+            // read back work taken before now.
             state.directory.forget();
+            state.cancelled.hear();
             loop {
                 let (channel, payload) = listener.recv().await?;
                 match channel.as_str() {
@@ -559,6 +582,7 @@ async fn listen(state: Context) {
             }
         }
         .await;
+        state.cancelled.deaf();
         if let Err(e) = result {
             tracing::warn!(error = %e, "LISTEN connection lost; polling until it is back");
         }
@@ -599,6 +623,8 @@ async fn schedule(state: Context, shutdown: watch::Receiver<bool>) {
 /// Claims due, unclaimed (or lease-expired) pending deliveries for this node, each with its
 /// event, and queues them.
 async fn claim_due(state: &Context) -> Result<usize, store::Error> {
+    let claimed_at = Instant::now();
+    let heard = state.cancelled.hearing();
     let now = now_ms();
     let lease_until = now + state.config.claim_lease.as_millis() as i64;
     let claimed = store::queue::claim_due(
@@ -612,13 +638,16 @@ async fn claim_due(state: &Context) -> Result<usize, store::Error> {
     let count = claimed.len();
     if count > 0 {
         tracing::debug!(count, "claimed due deliveries");
-        state.queue.push(claimed.into_iter().map(ready)).await;
+        state
+            .queue
+            .push(claimed.into_iter().map(|row| ready(row, claimed_at, heard)))
+            .await;
     }
     Ok(count)
 }
 
 /// A claimed row as work for a worker.
-fn ready(row: store::queue::Due) -> Work {
+fn ready(row: store::queue::Due, claimed_at: Instant, heard: u64) -> Work {
     let Some(event_type) = crate::model::event::known_type(&row.event_type) else {
         // Not an event type this build knows (a row written by hand, or by a newer krog): the
         // attempt reads it again and says so.
@@ -641,6 +670,8 @@ fn ready(row: store::queue::Due) -> Work {
             data: row.data,
         }),
         deleted: row.payload_deleted_note,
+        claimed_at,
+        heard,
     })
 }
 

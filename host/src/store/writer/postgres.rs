@@ -86,9 +86,11 @@ impl Postgres {
     ) -> Result<Vec<Option<Stored>>, sqlx::Error> {
         let conn = match &mut self.conn {
             Some(conn) => conn,
-            None => self.conn.insert(PgConnection::connect(&self.url).await?),
+            None => self
+                .conn
+                .insert(within(PgConnection::connect(&self.url)).await?),
         };
-        let result = commit(conn, claim, batch).await;
+        let result = within(commit(conn, claim, batch)).await;
         if let Err(e) = &result
             && !refused(e)
         {
@@ -97,6 +99,24 @@ impl Postgres {
         }
         result
     }
+}
+
+/// The longest a connection or a batch may take: beyond it the database is as good as down
+/// (every write of the batch fails, and the next batch starts on a new connection), rather
+/// than leaving every ingest waiting on a socket that no longer answers.
+const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+async fn within<T>(
+    work: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, sqlx::Error> {
+    tokio::time::timeout(WRITE_TIMEOUT, work)
+        .await
+        .unwrap_or_else(|_| {
+            Err(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("PostgreSQL did not answer within {WRITE_TIMEOUT:?}"),
+            )))
+        })
 }
 
 /// The batch failed for what one of its writes holds, rather than the database failing as a
