@@ -100,14 +100,19 @@ impl Browser {
         self.client.goto(url).await.unwrap();
     }
 
-    async fn text(&self, css: &str) -> String {
+    /// The element `css` names, waiting for it to appear: after a click that submits a form,
+    /// the next page may not have loaded yet on a busy machine.
+    async fn find(&self, css: &str) -> fantoccini::elements::Element {
         self.client
-            .find(Locator::Css(css))
+            .wait()
+            .at_most(Duration::from_secs(30))
+            .for_element(Locator::Css(css))
             .await
             .unwrap_or_else(|e| panic!("{css}: {e}"))
-            .text()
-            .await
-            .unwrap()
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.find(css).await.text().await.unwrap()
     }
 
     async fn html(&self) -> String {
@@ -115,13 +120,7 @@ impl Browser {
     }
 
     async fn click(&self, css: &str) {
-        self.client
-            .find(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("{css}: {e}"))
-            .click()
-            .await
-            .unwrap();
+        self.find(css).await.click().await.unwrap();
     }
 
     async fn click_link(&self, text: &str) {
