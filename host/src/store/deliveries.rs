@@ -10,28 +10,15 @@ pub struct ClaimedRow {
     pub status: String,
     /// The node holding its claim.
     pub claimed_by: Option<String>,
-    /// Attempts made so far.
-    pub attempt_count: i64,
-    /// The tenant.
-    pub tenant_id: String,
-    /// The event.
-    pub event_id: String,
-    /// The subscription.
-    pub subscription_id: String,
-    /// The event's type.
-    pub event_type: String,
-    /// The event's timestamp.
-    pub timestamp: String,
-    /// The booking JSON (empty once deleted).
-    pub data: String,
-    /// Why the payload was deleted, if it was.
-    pub payload_deleted_note: Option<String>,
+    /// The delivery with its event, as the scheduler claims it.
+    #[sqlx(flatten)]
+    pub delivery: super::queue::Due,
 }
 
 /// The delivery `id` with its event.
 pub async fn claimed(db: &Db, id: &str) -> Result<Option<ClaimedRow>> {
     Ok(sqlx::query_as(
-        "SELECT d.status, d.claimed_by, d.attempt_count, d.tenant_id, d.event_id, d.subscription_id, \
+        "SELECT d.status, d.claimed_by, d.id, d.attempt_count, d.tenant_id, d.event_id, d.subscription_id, \
          e.event_type, e.timestamp, e.data, e.payload_deleted_note \
          FROM deliveries d JOIN events e ON e.tenant_id = d.tenant_id AND e.id = d.event_id \
          WHERE d.id = $1",

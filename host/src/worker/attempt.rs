@@ -158,24 +158,12 @@ async fn load(state: &Context, id: String) -> anyhow::Result<Option<Job>> {
         metrics::counter!("krog_deliveries_claim_lost_total").increment(1);
         return Ok(None);
     }
-    let event_type = crate::model::event::known_type(&row.event_type)
-        .ok_or_else(|| anyhow::anyhow!("stored event has unknown type {:?}", row.event_type))?;
-    let job = Job {
-        delivery_id: id,
-        attempt_count: row.attempt_count,
-        tenant_id: row.tenant_id.into(),
-        subscription_id: row.subscription_id,
-        target: None,
-        event: Arc::new(Event {
-            id: row.event_id,
-            event_type,
-            timestamp: row.timestamp,
-            data: row.data,
-        }),
-        deleted: row.payload_deleted_note,
-        claimed_at: std::time::Instant::now(),
-        heard: state.cancelled.hearing(),
-    };
+    let job = Job::claimed(
+        row.delivery,
+        std::time::Instant::now(),
+        state.cancelled.hearing(),
+    )
+    .map_err(|row| anyhow::anyhow!("stored event has unknown type {:?}", row.event_type))?;
     Ok(Some(job))
 }
 

@@ -648,31 +648,46 @@ async fn claim_due(state: &Context) -> Result<usize, store::Error> {
 
 /// A claimed row as work for a worker.
 fn ready(row: store::queue::Due, claimed_at: Instant, heard: u64) -> Work {
-    let Some(event_type) = crate::model::event::known_type(&row.event_type) else {
+    match Job::claimed(row, claimed_at, heard) {
+        Ok(job) => Work::Ready(job),
         // Not an event type this build knows (a row written by hand, or by a newer krog): the
         // attempt reads it again and says so.
-        return Work::Stored(Claimed {
+        Err(row) => Work::Stored(Claimed {
             id: row.id,
             tenant_id: row.tenant_id.into(),
             subscription_id: row.subscription_id,
-        });
-    };
-    Work::Ready(Job {
-        delivery_id: row.id,
-        attempt_count: row.attempt_count,
-        tenant_id: row.tenant_id.into(),
-        subscription_id: row.subscription_id,
-        target: None,
-        event: Arc::new(Event {
-            id: row.event_id,
-            event_type,
-            timestamp: row.timestamp,
-            data: row.data,
         }),
-        deleted: row.payload_deleted_note,
-        claimed_at,
-        heard,
-    })
+    }
+}
+
+impl Job {
+    /// The job of a delivery claimed with its event, under cancellation-listening connection
+    /// `heard`; the row back when its event type is not one this build knows.
+    pub fn claimed(
+        row: store::queue::Due,
+        claimed_at: Instant,
+        heard: u64,
+    ) -> Result<Job, store::queue::Due> {
+        let Some(event_type) = crate::model::event::known_type(&row.event_type) else {
+            return Err(row);
+        };
+        Ok(Job {
+            delivery_id: row.id,
+            attempt_count: row.attempt_count,
+            tenant_id: row.tenant_id.into(),
+            subscription_id: row.subscription_id,
+            target: None,
+            event: Arc::new(Event {
+                id: row.event_id,
+                event_type,
+                timestamp: row.timestamp,
+                data: row.data,
+            }),
+            deleted: row.payload_deleted_note,
+            claimed_at,
+            heard,
+        })
+    }
 }
 
 /// How long until the next pending delivery becomes claimable.
